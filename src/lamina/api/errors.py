@@ -1,0 +1,60 @@
+"""The single translator from errors to HTTP: rest-json for Lambda, JSON 1.0 for SQS."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lamina.errors import AwsError, ServiceError, SqsError, UnknownOperation
+
+log = logging.getLogger("lamina.api")
+
+
+def request_id(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        rid = str(uuid.uuid4())
+        request.state.request_id = rid
+    return rid
+
+
+def aws_error_response(exc: AwsError, rid: str) -> Response:
+    if isinstance(exc, SqsError):
+        body: dict[str, Any] = {"__type": f"com.amazonaws.sqs#{exc.sqs_code}", "message": exc.message}
+        headers = {
+            "x-amzn-RequestId": rid,
+            "x-amzn-query-error": f"{exc.sqs_code};{'Sender' if exc.sender else 'Receiver'}",
+        }
+        return Response(
+            msgspec.json.encode(body), exc.sqs_status, headers,
+            media_type="application/x-amz-json-1.0",
+        )  # fmt: skip
+    headers = {"x-amzn-RequestId": rid, "x-amzn-ErrorType": exc.code, **exc.headers()}
+    return Response(
+        msgspec.json.encode(exc.body()), exc.status, headers, media_type="application/json"
+    )
+
+
+async def handle_aws_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AwsError)
+    return aws_error_response(exc, request_id(request))
+
+
+async def handle_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        err: AwsError = UnknownOperation(f"Method {request.method} is not allowed on {request.url.path}")
+    else:
+        err = UnknownOperation(f"Unknown operation: {request.method} {request.url.path}")
+    return aws_error_response(err, request_id(request))
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return aws_error_response(ServiceError(f"Internal error: {type(exc).__name__}"), request_id(request))

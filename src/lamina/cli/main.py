@@ -1,0 +1,46 @@
+"""`lamina serve | invoke | logs | queue …`; every flag also reads LAMINA_<NAME>."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from lamina import __version__
+from lamina.config import Settings
+
+
+@click.group(context_settings={"show_default": True})
+@click.version_option(__version__, prog_name="lamina")
+def cli() -> None:
+    """Lamina: AWS Lambda's execution model, self-hosted."""
+
+
+@cli.command()
+@click.option("--host", envvar="LAMINA_HOST", default=Settings.host, help="Address to listen on.")
+@click.option("--port", envvar="LAMINA_PORT", default=Settings.port, type=int, help="Port to listen on.")
+@click.option("--data-dir", envvar="LAMINA_DATA_DIR", default=".lamina", type=click.Path(path_type=Path), help="Where state lives.")
+@click.option("--store", envvar="LAMINA_STORE", default=Settings.store, help="sqlite (embedded) or redis://host:port/db.")
+@click.option("--account-concurrency", envvar="LAMINA_ACCOUNT_CONCURRENCY", default=Settings.account_concurrency, type=click.IntRange(1))
+@click.option("--async-retry-base-delay", envvar="LAMINA_ASYNC_RETRY_BASE_DELAY", default=Settings.async_retry_base_delay, type=float,
+              help="Seconds before the first async retry; the second waits twice as long.")  # fmt: skip
+@click.option("--region", envvar="LAMINA_REGION", default=Settings.region)
+@click.option("--account-id", envvar="LAMINA_ACCOUNT_ID", default=Settings.account_id)
+@click.option("--env-idle-timeout", envvar="LAMINA_ENV_IDLE_TIMEOUT", default=Settings.env_idle_timeout, type=float,
+              help="Seconds an idle execution environment is kept warm.")  # fmt: skip
+@click.option("--log-level", envvar="LAMINA_LOG_LEVEL", default=Settings.log_level,
+              type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
+def serve(**options: object) -> None:
+    """Start a node in the foreground; stops cleanly on SIGTERM / SIGINT."""
+    from lamina.cli.serve import run
+
+    settings = Settings(**options)  # type: ignore[arg-type]
+    run(settings)
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s"
+    )
+    cli()

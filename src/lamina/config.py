@@ -1,0 +1,40 @@
+"""Settings: every node flag, its LAMINA_* variable and its default, parsed once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+#: Default port of `lamina serve`.
+DEFAULT_PORT = 9001
+#: Default account-wide concurrency limit, as on AWS.
+DEFAULT_ACCOUNT_CONCURRENCY = 1000
+#: Default base delay between async retries (AWS: 1 min, then 2 min).
+DEFAULT_ASYNC_RETRY_BASE_DELAY_S = 60.0
+#: Idle execution environments are reaped after this long.
+DEFAULT_ENV_IDLE_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a node is started with. Flags and LAMINA_<NAME> variables map onto these fields."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = field(default_factory=lambda: Path(".lamina"))
+    store: str = "sqlite"
+    account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY
+    async_retry_base_delay: float = DEFAULT_ASYNC_RETRY_BASE_DELAY_S
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    env_idle_timeout: float = DEFAULT_ENV_IDLE_TIMEOUT_S
+    log_level: str = "info"
+
+    @property
+    def endpoint_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]

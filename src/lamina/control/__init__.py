@@ -1,0 +1,1 @@
+"""The control-plane model: functions, versions, aliases and their configuration."""

@@ -1,0 +1,94 @@
+"""Function code: check a zip, name it by its SHA-256, and unpack it once per digest."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lamina.errors import InvalidParameterValue, RequestTooLarge
+
+#: Largest zip accepted by CreateFunction / UpdateFunctionCode (ZipFile upload).
+MAX_ZIP_BYTES = 52_428_800
+#: Largest unzipped size of a function's code.
+MAX_UNZIPPED_BYTES = 262_144_000
+
+
+@dataclass(frozen=True)
+class CodePackage:
+    """A checked zip: its bytes, hex digest (blob key), AWS CodeSha256 and size."""
+
+    data: bytes
+    digest: str
+    code_sha256: str
+    size: int
+
+
+def check_zip(data: bytes) -> CodePackage:
+    """Validate `data` as a function zip. Raises InvalidParameterValue / RequestTooLarge."""
+    if len(data) > MAX_ZIP_BYTES:
+        raise RequestTooLarge(
+            f"Request must be smaller than {MAX_ZIP_BYTES} bytes for the CreateFunction operation"
+        )
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise InvalidParameterValue(
+            "Could not unzip uploaded file. Please check your file, then try to upload again."
+        ) from exc
+    total = sum(i.file_size for i in infos)
+    if total > MAX_UNZIPPED_BYTES:
+        raise InvalidParameterValue(
+            f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes"
+        )
+    for info in infos:
+        name = info.filename
+        if name.startswith("/") or ".." in Path(name).parts:
+            raise InvalidParameterValue(f"Zip entry has an unsafe path: {name}")
+    raw = hashlib.sha256(data).digest()
+    return CodePackage(data, raw.hex(), base64.b64encode(raw).decode(), len(data))
+
+
+class CodeCache:
+    """Unpacked code directories under `<data-dir>/code/<digest>`, made once per digest."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def path(self, digest: str) -> Path:
+        return self.root / digest
+
+    async def ensure(self, digest: str, load: bytes | None) -> Path:
+        """The directory holding `digest` unpacked; unpack `load` there if it isn't yet."""
+        target = self.path(digest)
+        lock = self._locks.setdefault(digest, asyncio.Lock())
+        async with lock:
+            if not target.is_dir():
+                if load is None:
+                    raise FileNotFoundError(digest)
+                await asyncio.to_thread(_unpack, load, target)
+        return target
+
+    async def remove(self, digest: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.path(digest), True)
+
+
+def _unpack(data: bytes, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        zf.extractall(tmp)
+        for info in zf.infolist():  # keep the executable bits Unix zips carry
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                os.chmod(tmp / info.filename, mode | 0o400)
+    os.replace(tmp, target)

@@ -1,0 +1,282 @@
+"""FunctionService: create, read, update, publish and delete functions and their versions."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from lamina.clock import Clock
+from lamina.control.arns import Arns
+from lamina.control.code import CodeCache, CodePackage
+from lamina.control.models import LATEST, FunctionMeta, VersionConfig
+from lamina.control.records import Records
+from lamina.errors import (
+    InvalidParameterValue,
+    PreconditionFailed,
+    ResourceConflict,
+    ResourceNotFound,
+)
+from lamina.store.base import Op, Store
+
+Listener = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class NewFunction:
+    """What CreateFunction asks for, already validated by the caller's shape."""
+
+    name: str
+    role: str
+    runtime: str
+    handler: str
+    code: CodePackage
+    description: str = ""
+    timeout: int = 3
+    memory_size: int = 128
+    ephemeral_storage: int = 512
+    variables: dict[str, str] | None = None
+    dead_letter_target: str | None = None
+    architectures: tuple[str, ...] = ("x86_64",)
+    tracing_mode: str = "PassThrough"
+    tags: Mapping[str, str] | None = None
+    publish: bool = False
+
+
+class FunctionService:
+    """The only writer of function, version and alias records."""
+
+    def __init__(self, store: Store, arns: Arns, code: CodeCache, clock: Clock) -> None:
+        self.records = Records(store)
+        self.store = store
+        self.arns = arns
+        self.code = code
+        self.clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._listeners: list[Listener] = []
+
+    def on_change(self, listener: Listener) -> None:
+        """Call `listener(name)` after any change to function `name` (code, config, delete)."""
+        self._listeners.append(listener)
+
+    def lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    async def _changed(self, name: str) -> None:
+        for listener in self._listeners:
+            await listener(name)
+
+    def not_found(self, name: str, qualifier: str | None = None) -> ResourceNotFound:
+        return ResourceNotFound(f"Function not found: {self.arns.function(name, qualifier)}")
+
+    # -- reads --------------------------------------------------------------------------------
+    async def meta(self, name: str) -> tuple[FunctionMeta, bytes]:
+        found = await self.records.meta(name)
+        if found is None:
+            raise self.not_found(name)
+        return found
+
+    async def version(self, name: str, version: str) -> VersionConfig:
+        v = await self.records.version(name, version)
+        if v is None:
+            raise self.not_found(name, None if version == LATEST else version)
+        return v
+
+    async def list_latest(self) -> list[VersionConfig]:
+        out = []
+        for meta in await self.records.all_meta():
+            v = await self.records.version(meta.name, LATEST)
+            if v is not None:
+                out.append(v)
+        return out
+
+    async def list_all_versions(self) -> list[VersionConfig]:
+        return await self.records.all_versions()
+
+    async def list_versions(self, name: str) -> list[VersionConfig]:
+        await self.meta(name)
+        return await self.records.versions(name)
+
+    # -- writes -------------------------------------------------------------------------------
+    async def commit(self, name: str, old_raw: bytes | None, meta: FunctionMeta, ops: list[Op]) -> None:
+        """Write `ops` with meta's generation bumped, if nobody changed the function meanwhile."""
+        bumped = msgspec.structs.replace(meta, generation=meta.generation + 1)
+        ok = await self.records.commit(
+            [self.records.expect_meta(name, old_raw), self.records.put_meta(bumped), *ops]
+        )
+        if not ok:
+            raise ResourceConflict(
+                "The operation cannot be performed at this time. An update is in progress for"
+                f" resource: {self.arns.function(name)}"
+            )
+
+    async def create(self, req: NewFunction) -> VersionConfig:
+        """Create `req.name` ($LATEST, and version 1 when publishing). Raises ResourceConflict."""
+        await self.store.put_blob(req.code.digest, req.code.data)
+        await self.code.ensure(req.code.digest, req.code.data)
+        now = self.clock.time()
+        arn = self.arns.function(req.name)
+        latest = VersionConfig(
+            name=req.name, version=LATEST, arn=arn, runtime=req.runtime, handler=req.handler,
+            role=req.role, code_digest=req.code.digest, code_sha256=req.code.code_sha256,
+            code_size=req.code.size, description=req.description, timeout=req.timeout,
+            memory_size=req.memory_size, ephemeral_storage=req.ephemeral_storage,
+            variables=req.variables, dead_letter_target=req.dead_letter_target,
+            architectures=list(req.architectures), tracing_mode=req.tracing_mode,
+            log_group=f"/aws/lambda/{req.name}", last_modified=now, revision_id=_rev(),
+        )  # fmt: skip
+        meta = FunctionMeta(name=req.name, arn=arn, created=now, tags=dict(req.tags or {}))
+        ops: list[Op] = [self.records.put_version(latest)]
+        published = None
+        if req.publish:
+            published = self._snapshot(latest, 1)
+            meta = msgspec.structs.replace(meta, last_version=1)
+            ops.append(self.records.put_version(published))
+        async with self.lock(req.name):
+            if not await self.records.commit(
+                [self.records.expect_meta(req.name, None), self.records.put_meta(meta), *ops]
+            ):
+                raise ResourceConflict(f"Function already exist: {req.name}")
+        return published or latest
+
+    def _snapshot(self, latest: VersionConfig, number: int) -> VersionConfig:
+        return msgspec.structs.replace(
+            latest, version=str(number), revision_id=_rev(), last_modified=self.clock.time()
+        )
+
+    async def update_code(
+        self, name: str, code: CodePackage, *, publish: bool, revision_id: str | None,
+        dry_run: bool = False,
+    ) -> VersionConfig:  # fmt: skip
+        """Replace $LATEST's code (and publish when asked)."""
+        if not dry_run:
+            await self.store.put_blob(code.digest, code.data)
+            await self.code.ensure(code.digest, code.data)
+        changes = {"code_digest": code.digest, "code_sha256": code.code_sha256,
+                   "code_size": code.size}  # fmt: skip
+        return await self._update_latest(name, changes, revision_id, publish, dry_run)
+
+    async def update_configuration(
+        self, name: str, changes: dict[str, Any], *, revision_id: str | None
+    ) -> VersionConfig:
+        """Apply `changes` (VersionConfig field → value) to $LATEST."""
+        return await self._update_latest(name, changes, revision_id, False, False)
+
+    async def _update_latest(
+        self, name: str, changes: dict[str, Any], revision_id: str | None, publish: bool,
+        dry_run: bool,
+    ) -> VersionConfig:  # fmt: skip
+        async with self.lock(name):
+            meta, raw = await self.meta(name)
+            latest = await self.version(name, LATEST)
+            if revision_id is not None and revision_id != latest.revision_id:
+                raise _stale_revision()
+            updated = msgspec.structs.replace(
+                latest, **changes, last_modified=self.clock.time(), revision_id=_rev()
+            )
+            if dry_run:
+                return updated
+            ops: list[Op] = [self.records.put_version(updated)]
+            result = updated
+            if publish:
+                meta, result, extra = await self._publish_ops(meta, updated, "")
+                ops += extra
+            await self.commit(name, raw, meta, ops)
+        await self._changed(name)
+        return result
+
+    async def publish(
+        self, name: str, *, code_sha256: str | None, description: str, revision_id: str | None
+    ) -> VersionConfig:
+        """Snapshot $LATEST as the next version, or return the last one if nothing changed."""
+        async with self.lock(name):
+            meta, raw = await self.meta(name)
+            latest = await self.version(name, LATEST)
+            if code_sha256 is not None and code_sha256 != latest.code_sha256:
+                raise InvalidParameterValue(
+                    f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST"
+                    f" ({latest.code_sha256}). Please try again with the CodeSHA256 in $LATEST."
+                )
+            if revision_id is not None and revision_id != latest.revision_id:
+                raise _stale_revision()
+            new_meta, version, ops = await self._publish_ops(meta, latest, description)
+            if ops:
+                await self.commit(name, raw, new_meta, ops)
+        return version
+
+    async def _publish_ops(
+        self, meta: FunctionMeta, latest: VersionConfig, description: str
+    ) -> tuple[FunctionMeta, VersionConfig, list[Op]]:
+        if meta.last_version:
+            last = await self.records.version(meta.name, str(meta.last_version))
+            if last is not None and last.same_content(
+                msgspec.structs.replace(latest, description=last.description)
+            ):
+                return meta, last, []
+        number = meta.last_version + 1
+        version = self._snapshot(latest, number)
+        if description:
+            version = msgspec.structs.replace(version, description=description)
+        meta = msgspec.structs.replace(meta, last_version=number)
+        return meta, version, [self.records.put_version(version)]
+
+    async def delete(self, name: str, qualifier: str | None) -> None:
+        """Delete the whole function, or one published version of it."""
+        async with self.lock(name):
+            meta, raw = await self.meta(name)
+            if qualifier is None:
+                ops: list[Op] = [self.records.expect_meta(name, raw)]
+                ops += [self.records.delete_version(name, v.version)
+                        for v in await self.records.versions(name)]  # fmt: skip
+                ops += [self.records.delete_alias(name, a.name)
+                        for a in await self.records.aliases(name)]  # fmt: skip
+                ops.append(self.records.delete_meta(name))
+                if not await self.records.commit(ops):
+                    raise ResourceConflict("The function changed during the delete; try again.")
+            else:
+                await self._delete_version(meta, raw, qualifier)
+        await self._changed(name)
+
+    async def _delete_version(self, meta: FunctionMeta, raw: bytes, qualifier: str) -> None:
+        if not qualifier.isdigit():
+            raise InvalidParameterValue(
+                "Deletion of aliases or $LATEST is not supported with this request; use"
+                " DeleteAlias, or DeleteFunction without a qualifier."
+            )
+        await self.version(meta.name, qualifier)
+        users = [a.name for a in await self.records.aliases(meta.name)
+                 if a.function_version == qualifier or qualifier in (a.additional_weights or {})]
+        if users:
+            raise ResourceConflict(
+                f"Unable to delete version because the following aliases reference it: {users}"
+            )
+        await self.commit(meta.name, raw, meta, [self.records.delete_version(meta.name, qualifier)])
+
+    async def set_tags(self, name: str, tags: Mapping[str, str], remove: list[str]) -> None:
+        async with self.lock(name):
+            meta, raw = await self.meta(name)
+            merged = {k: v for k, v in {**meta.tags, **tags}.items() if k not in remove}
+            await self.commit(name, raw, msgspec.structs.replace(meta, tags=merged), [])
+
+    async def set_reserved_concurrency(self, name: str, value: int | None) -> None:
+        async with self.lock(name):
+            meta, raw = await self.meta(name)
+            new = msgspec.structs.replace(meta, reserved_concurrency=value)
+            await self.commit(name, raw, new, [])
+        await self._changed(name)
+
+
+def _rev() -> str:
+    return str(uuid.uuid4())
+
+
+def _stale_revision() -> PreconditionFailed:
+    return PreconditionFailed(
+        "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/"
+        "GetAlias API to retrieve the latest Revision Id"
+    )
+

@@ -1,0 +1,1 @@
+"""The data plane: the invoker, concurrency, the async queue, environments and sandboxes."""

@@ -1,0 +1,152 @@
+"""The one error tree of Lamina.
+
+    LaminaError                       anything Lamina raises on purpose
+    ├── AwsError                      an error a client sees; carries code, HTTP status, fault side
+    │   ├── ResourceNotFound                   404 ResourceNotFoundException
+    │   ├── ResourceConflict                   409 ResourceConflictException
+    │   ├── InvalidParameterValue              400 InvalidParameterValueException
+    │   ├── ValidationError                    400 ValidationException
+    │   ├── PreconditionFailed                 412 PreconditionFailedException
+    │   ├── InvalidRequestContent              400 InvalidRequestContentException
+    │   ├── RequestTooLarge                    413 RequestTooLargeException
+    │   ├── UnsupportedMediaType               415 UnsupportedMediaTypeException
+    │   ├── TooManyRequests                    429 TooManyRequestsException (+ Reason)
+    │   ├── ResourceInUse                      400 ResourceInUseException
+    │   ├── CodeStorageExceeded                400 CodeStorageExceededException
+    │   ├── ProvisionedConcurrencyConfigNotFound 404
+    │   ├── ServiceError                       500 ServiceException
+    │   ├── UnknownOperation                   404 UnknownOperationException
+    │   └── SqsError                           400, an SQS JSON-protocol error (`__type`)
+    └── StoreError                    a backend failed; wrapped at the backend edge
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LaminaError(Exception):
+    """Base of every error Lamina raises on purpose."""
+
+
+class AwsError(LaminaError):
+    """An error with an AWS error code, an HTTP status and a fault side."""
+
+    code: ClassVar[str] = "ServiceException"
+    status: ClassVar[int] = 500
+    fault: ClassVar[str] = "User"
+    #: Which key the botocore model uses for the message ("message" or "Message").
+    message_key: ClassVar[str] = "message"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"Type": self.fault, self.message_key: self.message}
+        out.update(self.extra)
+        return out
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class ResourceNotFound(AwsError):
+    code = "ResourceNotFoundException"
+    status = 404
+    message_key = "Message"
+
+
+class ResourceConflict(AwsError):
+    code = "ResourceConflictException"
+    status = 409
+
+
+class InvalidParameterValue(AwsError):
+    code = "InvalidParameterValueException"
+    status = 400
+
+
+class ValidationError(AwsError):
+    code = "ValidationException"
+    status = 400
+
+
+class PreconditionFailed(AwsError):
+    code = "PreconditionFailedException"
+    status = 412
+
+
+class InvalidRequestContent(AwsError):
+    code = "InvalidRequestContentException"
+    status = 400
+
+
+class RequestTooLarge(AwsError):
+    code = "RequestTooLargeException"
+    status = 413
+
+
+class UnsupportedMediaType(AwsError):
+    code = "UnsupportedMediaTypeException"
+    status = 415
+
+
+class ResourceInUse(AwsError):
+    code = "ResourceInUseException"
+    status = 400
+    message_key = "Message"
+
+
+class CodeStorageExceeded(AwsError):
+    code = "CodeStorageExceededException"
+    status = 400
+
+
+class ProvisionedConcurrencyConfigNotFound(AwsError):
+    code = "ProvisionedConcurrencyConfigNotFoundException"
+    status = 404
+
+
+class ServiceError(AwsError):
+    code = "ServiceException"
+    status = 500
+    fault = "Service"
+    message_key = "Message"
+
+
+class UnknownOperation(AwsError):
+    code = "UnknownOperationException"
+    status = 404
+
+
+class TooManyRequests(AwsError):
+    """429 with the throttle Reason and a Retry-After header."""
+
+    code = "TooManyRequestsException"
+    status = 429
+
+    def __init__(self, reason: str, message: str = "Rate Exceeded.", retry_after_s: int = 1):
+        super().__init__(message, Reason=reason)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+class SqsError(AwsError):
+    """An SQS error; `code` is set per instance (QueueDoesNotExist, ReceiptHandleIsInvalid, …)."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str, status: int = 400, sender: bool = True) -> None:
+        super().__init__(message)
+        self.sqs_code = code
+        self.sqs_status = status
+        self.sender = sender
+
+
+class StoreError(LaminaError):
+    """A storage backend failed; the driver's error is the cause."""

@@ -1,0 +1,1 @@
+"""SQS-compatible queues stored in the node's store."""

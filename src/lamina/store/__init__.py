@@ -1,0 +1,1 @@
+"""Durable storage: one Store protocol and one module per backend."""

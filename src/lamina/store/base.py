@@ -1,0 +1,109 @@
+"""The Store contract: one protocol every backend implements, and its record types.
+
+Every write method returns only after its data is committed (durable against `kill -9` of the
+node). Backends translate driver errors into `StoreError` at their edge and add no public
+methods of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from lamina.errors import StoreError
+
+__all__ = ["Delete", "Expect", "LogEvent", "Op", "Put", "Store", "StoreError"]
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Write `value` under (kind, key), replacing what is there."""
+
+    kind: str
+    key: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Remove (kind, key); a missing key is not an error."""
+
+    kind: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """A condition: (kind, key) currently holds `value` (None: the key is absent)."""
+
+    kind: str
+    key: str
+    value: bytes | None
+
+
+Op = Put | Delete | Expect
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """One log line of a function, as CloudWatch Logs would hold it."""
+
+    group: str
+    stream: str
+    timestamp_ms: int
+    message: str
+    event_id: int = 0
+    ingestion_ms: int = 0
+
+
+class Store(Protocol):
+    """What the control plane and the engine need from durable storage."""
+
+    async def open(self) -> None:
+        """Open (creating or migrating as needed). Raises StoreError."""
+
+    async def close(self) -> None:
+        """Flush pending writes and release every resource."""
+
+    # -- documents: the control-plane records ------------------------------------------------
+    async def get(self, kind: str, key: str) -> bytes | None:
+        """The value under (kind, key), or None."""
+
+    async def scan(self, kind: str, prefix: str = "") -> list[tuple[str, bytes]]:
+        """Every (key, value) of `kind` whose key starts with `prefix`, ordered by key."""
+
+    async def transact(self, ops: Sequence[Op]) -> bool:
+        """Apply `ops` atomically if every `Expect` holds; return False (writing nothing) if not.
+
+        Returns only after commit. Idempotent when the expectations make it so.
+        """
+
+    # -- blobs: function code, content-addressed ---------------------------------------------
+    async def put_blob(self, digest: str, data: bytes) -> None:
+        """Store `data` under its hex SHA-256 `digest`. Idempotent; returns after commit."""
+
+    async def get_blob(self, digest: str) -> bytes | None:
+        """The bytes stored under `digest`, or None."""
+
+    async def delete_blob(self, digest: str) -> None:
+        """Forget `digest`; a missing blob is not an error."""
+
+    # -- logs ---------------------------------------------------------------------------------
+    async def append_logs(self, events: Sequence[LogEvent]) -> None:
+        """Append log events; ids are assigned in commit order. Returns after commit."""
+
+    async def read_logs(
+        self,
+        group: str,
+        *,
+        stream_prefix: str = "",
+        start_ms: int = 0,
+        end_ms: int | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[LogEvent]:
+        """Events of `group` in id order with id > after_id and start_ms ≤ timestamp ≤ end_ms."""
+
+    async def trim_logs(self, group: str, keep: int) -> int:
+        """Keep only the newest `keep` events of `group`; return how many were removed."""

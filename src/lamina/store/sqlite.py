@@ -1,0 +1,186 @@
+"""The embedded default store: SQLite in WAL mode, one writer thread with group commit.
+
+Layout of the data directory:
+
+    lamina.db            every record (documents, logs, queues, events)
+    blobs/<sha256>       function code zips, content-addressed, written atomically
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from lamina.errors import StoreError
+from lamina.store.base import Delete, Expect, LogEvent, Op, Put
+from lamina.store.sqlite_io import SqliteIO
+from lamina.store.sqlite_schema import migrate
+
+#: File name of the database inside the data directory.
+DB_FILE = "lamina.db"
+
+
+class SqliteStore:
+    """`Store` on a SQLite file in `data_dir`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._blob_dir = data_dir / "blobs"
+        self._io = SqliteIO(data_dir / DB_FILE)
+
+    @property
+    def io(self) -> SqliteIO:
+        return self._io
+
+    async def open(self) -> None:
+        def _prepare() -> None:
+            self._blob_dir.mkdir(parents=True, exist_ok=True)
+            self._io.start(migrate)
+
+        try:
+            await asyncio.to_thread(_prepare)
+        except OSError as exc:
+            raise StoreError(f"cannot open data dir: {exc}") from exc
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._io.stop)
+
+    # -- documents ----------------------------------------------------------------------------
+    async def get(self, kind: str, key: str) -> bytes | None:
+        def _get(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute(
+                "SELECT value FROM docs WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._io.read(_get)
+
+    async def scan(self, kind: str, prefix: str = "") -> list[tuple[str, bytes]]:
+        def _scan(conn: sqlite3.Connection) -> list[tuple[str, bytes]]:
+            rows = conn.execute(
+                "SELECT key, value FROM docs WHERE kind = ? AND substr(key, 1, ?) = ? ORDER BY key",
+                (kind, len(prefix), prefix),
+            ).fetchall()
+            return [(k, bytes(v)) for k, v in rows]
+
+        return await self._io.read(_scan)
+
+    async def transact(self, ops: Sequence[Op]) -> bool:
+        ops = list(ops)
+
+        def _apply(conn: sqlite3.Connection) -> bool:
+            for op in ops:
+                if isinstance(op, Expect):
+                    row = conn.execute(
+                        "SELECT value FROM docs WHERE kind = ? AND key = ?", (op.kind, op.key)
+                    ).fetchone()
+                    current = None if row is None else bytes(row[0])
+                    if current != op.value:
+                        return False
+            for op in ops:
+                if isinstance(op, Put):
+                    conn.execute(
+                        "INSERT OR REPLACE INTO docs (kind, key, value) VALUES (?, ?, ?)",
+                        (op.kind, op.key, op.value),
+                    )
+                elif isinstance(op, Delete):
+                    conn.execute("DELETE FROM docs WHERE kind = ? AND key = ?", (op.kind, op.key))
+            return True
+
+        return await self._io.write(_apply)
+
+    # -- blobs --------------------------------------------------------------------------------
+    def _blob_path(self, digest: str) -> Path:
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise StoreError(f"not a sha256 hex digest: {digest!r}")
+        return self._blob_dir / digest
+
+    async def put_blob(self, digest: str, data: bytes) -> None:
+        path = self._blob_path(digest)
+
+        def _write() -> None:
+            if path.exists():
+                return
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise StoreError("blob digest mismatch")
+            tmp = path.with_suffix(f".tmp{os.getpid()}.{id(data)}")
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+            dir_fd = os.open(self._blob_dir, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+        try:
+            await asyncio.to_thread(_write)
+        except OSError as exc:
+            raise StoreError(f"cannot write blob: {exc}") from exc
+
+    async def get_blob(self, digest: str) -> bytes | None:
+        path = self._blob_path(digest)
+
+        def _read() -> bytes | None:
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                return None
+
+        return await asyncio.to_thread(_read)
+
+    async def delete_blob(self, digest: str) -> None:
+        path = self._blob_path(digest)
+        await asyncio.to_thread(path.unlink, True)
+
+    # -- logs ---------------------------------------------------------------------------------
+    async def append_logs(self, events: Sequence[LogEvent]) -> None:
+        rows = [(e.group, e.stream, e.timestamp_ms, e.ingestion_ms, e.message) for e in events]
+
+        def _append(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO logs (grp, stream, ts, ingest, message) VALUES (?, ?, ?, ?, ?)", rows
+            )
+
+        await self._io.write(_append)
+
+    async def read_logs(
+        self,
+        group: str,
+        *,
+        stream_prefix: str = "",
+        start_ms: int = 0,
+        end_ms: int | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[LogEvent]:
+        end = end_ms if end_ms is not None else 2**62
+
+        def _read(conn: sqlite3.Connection) -> list[LogEvent]:
+            rows = conn.execute(
+                "SELECT id, stream, ts, ingest, message FROM logs WHERE grp = ? AND id > ?"
+                " AND ts >= ? AND ts <= ? AND substr(stream, 1, ?) = ? ORDER BY id LIMIT ?",
+                (group, after_id, start_ms, end, len(stream_prefix), stream_prefix, limit),
+            ).fetchall()
+            return [LogEvent(group, s, ts, msg, i, ing) for i, s, ts, ing, msg in rows]
+
+        return await self._io.read(_read)
+
+    async def trim_logs(self, group: str, keep: int) -> int:
+        def _trim(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT id FROM logs WHERE grp = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                (group, keep),
+            ).fetchone()
+            if row is None:
+                return 0
+            cur = conn.execute("DELETE FROM logs WHERE grp = ? AND id <= ?", (group, row[0]))
+            return cur.rowcount
+
+        return await self._io.write(_trim)

@@ -1,0 +1,49 @@
+"""The SQLite schema as an ordered list of migrations, tracked by `PRAGMA user_version`.
+
+Append a migration to change the schema; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: control-plane documents and function logs
+    """
+    CREATE TABLE docs (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (kind, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE logs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        grp TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        ingest INTEGER NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX logs_by_group ON logs (grp, id);
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database at `conn` up to the newest schema, one transaction per step."""
+    (current,) = conn.execute("PRAGMA user_version").fetchone()
+    if current > len(MIGRATIONS):
+        raise sqlite3.DatabaseError(
+            f"database schema {current} is newer than this Lamina ({len(MIGRATIONS)})"
+        )
+    for version in range(current, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise

@@ -1,0 +1,169 @@
+"""Shared fixtures: a real `lamina serve` on a free port, boto3 clients, function factories."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::000000000000:role/lamina-test"
+FUNCTIONS_DIR = Path(__file__).parent / "functions"
+#: How long a node may take to answer /health after start.
+NODE_START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def zip_dir(path: Path) -> bytes:
+    """A zip of every file under `path`, as a user's deployment package."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(path.rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts:
+                zf.write(file, file.relative_to(path).as_posix())
+    return buf.getvalue()
+
+
+def zip_source(files: dict[str, str]) -> bytes:
+    """A zip holding `files` (name → source text)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return buf.getvalue()
+
+
+@dataclass
+class NodeProcess:
+    """A `lamina serve` subprocess and how to reach it."""
+
+    data_dir: Path
+    port: int
+    args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log_path = self.data_dir.parent / f"node-{self.port}.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
+        cmd = [sys.executable, "-m", "lamina", "serve", "--port", str(self.port),
+               "--data-dir", str(self.data_dir), *self.args]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + NODE_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"node did not become ready:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Stop the node with `sig` and return its exit status."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def client(self, service: str = "lambda", **config: Any) -> Any:
+        cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=120,
+                     max_pool_connections=64, **config)  # fmt: skip
+        return boto3.client(
+            service, endpoint_url=self.url, region_name=REGION, aws_access_key_id="test",
+            aws_secret_access_key="test", config=cfg,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def node_factory(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
+    """Start nodes with extra flags; every node is stopped at the end of the test."""
+    started: list[NodeProcess] = []
+
+    def make(*args: str, data_dir: Path | None = None, port: int | None = None) -> NodeProcess:
+        n = NodeProcess(data_dir or tmp_path / "data", port or free_port(), list(args))
+        n.start()
+        started.append(n)
+        return n
+
+    yield make
+    for n in started:
+        n.stop()
+
+
+@pytest.fixture
+def node(node_factory: Callable[..., NodeProcess]) -> NodeProcess:
+    """A fresh node on a free port with an empty data dir."""
+    return node_factory()
+
+
+@pytest.fixture
+def lam(node: NodeProcess) -> Any:
+    """A boto3 Lambda client for `node`."""
+    return node.client("lambda")
+
+
+@pytest.fixture
+def create_function(lam: Any) -> Callable[..., dict[str, Any]]:
+    """Create a function from a folder in tests/functions (or a source dict)."""
+
+    def make(
+        code: str | dict[str, str] = "basic", *, name: str | None = None,
+        handler: str = "app.handler", client: Any = None, **kwargs: Any,
+    ) -> dict[str, Any]:  # fmt: skip
+        c = client or lam
+        data = zip_source(code) if isinstance(code, dict) else zip_dir(FUNCTIONS_DIR / code)
+        fn_name = name or f"fn-{uuid.uuid4().hex[:10]}"
+        kwargs.setdefault("Runtime", "python3.12")
+        out: dict[str, Any] = c.create_function(
+            FunctionName=fn_name, Role=ROLE, Handler=handler, Code={"ZipFile": data}, **kwargs
+        )
+        c.get_waiter("function_active_v2").wait(
+            FunctionName=fn_name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
+        )
+        return out
+
+    return make
