@@ -106,3 +106,18 @@ class UpdateAliasRequest(Shape):
 
 class TagResourceRequest(Shape):
     tags: dict[str, str]
+
+
+class OnDestination(Shape):
+    destination: str | None = None
+
+
+class DestinationConfig(Shape):
+    on_success: OnDestination | None = None
+    on_failure: OnDestination | None = None
+
+
+class EventInvokeConfigRequest(Shape):
+    maximum_retry_attempts: int | None = None
+    maximum_event_age_in_seconds: int | None = None
+    destination_config: DestinationConfig | None = None

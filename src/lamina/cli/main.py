@@ -39,6 +39,16 @@ def serve(**options: object) -> None:
     run(settings)
 
 
+def _register() -> None:
+    from lamina.cli.client import invoke, logs
+
+    cli.add_command(invoke)
+    cli.add_command(logs)
+
+
+_register()
+
+
 def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s"

@@ -74,6 +74,7 @@ class AliasService:
                 additional_weights=dict(weights) if weights else None, revision_id=_rev(),
             )  # fmt: skip
             await self.functions.commit(name, raw, meta, [self.records.put_alias(record)])
+        await self.functions.changed(name)
         return record
 
     async def get(self, name: str, alias: str) -> Alias:
@@ -109,12 +110,14 @@ class AliasService:
                 additional_weights=new_weights or None,
             )  # fmt: skip
             await self.functions.commit(name, raw, meta, [self.records.put_alias(record)])
+        await self.functions.changed(name)
         return record
 
     async def delete(self, name: str, alias: str) -> None:
         async with self.functions.lock(name):
             meta, raw = await self.functions.meta(name)
             await self.functions.commit(name, raw, meta, [self.records.delete_alias(name, alias)])
+        await self.functions.changed(name)
 
     async def resolve(self, name: str, qualifier: str | None) -> tuple[VersionConfig, str]:
         """The version that `name:qualifier` runs now, and the ARN the caller invoked.

@@ -66,7 +66,8 @@ class FunctionService:
     def lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
-    async def _changed(self, name: str) -> None:
+    async def changed(self, name: str) -> None:
+        """Tell every listener that function `name` changed."""
         for listener in self._listeners:
             await listener(name)
 
@@ -186,7 +187,7 @@ class FunctionService:
                 meta, result, extra = await self._publish_ops(meta, updated, "")
                 ops += extra
             await self.commit(name, raw, meta, ops)
-        await self._changed(name)
+        await self.changed(name)
         return result
 
     async def publish(
@@ -239,7 +240,7 @@ class FunctionService:
                     raise ResourceConflict("The function changed during the delete; try again.")
             else:
                 await self._delete_version(meta, raw, qualifier)
-        await self._changed(name)
+        await self.changed(name)
 
     async def _delete_version(self, meta: FunctionMeta, raw: bytes, qualifier: str) -> None:
         if not qualifier.isdigit():
@@ -267,7 +268,7 @@ class FunctionService:
             meta, raw = await self.meta(name)
             new = msgspec.structs.replace(meta, reserved_concurrency=value)
             await self.commit(name, raw, new, [])
-        await self._changed(name)
+        await self.changed(name)
 
 
 def _rev() -> str:

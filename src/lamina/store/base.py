@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lamina.errors import StoreError
+from lamina.store.events import EventStore
 
 __all__ = ["Delete", "Expect", "LogEvent", "Op", "Put", "Store", "StoreError"]
 
@@ -57,7 +58,7 @@ class LogEvent:
     ingestion_ms: int = 0
 
 
-class Store(Protocol):
+class Store(EventStore, Protocol):
     """What the control plane and the engine need from durable storage."""
 
     async def open(self) -> None:

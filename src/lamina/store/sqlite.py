@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lamina.errors import StoreError
 from lamina.store.base import Delete, Expect, LogEvent, Op, Put
+from lamina.store.sqlite_events import SqliteEventsMixin
 from lamina.store.sqlite_io import SqliteIO
 from lamina.store.sqlite_schema import migrate
 
@@ -24,17 +25,14 @@ from lamina.store.sqlite_schema import migrate
 DB_FILE = "lamina.db"
 
 
-class SqliteStore:
+class SqliteStore(SqliteEventsMixin):
     """`Store` on a SQLite file in `data_dir`."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self._blob_dir = data_dir / "blobs"
-        self._io = SqliteIO(data_dir / DB_FILE)
-
-    @property
-    def io(self) -> SqliteIO:
-        return self._io
+        self.io = SqliteIO(data_dir / DB_FILE)
+        self._io = self.io
 
     async def open(self) -> None:
         def _prepare() -> None:

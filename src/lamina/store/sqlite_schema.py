@@ -26,6 +26,21 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX logs_by_group ON logs (grp, id);
     """,
+    # 2: the async invocation queue (one row per accepted Event invoke)
+    """
+    CREATE TABLE events (
+        request_id TEXT PRIMARY KEY,
+        function TEXT NOT NULL,
+        qualifier TEXT,
+        payload BLOB NOT NULL,
+        enqueued_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        leased_until REAL,
+        last_error TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX events_due ON events (function, next_at);
+    """,
 ]
 
 

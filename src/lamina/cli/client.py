@@ -1,0 +1,91 @@
+"""`lamina invoke` and `lamina logs`: talk to a running node as a user would."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from typing import Any
+
+import click
+import httpx
+import msgspec
+
+#: Default node URL for client commands.
+DEFAULT_ENDPOINT = "http://127.0.0.1:9001"
+
+endpoint_option = click.option(
+    "--endpoint-url", envvar="LAMINA_ENDPOINT_URL", default=DEFAULT_ENDPOINT, show_default=True,
+    help="The node to talk to.",
+)  # fmt: skip
+
+
+def lambda_client(endpoint: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "lambda", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="lamina",
+        aws_secret_access_key="lamina",
+        config=Config(retries={"max_attempts": 1}, read_timeout=960),
+    )  # fmt: skip
+
+
+def read_payload(payload: str | None) -> bytes:
+    """`JSON`, `@file` or `-` (stdin)."""
+    if payload is None:
+        return b"{}"
+    if payload == "-":
+        return sys.stdin.buffer.read()
+    if payload.startswith("@"):
+        with open(payload[1:], "rb") as fh:
+            return fh.read()
+    return payload.encode()
+
+
+@click.command()
+@click.argument("name")
+@click.option("--payload", "-p", help="JSON text, @file, or - for stdin.")
+@click.option("--qualifier", "-q", help="Version or alias.")
+@click.option("--tail", is_flag=True, help="Print the last 4 KB of the invocation's log.")
+@endpoint_option
+def invoke(name: str, payload: str | None, qualifier: str | None, tail: bool, endpoint_url: str) -> None:
+    """Invoke NAME synchronously and print its result; exit 1 on a function error."""
+    from botocore.exceptions import ClientError
+
+    args: dict[str, Any] = {"FunctionName": name, "Payload": read_payload(payload)}
+    if qualifier:
+        args["Qualifier"] = qualifier
+    if tail:
+        args["LogType"] = "Tail"
+    try:
+        out = lambda_client(endpoint_url).invoke(**args)
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if tail and "LogResult" in out:
+        click.echo(base64.b64decode(out["LogResult"]).decode(errors="replace"), err=True)
+    click.echo(out["Payload"].read().decode(errors="replace"))
+    if out.get("FunctionError"):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines as they come.")
+@click.option("--limit", default=200, show_default=True, help="Lines to show (without --follow).")
+@endpoint_option
+def logs(name: str, follow: bool, limit: int, endpoint_url: str) -> None:
+    """Print the log lines of function NAME."""
+    url = f"{endpoint_url}/lamina/v1/functions/{name}/logs"
+    try:
+        if follow:
+            with httpx.stream("GET", url, params={"follow": "1"}, timeout=None) as resp:
+                for line in resp.iter_lines():
+                    if line:
+                        click.echo(msgspec.json.decode(line)["message"])
+            return
+        resp = httpx.get(url, params={"limit": 10_000}, timeout=30)
+        resp.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot read logs: {exc}") from exc
+    for event in resp.json()["events"][-limit:]:
+        click.echo(event["message"])

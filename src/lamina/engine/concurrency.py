@@ -1,0 +1,129 @@
+"""Concurrency as counted leases: the account limit, reserved pools and the unreserved rest.
+
+Every invocation, whatever its source, holds a lease from admission until its environment is
+free again. A function with reserved concurrency draws only from its own pool; every other
+function shares what the reservations leave of the account limit (AWS: configuration-concurrency).
+Limits can change while leases are out: lowering one never kills running work, it only stops
+new admissions until enough leases come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from lamina.errors import TooManyRequests
+
+#: Reason codes of TooManyRequestsException (reference D.2).
+RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
+ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One admitted invocation of `function`; `reserved` says which pool it came from."""
+
+    function: str
+    reserved: bool
+
+
+@dataclass(frozen=True)
+class ConcurrencyStatistics:
+    account_limit: int
+    unreserved_limit: int
+    unreserved_in_use: int
+    in_use: dict[str, int] = field(default_factory=dict)
+    reserved: dict[str, int] = field(default_factory=dict)
+    throttles: dict[str, int] = field(default_factory=dict)
+
+
+class Concurrency:
+    """Admission control for one node (leases held in memory)."""
+
+    def __init__(self, account_limit: int) -> None:
+        self.account_limit = account_limit
+        self._reserved: dict[str, int] = {}
+        self._in_use: dict[str, int] = {}
+        self._unreserved_in_use = 0
+        self._throttles: dict[str, int] = {}
+        self._freed = asyncio.Event()
+
+    @property
+    def unreserved_limit(self) -> int:
+        return self.account_limit - sum(self._reserved.values())
+
+    def set_reserved(self, function: str, value: int | None) -> None:
+        """Reserve `value` slots for `function` (None: share the unreserved pool)."""
+        if value is None:
+            self._reserved.pop(function, None)
+        else:
+            self._reserved[function] = value
+        self._wake()
+
+    def try_acquire(self, function: str) -> Lease | None:
+        """A lease if `function` has a free slot now, else None (not counted as a throttle:
+        queued work simply waits)."""
+        reason = self._full(function)
+        return None if reason else self._take(function)
+
+    def acquire(self, function: str) -> Lease:
+        """A lease, or TooManyRequests with AWS's Reason (counted as a throttle)."""
+        reason = self._full(function)
+        if reason:
+            self._throttle(function)
+            raise TooManyRequests(reason)
+        return self._take(function)
+
+    def available(self, function: str) -> int:
+        """How many leases `function` could take right now."""
+        reserved = self._reserved.get(function)
+        if reserved is not None:
+            return max(0, reserved - self._in_use.get(function, 0))
+        return max(0, self.unreserved_limit - self._unreserved_in_use)
+
+    def _full(self, function: str) -> str | None:
+        reserved = self._reserved.get(function)
+        if reserved is not None:
+            return RESERVED_LIMIT if self._in_use.get(function, 0) >= reserved else None
+        return ACCOUNT_LIMIT if self._unreserved_in_use >= self.unreserved_limit else None
+
+    def _take(self, function: str) -> Lease:
+        self._in_use[function] = self._in_use.get(function, 0) + 1
+        reserved = function in self._reserved
+        if not reserved:
+            self._unreserved_in_use += 1
+        return Lease(function, reserved)
+
+    async def wait_capacity(self, timeout_s: float) -> None:
+        """Return when any lease is released or a limit changes, or after `timeout_s`."""
+        try:
+            await asyncio.wait_for(self._freed.wait(), timeout_s)
+        except TimeoutError:
+            pass
+
+    def _wake(self) -> None:
+        self._freed.set()
+        self._freed = asyncio.Event()
+
+    def release(self, lease: Lease) -> None:
+        left = self._in_use.get(lease.function, 0) - 1
+        if left > 0:
+            self._in_use[lease.function] = left
+        else:
+            self._in_use.pop(lease.function, None)
+        if not lease.reserved:
+            self._unreserved_in_use -= 1
+        self._wake()
+
+    def _throttle(self, function: str) -> None:
+        self._throttles[function] = self._throttles.get(function, 0) + 1
+
+    def statistics(self) -> ConcurrencyStatistics:
+        return ConcurrencyStatistics(
+            account_limit=self.account_limit,
+            unreserved_limit=self.unreserved_limit,
+            unreserved_in_use=self._unreserved_in_use,
+            in_use=dict(self._in_use),
+            reserved=dict(self._reserved),
+            throttles=dict(self._throttles),
+        )

@@ -1,0 +1,70 @@
+"""The async-event part of the Store contract: one durable queue of events per function.
+
+An event is leased by a poller for a bounded time; if its holder dies the lease expires and
+the event runs again, with its attempt count unchanged (a run the crash cut off is not an
+attempt). Every write returns only after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import msgspec
+
+
+class AsyncEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One accepted Event invocation and where it stands."""
+
+    request_id: str
+    function: str
+    qualifier: str | None
+    payload: bytes
+    enqueued_at: float  # epoch seconds
+    attempts: int = 0  # completed attempts that ended in a function error
+    next_at: float = 0.0  # not run before this (epoch seconds)
+    leased_until: float | None = None
+    last_error: str | None = None
+
+
+class EventQueueStats(msgspec.Struct, frozen=True, kw_only=True):
+    """Counts for one function's queue at one moment."""
+
+    depth: int  # every event still queued
+    ready: int  # due now and not leased
+    in_flight: int  # leased
+    delayed: int  # waiting for a retry time
+    oldest_enqueued_at: float | None
+
+
+class EventStore(Protocol):
+    async def enqueue_events(self, events: Sequence[AsyncEvent]) -> None:
+        """Append events; returns only after commit. Re-enqueueing an id already present is a no-op."""
+
+    async def lease_events(
+        self, function: str, *, now: float, lease_s: float, limit: int
+    ) -> list[AsyncEvent]:
+        """Atomically lease up to `limit` due events of `function` (oldest due first)."""
+
+    async def reset_event_leases(self) -> int:
+        """Forget every lease; called at start by a node that is the store's only user."""
+
+    async def ack_event(self, request_id: str) -> None:
+        """Remove a finished event. Idempotent."""
+
+    async def reschedule_event(
+        self, request_id: str, *, next_at: float, attempts: int, last_error: str | None
+    ) -> None:
+        """Give back a leased event to run again at `next_at` with `attempts` recorded."""
+
+    async def event_functions(self) -> list[str]:
+        """Names of functions that have queued events."""
+
+    async def event_stats(self, function: str, *, now: float) -> EventQueueStats:
+        """Depth, ready, in-flight and delayed counts and the oldest event's enqueue time."""
+
+    async def list_events(self, function: str, *, after: str, limit: int) -> list[AsyncEvent]:
+        """Events of `function` ordered by request id, starting after `after`."""
+
+    async def purge_events(self, function: str) -> int:
+        """Delete every queued event of `function` that is not leased; return how many."""
