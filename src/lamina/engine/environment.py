@@ -214,7 +214,11 @@ class Environment:
         if self.provisioned:
             self._init_limit_s = max(PROVISIONED_INIT_TIMEOUT_S, float(self.spec.timeout_s))
         started = time.perf_counter()
-        exchange = await self._spawn_and_init(time.monotonic() + self._init_limit_s)
+        try:
+            exchange = await self._spawn_and_init(time.monotonic() + self._init_limit_s)
+        except BaseException:
+            await self._die()
+            raise
         self._init_duration_ms = (time.perf_counter() - started) * 1000.0
         if exchange is None:
             return False
@@ -289,7 +293,11 @@ class Environment:
         frame = protocol.Invoke(
             request_id, payload, deadline_ms, invoked_function_arn, client_context
         )
-        exchange = await self._sandbox.call(frame, deadline)
+        try:
+            exchange = await self._sandbox.call(frame, deadline)
+        except BaseException:  # cancelled mid-call: the child is still running it
+            await self._die()
+            raise
         self.last_used = time.monotonic()
         return await self._conclude(exchange, request_id, cold)
 

@@ -1,0 +1,203 @@
+"""Execution environments per function version: warm reuse, cold start, scale-out, reaping.
+
+Idle environments of a version form a stack: the most recently used is handed out
+first (so the rest age out and get reaped), and a caller that finds none idle
+cold-starts a new one. Every pool mutation is synchronous between awaits, so any
+number of concurrent `environment()` calls are safe on one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from lamina.engine.environment import Environment, EnvironmentSpec, EnvironmentStatus
+from lamina.errors import LaminaError
+
+#: Environments idle longer than this are reaped (AWS does not document its value).
+DEFAULT_IDLE_TIMEOUT_S = 300.0
+
+_Key = tuple[str, str]  # (function name, version)
+
+
+class PoolClosed(LaminaError):
+    """The pool was closed; no environment can be handed out."""
+
+
+@dataclass(frozen=True)
+class FunctionPoolStatistics:
+    """Environments of one function, by status; `idle` are READY and waiting in the pool."""
+
+    starting: int = 0
+    ready: int = 0
+    busy: int = 0
+    idle: int = 0
+
+
+@dataclass(frozen=True)
+class PoolStatistics:
+    """A snapshot of the pool, for /lamina/v1 stats and /metrics."""
+
+    total: int
+    starting: int
+    ready: int
+    busy: int
+    idle: int
+    cold_starts: int
+    functions: Mapping[str, FunctionPoolStatistics] = field(default_factory=dict)
+
+
+class Pool:
+    """Owns every execution environment of the node."""
+
+    def __init__(self, *, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S) -> None:
+        self.idle_timeout_s = idle_timeout_s
+        self._idle: dict[_Key, list[Environment]] = {}
+        self._all: set[Environment] = set()
+        self._closed = False
+        self._cold_starts = 0
+
+    @asynccontextmanager
+    async def environment(self, spec: EnvironmentSpec) -> AsyncIterator[Environment]:
+        """Borrow an environment of `spec` for one invocation.
+
+        Yields an idle warm environment of the same function, version and revision (most
+        recently used first), or a new one that cold-starts on its first `invoke` (scale
+        out: one environment per concurrent caller). On exit the environment returns to
+        idle, or is discarded if it died or was retired meanwhile.
+
+        Parameters:
+            spec: the function version and revision to run.
+
+        Raises:
+            PoolClosed: `close()` was called.
+        """
+        if self._closed:
+            raise PoolClosed("the environment pool is closed")
+        env, stale = self._take_idle(spec)
+        for old in stale:
+            await self._discard(old)
+        if env is None:
+            env = Environment(spec)
+            self._all.add(env)
+            self._cold_starts += 1
+        try:
+            yield env
+        finally:
+            await self._give_back(env)
+
+    def _take_idle(self, spec: EnvironmentSpec) -> tuple[Environment | None, list[Environment]]:
+        """Pop the MRU idle environment of `spec`. Idle ones of another revision (or any
+        other difference in spec) are stale: they run code or configuration now replaced."""
+        idle = self._idle.get((spec.function_name, spec.version))
+        if not idle:
+            return None, []
+        stale = [env for env in idle if env.spec != spec]
+        if stale:
+            idle[:] = [env for env in idle if env.spec == spec]
+        return (idle.pop() if idle else None), stale
+
+    async def _give_back(self, env: Environment) -> None:
+        if self._closed or env.retired or env.status is not EnvironmentStatus.READY:
+            await self._discard(env)
+            return
+        env.last_used = time.monotonic()
+        self._idle.setdefault((env.spec.function_name, env.spec.version), []).append(env)
+
+    async def _discard(self, env: Environment) -> None:
+        self._all.discard(env)
+        await env.close()
+
+    async def prewarm(self, spec: EnvironmentSpec, count: int) -> int:
+        """Start `count` environments of `spec` and park them idle (provisioned concurrency).
+
+        Their first invoke reports no Init Duration, as on AWS.
+
+        Parameters:
+            spec: the function version and revision to run.
+            count: how many environments to start, concurrently.
+
+        Returns how many are READY; the others failed init and were discarded.
+
+        Raises:
+            PoolClosed: `close()` was called.
+        """
+        if self._closed:
+            raise PoolClosed("the environment pool is closed")
+        envs = [Environment(spec, provisioned=True) for _ in range(count)]
+        self._all.update(envs)
+        started = await asyncio.gather(*(env.start() for env in envs))
+        for env, ok in zip(envs, started, strict=True):
+            if ok:
+                await self._give_back(env)
+            else:
+                await self._discard(env)
+        return sum(started)
+
+    async def retire(self, function_name: str, version: str | None = None) -> None:
+        """Retire the environments of a function (one version, or all): after a code or
+        configuration update, or a delete. Idle ones die now, busy ones after their call.
+
+        Parameters:
+            function_name: the function's name.
+            version: "$LATEST", "1", …; None for every version.
+        """
+        for env in list(self._all):
+            same = env.spec.function_name == function_name
+            if same and (version is None or env.spec.version == version):
+                env.retired = True
+        doomed: list[Environment] = []
+        for key, idle in self._idle.items():
+            doomed.extend(env for env in idle if env.retired)
+            self._idle[key] = [env for env in idle if not env.retired]
+        await self._discard_all(doomed)
+
+    async def reap_idle(self) -> int:
+        """Kill environments idle longer than `idle_timeout_s`; the node calls it periodically.
+
+        Returns how many were killed.
+        """
+        horizon = time.monotonic() - self.idle_timeout_s
+        doomed: list[Environment] = []
+        for key, idle in self._idle.items():
+            doomed.extend(env for env in idle if env.last_used < horizon)
+            self._idle[key] = [env for env in idle if env.last_used >= horizon]
+        await self._discard_all(doomed)
+        return len(doomed)
+
+    async def close(self) -> None:
+        """Kill every environment, busy ones included, and reap every child process."""
+        self._closed = True
+        self._idle.clear()
+        await self._discard_all(list(self._all))
+
+    async def _discard_all(self, envs: list[Environment]) -> None:
+        if envs:
+            await asyncio.gather(*(self._discard(env) for env in envs))
+
+    def statistics(self) -> PoolStatistics:
+        """Counts of environments by status, in total and per function."""
+        idle_ids = {id(env) for idle in self._idle.values() for env in idle}
+        per_function: dict[str, Counter[str]] = {}
+        for env in self._all:
+            counts = per_function.setdefault(env.spec.function_name, Counter())
+            counts[env.status.value] += 1
+            if id(env) in idle_ids:
+                counts["idle"] += 1
+        functions = {
+            name: FunctionPoolStatistics(c["starting"], c["ready"], c["busy"], c["idle"])
+            for name, c in per_function.items()
+        }
+        return PoolStatistics(
+            total=len(self._all),
+            starting=sum(f.starting for f in functions.values()),
+            ready=sum(f.ready for f in functions.values()),
+            busy=sum(f.busy for f in functions.values()),
+            idle=len(idle_ids),
+            cold_starts=self._cold_starts,
+            functions=functions,
+        )

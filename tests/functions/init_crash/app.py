@@ -1,0 +1,5 @@
+"""Dies during init: the first invoke reports Runtime.ExitError."""
+
+import os
+
+os._exit(7)
