@@ -322,16 +322,19 @@ class Sandbox:
         assert stdout is not None
         try:
             while chunk := await stdout.read(OUTPUT_READ_CHUNK_BYTES):
+                # Only the new bytes (and a sentinel's length before them) can hold a match.
+                start = max(0, len(self._pending_output) - len(self._sentinel) + 1)
                 self._pending_output += chunk
-                self._split_segments()
+                self._split_segments(start)
         finally:
             self._output_closed.set()
 
-    def _split_segments(self) -> None:
-        while (end := self._pending_output.find(self._sentinel)) >= 0:
+    def _split_segments(self, start: int) -> None:
+        while (end := self._pending_output.find(self._sentinel, start)) >= 0:
             segment = bytes(self._pending_output[:end])
             del self._pending_output[: end + len(self._sentinel)]
             self._segments.put_nowait(segment.decode("utf-8", "replace"))
+            start = 0
 
     async def _next_output(self) -> str:
         """This request's output: everything up to the sentinel written after it."""
