@@ -1,8 +1,16 @@
-"""The composition root: build store → control → engine → api, and own every background task."""
+"""The composition root: build store → control → engine → api, and own every background task.
+
+Background tasks are started in `start` and cancelled in `stop` in this order: the log
+flusher and the reaper, the async pollers and their running events (leases let those run
+again after a restart), the pool's environments, a final log flush, then the store.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from lamina.clock import Clock
@@ -10,12 +18,22 @@ from lamina.config import Settings
 from lamina.control.aliases import AliasService
 from lamina.control.arns import Arns
 from lamina.control.code import CodeCache
+from lamina.control.event_config import EventConfigService
 from lamina.control.functions import FunctionService
+from lamina.engine.async_queue import AsyncQueue
+from lamina.engine.concurrency import Concurrency
+from lamina.engine.destinations import Destinations
+from lamina.engine.invoker import Invoker
+from lamina.engine.log_sink import LogSink
+from lamina.engine.pool import Pool
 from lamina.errors import LaminaError
 from lamina.store.base import Store
 from lamina.store.sqlite import SqliteStore
 
 log = logging.getLogger("lamina.node")
+
+#: How often idle environments are looked at for reaping.
+REAP_INTERVAL_S = 5.0
 
 
 def open_store(settings: Settings) -> tuple[Store, str]:
@@ -38,11 +56,67 @@ class Node:
         self.code = CodeCache(Path(settings.data_dir) / "code")
         self.functions = FunctionService(self.store, self.arns, self.code, self.clock)
         self.aliases = AliasService(self.functions)
+        self.concurrency = Concurrency(settings.account_concurrency)
+        self.pool = Pool(idle_timeout_s=settings.env_idle_timeout)
+        self.logs = LogSink(self.store)
+        self.invoker = Invoker(
+            settings, self.store, self.aliases, self.pool, self.concurrency, self.logs,
+            self.code.path,
+        )  # fmt: skip
+        self.destinations = Destinations(self.arns, self.functions)
+        self.event_configs = EventConfigService(
+            self.functions, self.clock, self.destinations.exists
+        )
+        self.async_queue = AsyncQueue(
+            settings, self.store, self.invoker, self.concurrency, self.event_configs,
+            self.destinations, self.clock,
+        )  # fmt: skip
+        self._tasks: list[asyncio.Task[None]] = []
+        self.functions.on_change(self._sync_reserved)
+
+    async def _sync_reserved(self, name: str) -> None:
+        found = await self.functions.records.meta(name)
+        self.concurrency.set_reserved(name, found[0].reserved_concurrency if found else None)
+
+    def _spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        async def guarded() -> None:
+            try:
+                await work()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %s failed", name)
+
+        self._tasks.append(asyncio.create_task(guarded(), name=f"lamina-{name}"))
 
     async def start(self) -> None:
         await self.store.open()
         log.info("store opened: %s at %s", self.store_kind, self.settings.data_dir)
+        for meta in await self.functions.records.all_meta():
+            self.concurrency.set_reserved(meta.name, meta.reserved_concurrency)
+        self.destinations.bind(getattr(self, "queues", None), self.async_queue.accept)
+        await self.async_queue.start()
+        self._spawn("reaper", self._reap_forever)
+        self._spawn("logs", self.logs.run)
+        log.info("node ready: account concurrency %d", self.settings.account_concurrency)
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REAP_INTERVAL_S)
+            reaped = await self.pool.reap_idle()
+            if reaped:
+                log.info("reaped %d idle environments", reaped)
 
     async def stop(self) -> None:
+        for task in reversed(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.async_queue.stop()
+        log.info("async pollers stopped")
+        await self.pool.close()
+        log.info("environments stopped")
+        await self.logs.flush()
         await self.store.close()
         log.info("store closed")

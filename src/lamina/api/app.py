@@ -10,7 +10,17 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 
-from lamina.api import aliases, concurrency, functions, ops, tags
+from lamina.api import (
+    aliases,
+    async_queue,
+    concurrency,
+    event_config,
+    functions,
+    invoke,
+    lamina,
+    ops,
+    tags,
+)
 from lamina.api.errors import handle_aws_error, handle_http_error, handle_unexpected
 from lamina.errors import AwsError
 
@@ -35,6 +45,10 @@ def build_app(node: Node) -> Starlette:
         *aliases.routes,
         *tags.routes,
         *concurrency.routes,
+        *invoke.routes,
+        *lamina.routes,
+        *event_config.routes,
+        *async_queue.routes,
     ]
     app = Starlette(
         routes=routes,

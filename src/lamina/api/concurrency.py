@@ -6,8 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lamina.api.deps import node
-from lamina.api.http import json
+from lamina.api import shapes
+from lamina.api.deps import node, path_name
+from lamina.api.http import empty, json, parse
+from lamina.control.validate import check_range
+from lamina.errors import InvalidParameterValue
 from lamina.control.code import MAX_UNZIPPED_BYTES, MAX_ZIP_BYTES
 
 #: Code storage limit per region, as on AWS.
@@ -38,7 +41,50 @@ async def get_account_settings(request: Request) -> Response:
     )
 
 
+def unreserved_minimum(account_limit: int) -> int:
+    """The unreserved pool never drops below this (AWS: 100; scaled down for small limits)."""
+    return min(100, account_limit // 10)
+
+
+async def put_function_concurrency(request: Request) -> Response:
+    req = await parse(request, shapes.PutFunctionConcurrencyRequest)
+    n = node(request)
+    name, _ = path_name(request)
+    value = req.reserved_concurrent_executions
+    check_range(value, "reservedConcurrentExecutions", 0, n.settings.account_concurrency)
+    async with n.functions.lock(name):
+        meta, _raw = await n.functions.meta(name)
+        others = sum(m.reserved_concurrency or 0 for m in await n.functions.records.all_meta()
+                     if m.name != name)  # fmt: skip
+        minimum = unreserved_minimum(n.settings.account_concurrency)
+        if n.settings.account_concurrency - others - value < minimum:
+            raise InvalidParameterValue(
+                "Specified ReservedConcurrentExecutions for function decreases account's"
+                f" UnreservedConcurrentExecution below its minimum value of [{minimum}]."
+            )
+    await n.functions.set_reserved_concurrency(name, value)
+    return json(request, {"ReservedConcurrentExecutions": value})
+
+
+async def get_function_concurrency(request: Request) -> Response:
+    name, _ = path_name(request)
+    meta, _raw = await node(request).functions.meta(name)
+    if meta.reserved_concurrency is None:
+        return json(request, {})
+    return json(request, {"ReservedConcurrentExecutions": meta.reserved_concurrency})
+
+
+async def delete_function_concurrency(request: Request) -> Response:
+    name, _ = path_name(request)
+    await node(request).functions.set_reserved_concurrency(name, None)
+    return empty(request, 204)
+
+
 routes = [
+    Route("/2017-10-31/functions/{name}/concurrency", put_function_concurrency, methods=["PUT"]),
+    Route("/2017-10-31/functions/{name}/concurrency", delete_function_concurrency,
+          methods=["DELETE"]),
+    Route("/2019-09-30/functions/{name}/concurrency", get_function_concurrency, methods=["GET"]),
     Route("/2016-08-19/account-settings", get_account_settings, methods=["GET"]),
     Route("/2016-08-19/account-settings/", get_account_settings, methods=["GET"]),
 ]

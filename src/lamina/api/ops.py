@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from starlette.requests import Request
@@ -20,6 +21,12 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok", "version": __version__, "store": n.store_kind})
 
 
+async def node_info(request: Request) -> Response:
+    n = node(request)
+    return JSONResponse({"pid": os.getpid(), "version": __version__, "store": n.store_kind,
+                         "endpoint": n.settings.endpoint_url})  # fmt: skip
+
+
 async def code_zip(request: Request) -> Response:
     digest = request.path_params["digest"]
     data = await node(request).store.get_blob(digest) if _DIGEST.match(digest) else None
@@ -31,4 +38,5 @@ async def code_zip(request: Request) -> Response:
 routes = [
     Route("/health", health, methods=["GET"]),
     Route("/lamina/v1/code/{digest}", code_zip, methods=["GET"]),
+    Route("/lamina/v1/node", node_info, methods=["GET"]),
 ]

@@ -121,3 +121,7 @@ class EventInvokeConfigRequest(Shape):
     maximum_retry_attempts: int | None = None
     maximum_event_age_in_seconds: int | None = None
     destination_config: DestinationConfig | None = None
+
+
+class PutFunctionConcurrencyRequest(Shape):
+    reserved_concurrent_executions: int

@@ -89,3 +89,73 @@ def logs(name: str, follow: bool, limit: int, endpoint_url: str) -> None:
         raise click.ClickException(f"cannot read logs: {exc}") from exc
     for event in resp.json()["events"][-limit:]:
         click.echo(event["message"])
+
+
+@click.group()
+def queue() -> None:
+    """Inspect and steer a function's async queue (what AWS doesn't let you see)."""
+
+
+def _queue_call(method: str, endpoint_url: str, name: str, suffix: str = "", **params: Any) -> Any:
+    url = f"{endpoint_url}/lamina/v1/functions/{name}/async-queue{suffix}"
+    try:
+        resp = httpx.request(method, url, params=params or None, timeout=30)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach {endpoint_url}: {exc}") from exc
+    if resp.status_code >= 400:
+        raise click.ClickException(resp.text)
+    return resp.json()
+
+
+@queue.command("stats")
+@click.argument("name")
+@endpoint_option
+def queue_stats(name: str, endpoint_url: str) -> None:
+    """Depth, in flight, delayed, oldest age and counters."""
+    for key, value in _queue_call("GET", endpoint_url, name).items():
+        click.echo(f"{key:24} {value}")
+
+
+@queue.command("list")
+@click.argument("name")
+@click.option("--limit", default=100, show_default=True)
+@endpoint_option
+def queue_list(name: str, limit: int, endpoint_url: str) -> None:
+    """Queued events with attempt count, next attempt time and last error."""
+    after = ""
+    shown = 0
+    while shown < limit:
+        page = _queue_call("GET", endpoint_url, name, "/events", after=after, limit=min(100, limit - shown))
+        for e in page["events"]:
+            click.echo(f"{e['requestId']}  attempts={e['attempts']}  next={e['nextAttemptAt']:.3f}"
+                       f"  {'in-flight' if e['inFlight'] else ''}  {e['lastError'] or ''}")  # fmt: skip
+            shown += 1
+        if "next" not in page:
+            break
+        after = page["next"]
+
+
+@queue.command("purge")
+@click.argument("name")
+@endpoint_option
+def queue_purge(name: str, endpoint_url: str) -> None:
+    """Delete every queued event that is not running."""
+    click.echo(f"purged {_queue_call('DELETE', endpoint_url, name, '/events')['purged']} events")
+
+
+@queue.command("pause")
+@click.argument("name")
+@endpoint_option
+def queue_pause(name: str, endpoint_url: str) -> None:
+    """Stop starting events (running ones finish; concurrency settings are untouched)."""
+    _queue_call("POST", endpoint_url, name, "/pause")
+    click.echo(f"{name}: paused")
+
+
+@queue.command("resume")
+@click.argument("name")
+@endpoint_option
+def queue_resume(name: str, endpoint_url: str) -> None:
+    """Start processing again."""
+    _queue_call("POST", endpoint_url, name, "/resume")
+    click.echo(f"{name}: resumed")

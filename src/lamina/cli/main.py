@@ -40,10 +40,11 @@ def serve(**options: object) -> None:
 
 
 def _register() -> None:
-    from lamina.cli.client import invoke, logs
+    from lamina.cli.client import invoke, logs, queue
 
     cli.add_command(invoke)
     cli.add_command(logs)
+    cli.add_command(queue)
 
 
 _register()

@@ -1,0 +1,88 @@
+"""Put/Get/Update/Delete/ListFunctionEventInvokeConfig(s)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from lamina.api import shapes
+from lamina.api.deps import node, path_name
+from lamina.api.http import empty, json, page, parse
+from lamina.control.event_config import EventInvokeConfig
+from lamina.control.models import LATEST
+
+P = "/2019-09-25/functions/{name}/event-invoke-config"
+
+
+def render(request: Request, cfg: EventInvokeConfig) -> dict[str, Any]:
+    arns = node(request).arns
+    out: dict[str, Any] = {
+        "LastModified": cfg.last_modified,
+        "FunctionArn": arns.function(cfg.function, cfg.qualifier),
+        "DestinationConfig": {
+            "OnSuccess": {"Destination": cfg.on_success} if cfg.on_success else {},
+            "OnFailure": {"Destination": cfg.on_failure} if cfg.on_failure else {},
+        },
+    }
+    if cfg.max_retry_attempts is not None:
+        out["MaximumRetryAttempts"] = cfg.max_retry_attempts
+    if cfg.max_event_age_s is not None:
+        out["MaximumEventAgeInSeconds"] = cfg.max_event_age_s
+    return out
+
+
+async def _write(request: Request, merge: bool) -> Response:
+    req = await parse(request, shapes.EventInvokeConfigRequest)
+    name, qualifier = path_name(request)
+    dest = req.destination_config
+    cfg = EventInvokeConfig(
+        function=name, qualifier=qualifier or LATEST,
+        max_retry_attempts=req.maximum_retry_attempts,
+        max_event_age_s=req.maximum_event_age_in_seconds,
+        on_success=(dest.on_success.destination or None) if dest and dest.on_success else None,
+        on_failure=(dest.on_failure.destination or None) if dest and dest.on_failure else None,
+    )  # fmt: skip
+    saved = await node(request).event_configs.put(cfg, merge=merge)
+    return json(request, render(request, saved))
+
+
+async def put_config(request: Request) -> Response:
+    return await _write(request, merge=False)
+
+
+async def update_config(request: Request) -> Response:
+    return await _write(request, merge=True)
+
+
+async def get_config(request: Request) -> Response:
+    name, qualifier = path_name(request)
+    cfg = await node(request).event_configs.get(name, qualifier or LATEST)
+    return json(request, render(request, cfg))
+
+
+async def delete_config(request: Request) -> Response:
+    name, qualifier = path_name(request)
+    await node(request).event_configs.delete(name, qualifier or LATEST)
+    return empty(request, 204)
+
+
+async def list_configs(request: Request) -> Response:
+    name, _ = path_name(request)
+    found = await node(request).event_configs.list(name)
+    chunk, nxt = page(request, found)
+    out: dict[str, Any] = {"FunctionEventInvokeConfigs": [render(request, c) for c in chunk]}
+    if nxt:
+        out["NextMarker"] = nxt
+    return json(request, out)
+
+
+routes = [
+    Route(P, put_config, methods=["PUT"]),
+    Route(P, update_config, methods=["POST"]),
+    Route(P, get_config, methods=["GET"]),
+    Route(P, delete_config, methods=["DELETE"]),
+    Route(P + "/list", list_configs, methods=["GET"]),
+]

@@ -1,0 +1,283 @@
+"""The async invocation queue: accept durably, then run each event through the invoker.
+
+One poller per function with queued events. A poller takes concurrency leases first (so a
+throttled function's events simply wait — a throttle is never an attempt), then leases that
+many due events from the store and runs each through the single invoker path. The outcome
+decides what happens next (reference C.1):
+
+- success → ack, OnSuccess destination;
+- function error (exception, timeout, crash) → retry after base × 1, then base × 2, up to
+  MaximumRetryAttempts; then OnFailure / dead-letter queue with RetriesExhausted;
+- too old → OnFailure / dead-letter queue with EventAgeExceeded;
+- system error (ours, not the function's) → back off 1 s doubling to 5 min; not an attempt.
+
+The request id of an event never changes across attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from lamina.clock import Clock
+from lamina.config import Settings
+from lamina.control.event_config import EventConfigService, EventInvokeConfig
+from lamina.engine.concurrency import Concurrency, Lease
+from lamina.engine.destinations import Destinations, invocation_record
+from lamina.engine.invoker import Invocation, Invoker, Outcome
+from lamina.errors import ResourceNotFound
+from lamina.store.base import Delete, Put, Store
+from lamina.store.events import AsyncEvent, EventQueueStats
+
+log = logging.getLogger("lamina.async")
+
+#: Most events one poller leases per round.
+MAX_BATCH = 64
+#: Longest a store lease on an event lasts (max function timeout plus slack).
+EVENT_LEASE_S = 960.0
+#: A poller with nothing due looks again after at most this long.
+IDLE_POLL_S = 1.0
+#: Backoff after a system error: first delay, and cap (reference C.1).
+SYSTEM_BACKOFF_FIRST_S = 1.0
+SYSTEM_BACKOFF_MAX_S = 300.0
+PAUSED_KIND = "queue-paused"
+
+
+@dataclass(frozen=True)
+class QueueCounters:
+    received: int
+    succeeded: int
+    retried: int
+    dropped: int
+
+
+class AsyncQueue:
+    """Per-function pollers over the store's event queue."""
+
+    def __init__(
+        self, settings: Settings, store: Store, invoker: Invoker, concurrency: Concurrency,
+        configs: EventConfigService, destinations: Destinations, clock: Clock,
+    ) -> None:  # fmt: skip
+        self.settings = settings
+        self.store = store
+        self.invoker = invoker
+        self.concurrency = concurrency
+        self.configs = configs
+        self.destinations = destinations
+        self.clock = clock
+        self._pollers: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._running: set[asyncio.Task[None]] = set()
+        self._paused: set[str] = set()
+        self._system_failures: Counter[str] = Counter()
+        self.received: Counter[str] = Counter()
+        self.succeeded: Counter[str] = Counter()
+        self.retried: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Forget leases of a previous run (this node owns the store) and resume every queue."""
+        self._paused = {k for k, _ in await self.store.scan(PAUSED_KIND)}
+        await self.store.reset_event_leases()
+        for function in await self.store.event_functions():
+            self._ensure_poller(function)
+
+    async def stop(self) -> None:
+        """Cancel pollers and running events; their leases let them run again after restart."""
+        tasks = [*self._pollers.values(), *self._running]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._pollers.clear()
+        self._running.clear()
+
+    # -- accepting ----------------------------------------------------------------------------
+    async def accept(
+        self, function: str, qualifier: str | None, payload: bytes, request_id: str
+    ) -> None:
+        """Queue one event durably; returns after commit."""
+        now = self.clock.time()
+        event = AsyncEvent(request_id=request_id, function=function, qualifier=qualifier,
+                           payload=payload, enqueued_at=now, next_at=now)  # fmt: skip
+        await self.store.enqueue_events([event])
+        self.received[function] += 1
+        self._ensure_poller(function)
+
+    def _ensure_poller(self, function: str) -> None:
+        wake = self._wake.setdefault(function, asyncio.Event())
+        wake.set()
+        if function not in self._pollers:
+            task = asyncio.create_task(self._poll(function), name=f"lamina-poller-{function}")
+            self._pollers[function] = task
+
+    # -- polling ------------------------------------------------------------------------------
+    async def _poll(self, function: str) -> None:
+        wake = self._wake[function]
+        try:
+            while True:
+                wake.clear()
+                if function in self._paused:
+                    await wake.wait()
+                    continue
+                free = min(MAX_BATCH, self.concurrency.available(function))
+                if free == 0:
+                    await self.concurrency.wait_capacity(IDLE_POLL_S)
+                    continue
+                events = await self.store.lease_events(
+                    function, now=self.clock.time(), lease_s=EVENT_LEASE_S, limit=free
+                )
+                for event in events:
+                    lease = self.concurrency.try_acquire(function)
+                    if lease is None:  # a sync caller took the slot meanwhile: not an attempt
+                        await self.store.reschedule_event(
+                            event.request_id, next_at=event.next_at, attempts=event.attempts,
+                            last_error=event.last_error,
+                        )  # fmt: skip
+                    else:
+                        self._start_run(event, lease)
+                if events:
+                    continue
+                if await self._finished(function, wake):
+                    return
+                await _wait(wake, IDLE_POLL_S)
+        finally:
+            if self._pollers.get(function) is asyncio.current_task():
+                del self._pollers[function]
+
+    async def _finished(self, function: str, wake: asyncio.Event) -> bool:
+        stats = await self.store.event_stats(function, now=self.clock.time())
+        # No await between this check and the poller's removal, so an accept that set `wake`
+        # after the stats read is never missed.
+        return stats.depth == 0 and not wake.is_set()
+
+    def _start_run(self, event: AsyncEvent, lease: Lease) -> None:
+        task = asyncio.create_task(self._run(event, lease))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    # -- one event ----------------------------------------------------------------------------
+    async def _run(self, event: AsyncEvent, lease: Lease) -> None:
+        try:
+            cfg = await self.configs.effective(event.function, event.qualifier)
+            if self.clock.time() - event.enqueued_at > cfg.max_age_s:
+                self.concurrency.release(lease)
+                await self._give_up(event, cfg, "EventAgeExceeded", event.attempts, None)
+                return
+            inv = Invocation(event.function, event.qualifier, event.payload, event.request_id)
+            outcome = await self.invoker.invoke(inv, lease=lease)
+        except ResourceNotFound:
+            log.warning("event %s dropped: function %s is gone", event.request_id, event.function)
+            self.dropped[event.function] += 1
+            await self.store.ack_event(event.request_id)
+            return
+        except Exception as exc:  # a system error: back off, not an attempt
+            await self._system_error(event, exc)
+            return
+        await self._settle(event, cfg, outcome)
+
+    async def _settle(self, event: AsyncEvent, cfg: EventInvokeConfig, out: Outcome) -> None:
+        attempts = event.attempts + 1
+        self._system_failures.pop(event.request_id, None)
+        log.info("event %s attempt %d/%d %s %.1f ms", event.request_id, attempts,
+                 cfg.retries + 1, out.error_type or "ok", out.duration_ms)  # fmt: skip
+        if out.function_error is None:
+            self.succeeded[event.function] += 1
+            await self.store.ack_event(event.request_id)
+            if cfg.on_success:
+                await self.destinations.deliver(
+                    cfg.on_success, self._record(event, "Success", attempts, out)
+                )
+        elif attempts <= cfg.retries:
+            self.retried[event.function] += 1
+            delay = self.settings.async_retry_base_delay * attempts
+            await self.store.reschedule_event(
+                event.request_id, next_at=self.clock.time() + delay, attempts=attempts,
+                last_error=_error_text(out),
+            )  # fmt: skip
+        else:
+            await self._give_up(event, cfg, "RetriesExhausted", attempts, out)
+
+    async def _give_up(
+        self, event: AsyncEvent, cfg: EventInvokeConfig, condition: str, attempts: int,
+        out: Outcome | None,
+    ) -> None:  # fmt: skip
+        self.dropped[event.function] += 1
+        log.info("event %s dropped: %s after %d attempts", event.request_id, condition, attempts)
+        if cfg.on_failure:
+            await self.destinations.deliver(
+                cfg.on_failure, self._record(event, condition, attempts, out)
+            )
+        dlq = await self._dead_letter_target(event)
+        if dlq:
+            error = _error_text(out) if out else condition
+            await self.destinations.dead_letter(dlq, event.payload, event.request_id, error)
+        await self.store.ack_event(event.request_id)
+
+    async def _dead_letter_target(self, event: AsyncEvent) -> str | None:
+        try:
+            version, _ = await self.invoker.resolve(event.function, event.qualifier)
+        except ResourceNotFound:
+            return None
+        return version.dead_letter_target
+
+    def _record(
+        self, event: AsyncEvent, condition: str, attempts: int, out: Outcome | None
+    ) -> dict[str, object]:
+        arn = self.invoker.aliases.functions.arns.function(
+            event.function, event.qualifier or "$LATEST"
+        )
+        return invocation_record(
+            request_id=event.request_id, function_arn=arn, condition=condition,
+            attempts=attempts, request_payload=event.payload,
+            executed_version=out.executed_version if out else None,
+            function_error=out.function_error if out else None,
+            response_payload=out.payload if out else None, now=self.clock.time(),
+        )  # fmt: skip
+
+    async def _system_error(self, event: AsyncEvent, exc: Exception) -> None:
+        n = self._system_failures[event.request_id]
+        self._system_failures[event.request_id] = n + 1
+        delay = min(SYSTEM_BACKOFF_MAX_S, SYSTEM_BACKOFF_FIRST_S * 2**n)
+        log.warning("event %s system error (%s); retry in %.0f s", event.request_id, exc, delay)
+        await self.store.reschedule_event(
+            event.request_id, next_at=self.clock.time() + delay, attempts=event.attempts,
+            last_error=f"system error: {exc}",
+        )  # fmt: skip
+
+    # -- what AWS lacks -----------------------------------------------------------------------
+    async def stats(self, function: str) -> tuple[EventQueueStats, QueueCounters, bool]:
+        stats = await self.store.event_stats(function, now=self.clock.time())
+        counters = QueueCounters(self.received[function], self.succeeded[function],
+                                 self.retried[function], self.dropped[function])  # fmt: skip
+        return stats, counters, function in self._paused
+
+    async def list(self, function: str, after: str, limit: int) -> list[AsyncEvent]:
+        return await self.store.list_events(function, after=after, limit=limit)
+
+    async def purge(self, function: str) -> int:
+        return await self.store.purge_events(function)
+
+    async def pause(self, function: str) -> None:
+        await self.store.transact([Put(PAUSED_KIND, function, b"1")])
+        self._paused.add(function)
+
+    async def resume(self, function: str) -> None:
+        await self.store.transact([Delete(PAUSED_KIND, function)])
+        self._paused.discard(function)
+        self._ensure_poller(function)
+
+
+def _error_text(out: Outcome | None) -> str:
+    if out is None:
+        return ""
+    return f"{out.error_type}: {out.payload[:512].decode(errors='replace')}"
+
+
+async def _wait(event: asyncio.Event, timeout_s: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), timeout_s)
+    except TimeoutError:
+        pass
