@@ -39,7 +39,9 @@ def main() -> None:
         rows = [run(path, clients) for clients in (1, 8)]
         stats = httpx.get(f"{url}/lamina/v1/functions/sink/async-queue", timeout=10).json()
         accepted = sum(int(r["events"]) for r in rows)
-        rows.append({"clients": "check", "events": f"{stats['depth']} queued / {accepted} accepted"})
+        rows.append(
+            {"clients": "check", "events": f"{stats['depth']} queued / {accepted} accepted"}
+        )
         report("async_accept", rows)
 
 
@@ -48,20 +50,44 @@ def _wrk(path: str, clients: int) -> dict[str, object]:
         script = Path(tmp) / "event.lua"
         script.write_text(WRK_SCRIPT)
         out = subprocess.run(
-            ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{DURATION_S}s", "--latency",
-             "-s", str(script), path],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            [
+                "wrk",
+                f"-t{min(clients, 2)}",
+                f"-c{clients}",
+                f"-d{DURATION_S}s",
+                "--latency",
+                "-s",
+                str(script),
+                path,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = {p: _ms(re.search(rf"\s{p}%\s+([\d.]+\w+)", out).group(1)) for p in ("50", "90", "99")}  # type: ignore[union-attr]
-    return {"clients": clients, "generator": "wrk", "events": total, "events_per_s": round(rate),
-            "p50_ms": lat["50"], "p90_ms": lat["90"], "p99_ms": lat["99"]}  # fmt: skip
+    return {
+        "clients": clients,
+        "generator": "wrk",
+        "events": total,
+        "events_per_s": round(rate),
+        "p50_ms": lat["50"],
+        "p90_ms": lat["90"],
+        "p99_ms": lat["99"],
+    }
 
 
 def _ms(text: str) -> float:
     value = float(re.match(r"[\d.]+", text).group(0))  # type: ignore[union-attr]
-    return round(value / 1000 if text.endswith("us") else value * 1000 if text.endswith("s") and not text.endswith("ms") else value, 3)
+    return round(
+        value / 1000
+        if text.endswith("us")
+        else value * 1000
+        if text.endswith("s") and not text.endswith("ms")
+        else value,
+        3,
+    )
 
 
 def _threads(path: str, clients: int) -> dict[str, object]:
@@ -87,8 +113,13 @@ def _threads(path: str, clients: int) -> dict[str, object]:
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return {"clients": clients, "generator": "httpx threads", "events": len(latencies),
-            "events_per_s": round(len(latencies) / wall), **percentiles(latencies)}  # fmt: skip
+    return {
+        "clients": clients,
+        "generator": "httpx threads",
+        "events": len(latencies),
+        "events_per_s": round(len(latencies) / wall),
+        **percentiles(latencies),
+    }
 
 
 if __name__ == "__main__":

@@ -34,11 +34,14 @@ def main() -> None:
             t0 = time.perf_counter()
             lam.invoke(FunctionName="cold0", Payload=b"{}")
             warm.append((time.perf_counter() - t0) * 1000)
-        report("cold_start", [
-            {"case": "first invoke of a new function", **percentiles(first)},
-            {"case": "new environment after a config change", **percentiles(again)},
-            {"case": "warm invoke (same boto3 client, for scale)", **percentiles(warm)},
-        ])  # fmt: skip
+        report(
+            "cold_start",
+            [
+                {"case": "first invoke of a new function", **percentiles(first)},
+                {"case": "new environment after a config change", **percentiles(again)},
+                {"case": "warm invoke (same boto3 client, for scale)", **percentiles(warm)},
+            ],
+        )
 
 
 if __name__ == "__main__":

@@ -39,10 +39,22 @@ def running_node(*args: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as tmp:
         log = open(Path(tmp) / "node.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lamina", "serve", "--port", str(port), "--data-dir",
-             str(Path(tmp) / "data"), "--log-level", "warning", *args],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "lamina",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(Path(tmp) / "data"),
+                "--log-level",
+                "warning",
+                *args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30
@@ -67,10 +79,13 @@ def node_pid(url: str) -> int:
 
 def lambda_client(url: str, pool: int = 32) -> Any:
     return boto3.client(
-        "lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
+        "lambda",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
         aws_secret_access_key="bench",
         config=Config(retries={"max_attempts": 1}, max_pool_connections=pool, read_timeout=300),
-    )  # fmt: skip
+    )
 
 
 def create(client: Any, name: str, source: str, **kwargs: Any) -> None:
@@ -78,8 +93,13 @@ def create(client: Any, name: str, source: str, **kwargs: Any) -> None:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("app.py", source)
     kwargs.setdefault("Runtime", f"python3.{sys.version_info.minor}")
-    client.create_function(FunctionName=name, Role=ROLE, Handler="app.handler",
-                           Code={"ZipFile": buf.getvalue()}, **kwargs)  # fmt: skip
+    client.create_function(
+        FunctionName=name,
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": buf.getvalue()},
+        **kwargs,
+    )
     client.get_waiter("function_active_v2").wait(FunctionName=name)
 
 
@@ -89,8 +109,12 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     def pick(p: float) -> float:
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
-    return {"p50_ms": round(pick(0.50), 3), "p90_ms": round(pick(0.90), 3),
-            "p99_ms": round(pick(0.99), 3), "mean_ms": round(statistics.fmean(ordered), 3)}  # fmt: skip
+    return {
+        "p50_ms": round(pick(0.50), 3),
+        "p90_ms": round(pick(0.90), 3),
+        "p99_ms": round(pick(0.99), 3),
+        "mean_ms": round(statistics.fmean(ordered), 3),
+    }
 
 
 def report(name: str, rows: list[dict[str, Any]]) -> None:
@@ -102,7 +126,12 @@ def report(name: str, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         print("  ".join(str(row.get(k, "")).ljust(widths[k]) for k in keys))
     RESULTS.mkdir(exist_ok=True)
-    meta = {"benchmark": name, "python": platform.python_version(), "cpus": os.cpu_count(),
-            "machine": platform.machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+    meta = {
+        "benchmark": name,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     print(f"\nwritten: bench/results/{name}.json")

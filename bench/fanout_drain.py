@@ -50,12 +50,21 @@ def main() -> None:
             time.sleep(0.02)
         wall = time.perf_counter() - t0
         stop.set()
-        report("fanout_drain", [{
-            "events": EVENTS, "sender": "ab" if sender is _send_ab else "httpx threads",
-            "concurrency": CONCURRENCY, "send_s": round(sent, 2),
-            "drain_wall_s": round(wall, 2), "events_per_s": round(EVENTS / wall),
-            "succeeded": stats["succeeded"], "peak_rss_mb": round(peak["rss"] / 2**20),
-        }])  # fmt: skip
+        report(
+            "fanout_drain",
+            [
+                {
+                    "events": EVENTS,
+                    "sender": "ab" if sender is _send_ab else "httpx threads",
+                    "concurrency": CONCURRENCY,
+                    "send_s": round(sent, 2),
+                    "drain_wall_s": round(wall, 2),
+                    "events_per_s": round(EVENTS / wall),
+                    "succeeded": stats["succeeded"],
+                    "peak_rss_mb": round(peak["rss"] / 2**20),
+                }
+            ],
+        )
 
 
 def _send_ab(path: str) -> None:
@@ -63,10 +72,25 @@ def _send_ab(path: str) -> None:
         body = Path(tmp) / "event.json"
         body.write_text("{}")
         subprocess.run(
-            ["ab", "-q", "-k", "-n", str(EVENTS), "-c", str(SENDERS), "-p", str(body),
-             "-T", "application/json", "-H", "X-Amz-Invocation-Type: Event", path],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                "ab",
+                "-q",
+                "-k",
+                "-n",
+                str(EVENTS),
+                "-c",
+                str(SENDERS),
+                "-p",
+                str(body),
+                "-T",
+                "application/json",
+                "-H",
+                "X-Amz-Invocation-Type: Event",
+                path,
+            ],
+            check=True,
+            capture_output=True,
+        )
 
 
 def _send_all(path: str) -> None:

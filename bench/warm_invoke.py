@@ -40,8 +40,10 @@ def main() -> None:
         rows = [
             {"workload": f"GET /health x{SEQUENTIAL} (HTTP floor)", **percentiles(base)},
             {"workload": f"sequential invoke x{SEQUENTIAL}", **percentiles(total)},
-            {"workload": "node overhead beyond HTTP (p50 invoke - p50 health)",
-             "p50_ms": round(percentiles(total)["p50_ms"] - percentiles(base)["p50_ms"], 3)},
+            {
+                "workload": "node overhead beyond HTTP (p50 invoke - p50 health)",
+                "p50_ms": round(percentiles(total)["p50_ms"] - percentiles(base)["p50_ms"], 3),
+            },
         ]
         rows.append(_concurrent(path))
         report("warm_invoke", rows)
@@ -68,8 +70,11 @@ def _concurrent(path: str) -> dict[str, object]:
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return {"workload": f"{CLIENTS} clients x{PER_CLIENT}", **percentiles(latencies),
-            "invokes_per_s": round(len(latencies) / wall)}  # fmt: skip
+    return {
+        "workload": f"{CLIENTS} clients x{PER_CLIENT}",
+        **percentiles(latencies),
+        "invokes_per_s": round(len(latencies) / wall),
+    }
 
 
 if __name__ == "__main__":

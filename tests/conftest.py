@@ -70,8 +70,17 @@ class NodeProcess:
     def start(self) -> None:
         self.log_path = self.data_dir.parent / f"node-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
-        cmd = [sys.executable, "-m", "lamina", "serve", "--port", str(self.port),
-               "--data-dir", str(self.data_dir), *self.args]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "lamina",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.args,
+        ]
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready()
 
@@ -110,12 +119,20 @@ class NodeProcess:
         self.proc.wait()
 
     def client(self, service: str = "lambda", **config: Any) -> Any:
-        cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=120,
-                     max_pool_connections=64, **config)  # fmt: skip
+        cfg = Config(
+            retries={"max_attempts": 1, "mode": "standard"},
+            read_timeout=120,
+            max_pool_connections=64,
+            **config,
+        )
         return boto3.client(
-            service, endpoint_url=self.url, region_name=REGION, aws_access_key_id="test",
-            aws_secret_access_key="test", config=cfg,
-        )  # fmt: skip
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=cfg,
+        )
 
 
 @pytest.fixture
@@ -151,9 +168,13 @@ def create_function(lam: Any) -> Callable[..., dict[str, Any]]:
     """Create a function from a folder in tests/functions (or a source dict)."""
 
     def make(
-        code: str | dict[str, str] = "basic", *, name: str | None = None,
-        handler: str = "app.handler", client: Any = None, **kwargs: Any,
-    ) -> dict[str, Any]:  # fmt: skip
+        code: str | dict[str, str] = "basic",
+        *,
+        name: str | None = None,
+        handler: str = "app.handler",
+        client: Any = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         c = client or lam
         data = zip_source(code) if isinstance(code, dict) else zip_dir(FUNCTIONS_DIR / code)
         fn_name = name or f"fn-{uuid.uuid4().hex[:10]}"

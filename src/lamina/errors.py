@@ -1,23 +1,23 @@
 """The one error tree of Lamina.
 
-    LaminaError                       anything Lamina raises on purpose
-    ├── AwsError                      an error a client sees; carries code, HTTP status, fault side
-    │   ├── ResourceNotFound                   404 ResourceNotFoundException
-    │   ├── ResourceConflict                   409 ResourceConflictException
-    │   ├── InvalidParameterValue              400 InvalidParameterValueException
-    │   ├── ValidationError                    400 ValidationException
-    │   ├── PreconditionFailed                 412 PreconditionFailedException
-    │   ├── InvalidRequestContent              400 InvalidRequestContentException
-    │   ├── RequestTooLarge                    413 RequestTooLargeException
-    │   ├── UnsupportedMediaType               415 UnsupportedMediaTypeException
-    │   ├── TooManyRequests                    429 TooManyRequestsException (+ Reason)
-    │   ├── ResourceInUse                      400 ResourceInUseException
-    │   ├── CodeStorageExceeded                400 CodeStorageExceededException
-    │   ├── ProvisionedConcurrencyConfigNotFound 404
-    │   ├── ServiceError                       500 ServiceException
-    │   ├── UnknownOperation                   404 UnknownOperationException
-    │   └── SqsError                           400, an SQS JSON-protocol error (`__type`)
-    └── StoreError                    a backend failed; wrapped at the backend edge
+LaminaError                       anything Lamina raises on purpose
+├── AwsError                      an error a client sees; carries code, HTTP status, fault side
+│   ├── ResourceNotFound                   404 ResourceNotFoundException
+│   ├── ResourceConflict                   409 ResourceConflictException
+│   ├── InvalidParameterValue              400 InvalidParameterValueException
+│   ├── ValidationError                    400 ValidationException
+│   ├── PreconditionFailed                 412 PreconditionFailedException
+│   ├── InvalidRequestContent              400 InvalidRequestContentException
+│   ├── RequestTooLarge                    413 RequestTooLargeException
+│   ├── UnsupportedMediaType               415 UnsupportedMediaTypeException
+│   ├── TooManyRequests                    429 TooManyRequestsException (+ Reason)
+│   ├── ResourceInUse                      400 ResourceInUseException
+│   ├── CodeStorageExceeded                400 CodeStorageExceededException
+│   ├── ProvisionedConcurrencyConfigNotFound 404
+│   ├── ServiceError                       500 ServiceException
+│   ├── UnknownOperation                   404 UnknownOperationException
+│   └── SqsError                           400, an SQS JSON-protocol error (`__type`)
+└── StoreError                    a backend failed; wrapped at the backend edge
 """
 
 from __future__ import annotations

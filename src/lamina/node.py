@@ -60,17 +60,27 @@ class Node:
         self.pool = Pool(idle_timeout_s=settings.env_idle_timeout)
         self.logs = LogSink(self.store)
         self.invoker = Invoker(
-            settings, self.store, self.aliases, self.pool, self.concurrency, self.logs,
+            settings,
+            self.store,
+            self.aliases,
+            self.pool,
+            self.concurrency,
+            self.logs,
             self.code.path,
-        )  # fmt: skip
+        )
         self.destinations = Destinations(self.arns, self.functions)
         self.event_configs = EventConfigService(
             self.functions, self.clock, self.destinations.exists
         )
         self.async_queue = AsyncQueue(
-            settings, self.store, self.invoker, self.concurrency, self.event_configs,
-            self.destinations, self.clock,
-        )  # fmt: skip
+            settings,
+            self.store,
+            self.invoker,
+            self.concurrency,
+            self.event_configs,
+            self.destinations,
+            self.clock,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self.functions.on_change(self._sync_reserved)
 

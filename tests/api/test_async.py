@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import Counter
@@ -22,7 +23,8 @@ import json, os, time
 
 def handler(event, context):
     with open(os.environ["OUT_FILE"], "a") as fh:
-        fh.write(json.dumps({"id": context.aws_request_id, "t": time.time(), "event": event}) + "\\n")
+        line = {"id": context.aws_request_id, "t": time.time(), "event": event}
+        fh.write(json.dumps(line) + "\\n")
     if event.get("sleep"):
         time.sleep(event["sleep"])
     if event.get("fail"):
@@ -63,15 +65,21 @@ def recorder(alam: Any, create_function: Any, tmp_path: Path) -> Callable[..., t
     def make(**kwargs: Any) -> tuple[str, Path]:
         out = tmp_path / f"out-{time.monotonic_ns()}.jsonl"
         kwargs.setdefault("Timeout", 30)
-        name = create_function({"app.py": RECORDER}, client=alam,
-                               Environment={"Variables": {"OUT_FILE": str(out)}}, **kwargs)["FunctionName"]  # fmt: skip
+        name = create_function(
+            {"app.py": RECORDER},
+            client=alam,
+            Environment={"Variables": {"OUT_FILE": str(out)}},
+            **kwargs,
+        )["FunctionName"]
         return name, out
 
     return make
 
 
 def send(lam: Any, name: str, payload: Any, **kwargs: Any) -> str:
-    out = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(payload), **kwargs)
+    out = lam.invoke(
+        FunctionName=name, InvocationType="Event", Payload=json.dumps(payload), **kwargs
+    )
     assert out["StatusCode"] == 202
     return str(out["ResponseMetadata"]["RequestId"])
 
@@ -110,7 +118,7 @@ def test_attempts_follow_maximum_retry_attempts(
     wait_for(lambda: queue_stats(anode, name)["depth"] == 0 and records(out), timeout=30)
     seen = [r for r in records(out) if r["id"] == rid]
     assert len(seen) == attempts
-    gaps = [b["t"] - a["t"] for a, b in zip(seen, seen[1:], strict=False)]
+    gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(seen)]
     for n, gap in enumerate(gaps, start=1):  # retry n waits n × base delay
         assert gap >= BASE_DELAY_S * n * 0.9
 
@@ -122,9 +130,14 @@ def test_event_age_exceeded_goes_to_on_failure_destination(
     name, _out = recorder()
     sink, sink_out = recorder()
     alam.put_function_event_invoke_config(
-        FunctionName=name, MaximumEventAgeInSeconds=60,
-        DestinationConfig={"OnFailure": {"Destination": alam.get_function(FunctionName=sink)["Configuration"]["FunctionArn"]}},
-    )  # fmt: skip
+        FunctionName=name,
+        MaximumEventAgeInSeconds=60,
+        DestinationConfig={
+            "OnFailure": {
+                "Destination": alam.get_function(FunctionName=sink)["Configuration"]["FunctionArn"]
+            }
+        },
+    )
     httpx.post(f"{anode.url}/lamina/v1/functions/{name}/async-queue/pause", timeout=10)
     rid = send(alam, name, {"x": 1})
     time.sleep(61)  # the age limit itself is what is under test (minimum 60 s on AWS)
@@ -136,7 +149,9 @@ def test_event_age_exceeded_goes_to_on_failure_destination(
     assert record["requestPayload"] == {"x": 1}
 
 
-def test_on_success_destination_function_gets_the_invocation_record(alam: Any, recorder: Any) -> None:
+def test_on_success_destination_function_gets_the_invocation_record(
+    alam: Any, recorder: Any
+) -> None:
     name, _ = recorder()
     sink, sink_out = recorder()
     sink_arn = alam.get_function(FunctionName=sink)["Configuration"]["FunctionArn"]
@@ -148,9 +163,12 @@ def test_on_success_destination_function_gets_the_invocation_record(alam: Any, r
     assert record["version"] == "1.0"
     assert record["timestamp"].endswith("Z")
     assert record["requestContext"] == {
-        "requestId": rid, "condition": "Success", "approximateInvokeCount": 1,
-        "functionArn": alam.get_function(FunctionName=name)["Configuration"]["FunctionArn"] + ":$LATEST",
-    }  # fmt: skip
+        "requestId": rid,
+        "condition": "Success",
+        "approximateInvokeCount": 1,
+        "functionArn": alam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        + ":$LATEST",
+    }
     assert record["requestPayload"] == {"order": 42}
     assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
     assert record["responsePayload"] == {"seen": {"order": 42}}
@@ -162,21 +180,30 @@ def test_on_failure_queue_and_dead_letter_queue_receive_their_messages(
     sqs = anode.client("sqs")
     failures = sqs.create_queue(QueueName="failures")["QueueUrl"]
     dlq = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
-    arn_of = lambda url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]  # noqa: E731
+    def arn_of(url):
+        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
     name, _ = recorder(DeadLetterConfig={"TargetArn": arn_of(dlq)})
     alam.put_function_event_invoke_config(
-        FunctionName=name, MaximumRetryAttempts=1,
+        FunctionName=name,
+        MaximumRetryAttempts=1,
         DestinationConfig={"OnFailure": {"Destination": arn_of(failures)}},
-    )  # fmt: skip
+    )
     rid = send(alam, name, {"fail": True, "k": "v"})
-    msg = wait_for(lambda: sqs.receive_message(QueueUrl=failures, WaitTimeSeconds=1).get("Messages"))[0]
+    msg = wait_for(
+        lambda: sqs.receive_message(QueueUrl=failures, WaitTimeSeconds=1).get("Messages")
+    )[0]
     record = json.loads(msg["Body"])
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 2
     assert record["responseContext"]["functionError"] == "Unhandled"
     assert record["responsePayload"]["errorType"] == "RuntimeError"
-    dead = wait_for(lambda: sqs.receive_message(
-        QueueUrl=dlq, WaitTimeSeconds=1, MessageAttributeNames=["All"]).get("Messages"))[0]  # fmt: skip
+    dead = wait_for(
+        lambda: sqs.receive_message(
+            QueueUrl=dlq, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        ).get("Messages")
+    )[0]
     assert json.loads(dead["Body"]) == {"fail": True, "k": "v"}
     attrs = dead["MessageAttributes"]
     assert attrs["RequestID"]["StringValue"] == rid
@@ -209,15 +236,25 @@ def test_event_invoke_config_validation(anode: NodeProcess, alam: Any, recorder:
     with pytest.raises(alam.exceptions.InvalidParameterValueException):
         alam.put_function_event_invoke_config(
             FunctionName=name,
-            DestinationConfig={"OnSuccess": {"Destination": "arn:aws:lambda:us-east-1:000000000000:function:missing"}},
-        )  # fmt: skip
+            DestinationConfig={
+                "OnSuccess": {
+                    "Destination": "arn:aws:lambda:us-east-1:000000000000:function:missing"
+                }
+            },
+        )
     alam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1)
-    merged = alam.update_function_event_invoke_config(FunctionName=name, MaximumEventAgeInSeconds=100)
+    merged = alam.update_function_event_invoke_config(
+        FunctionName=name, MaximumEventAgeInSeconds=100
+    )
     assert (merged["MaximumRetryAttempts"], merged["MaximumEventAgeInSeconds"]) == (1, 100)
-    replaced = alam.put_function_event_invoke_config(FunctionName=name, MaximumEventAgeInSeconds=200)
+    replaced = alam.put_function_event_invoke_config(
+        FunctionName=name, MaximumEventAgeInSeconds=200
+    )
     assert "MaximumRetryAttempts" not in replaced
     assert replaced["FunctionArn"].endswith(f":{name}:$LATEST")
-    listed = alam.list_function_event_invoke_configs(FunctionName=name)["FunctionEventInvokeConfigs"]
+    listed = alam.list_function_event_invoke_configs(FunctionName=name)[
+        "FunctionEventInvokeConfigs"
+    ]
     assert len(listed) == 1
     alam.delete_function_event_invoke_config(FunctionName=name)
     with pytest.raises(alam.exceptions.ResourceNotFoundException):
@@ -255,7 +292,8 @@ def test_reserved_zero_holds_events_then_runs_them_with_new_code(
     time.sleep(1.0)  # a negative check: nothing may run while the function is throttled to 0
     assert records(out) == [] and queue_stats(anode, name)["depth"] == 10
     new_code = RECORDER.replace('{"seen": event}', '{"seen": event, "v": 2}').replace(
-        '"event": event}', '"event": event, "v": 2}')  # fmt: skip
+        '"event": event}', '"event": event, "v": 2}'
+    )
     alam.update_function_code(FunctionName=name, ZipFile=zip_source({"app.py": new_code}))
     alam.delete_function_concurrency(FunctionName=name)
     wait_for(lambda: len(records(out)) == 10)
@@ -271,8 +309,12 @@ def test_accepted_events_survive_kill_9(
     first = node_factory("--async-retry-base-delay", str(BASE_DELAY_S))
     lam = first.client("lambda")
     out = tmp_path / "crash.jsonl"
-    name = create_function({"app.py": RECORDER}, client=lam, Timeout=30,
-                           Environment={"Variables": {"OUT_FILE": str(out)}})["FunctionName"]  # fmt: skip
+    name = create_function(
+        {"app.py": RECORDER},
+        client=lam,
+        Timeout=30,
+        Environment={"Variables": {"OUT_FILE": str(out)}},
+    )["FunctionName"]
     lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=5)
     ids = {send(lam, name, {"sleep": 0.05, "i": i}) for i in range(500)}

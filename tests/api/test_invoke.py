@@ -96,7 +96,9 @@ def test_module_state_survives_between_warm_calls(lam: Any, create_function: Any
     assert first["pid"] == second["pid"]
 
 
-def test_cold_start_reports_init_duration_and_warm_call_does_not(lam: Any, create_function: Any) -> None:
+def test_cold_start_reports_init_duration_and_warm_call_does_not(
+    lam: Any, create_function: Any
+) -> None:
     name = create_function({"app.py": COUNTER})["FunctionName"]
     cold, _ = invoke(lam, name, LogType="Tail")
     warm, _ = invoke(lam, name, LogType="Tail")
@@ -107,9 +109,15 @@ def test_cold_start_reports_init_duration_and_warm_call_does_not(lam: Any, creat
     assert f"START RequestId: {warm['ResponseMetadata']['RequestId']} Version: $LATEST" in warm_log
 
 
-def test_context_fields_environment_and_remaining_time(node: NodeProcess, lam: Any, create_function: Any) -> None:
-    cfg = create_function({"app.py": CONTEXT}, Timeout=7, MemorySize=256,
-                          Environment={"Variables": {"MY_SETTING": "on"}})  # fmt: skip
+def test_context_fields_environment_and_remaining_time(
+    node: NodeProcess, lam: Any, create_function: Any
+) -> None:
+    cfg = create_function(
+        {"app.py": CONTEXT},
+        Timeout=7,
+        MemorySize=256,
+        Environment={"Variables": {"MY_SETTING": "on"}},
+    )
     name = cfg["FunctionName"]
     ctx = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()
     out, body = invoke(lam, name, ClientContext=ctx)
@@ -191,7 +199,9 @@ def test_init_errors_have_aws_error_types(
         assert body["errorType"] == error_type
 
 
-def test_twenty_parallel_calls_scale_out_to_twenty_environments(lam: Any, create_function: Any) -> None:
+def test_twenty_parallel_calls_scale_out_to_twenty_environments(
+    lam: Any, create_function: Any
+) -> None:
     code = "import os, time\n\ndef handler(e, c):\n    time.sleep(1)\n    return os.getpid()\n"
     name = create_function({"app.py": code}, Timeout=30)["FunctionName"]
     with ThreadPoolExecutor(20) as pool:
@@ -202,7 +212,9 @@ def test_twenty_parallel_calls_scale_out_to_twenty_environments(lam: Any, create
 def test_code_update_takes_effect_on_next_call(lam: Any, create_function: Any) -> None:
     name = create_function({"app.py": "def handler(e, c):\n    return 'v1'\n"})["FunctionName"]
     assert invoke(lam, name)[1] == "v1"
-    lam.update_function_code(FunctionName=name, ZipFile=zip_source({"app.py": "def handler(e, c):\n    return 'v2'\n"}))
+    lam.update_function_code(
+        FunctionName=name, ZipFile=zip_source({"app.py": "def handler(e, c):\n    return 'v2'\n"})
+    )
     lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
     assert invoke(lam, name)[1] == "v2"
 
@@ -227,7 +239,9 @@ def handler(event, context):
 @pytest.mark.parametrize("fan", [1, 20])
 def test_function_invokes_another_through_boto3(lam: Any, create_function: Any, fan: int) -> None:
     target = create_function({"app.py": "def handler(e, c):\n    return e\n"})["FunctionName"]
-    caller = create_function({"app.py": f"TARGET = {target!r}\n" + FANOUT}, Timeout=60)["FunctionName"]
+    caller = create_function({"app.py": f"TARGET = {target!r}\n" + FANOUT}, Timeout=60)[
+        "FunctionName"
+    ]
     out, body = invoke(lam, caller, {"n": fan})
     assert "FunctionError" not in out, body
     assert body == list(range(fan))
@@ -249,7 +263,9 @@ def test_dry_run_answers_204_without_running(lam: Any, create_function: Any) -> 
 
 
 def test_payload_limits_and_bad_json(lam: Any, create_function: Any) -> None:
-    name = create_function({"app.py": "def handler(e, c):\n    return 'x' * e['n']\n"})["FunctionName"]
+    name = create_function({"app.py": "def handler(e, c):\n    return 'x' * e['n']\n"})[
+        "FunctionName"
+    ]
     with pytest.raises(lam.exceptions.RequestTooLargeException):
         lam.invoke(FunctionName=name, Payload=b'"' + b"a" * 6_291_456 + b'"')
     with pytest.raises(lam.exceptions.InvalidRequestContentException):
@@ -262,7 +278,9 @@ def test_payload_limits_and_bad_json(lam: Any, create_function: Any) -> None:
 def test_qualifiers_versions_and_aliases(lam: Any, create_function: Any) -> None:
     name = create_function({"app.py": "def handler(e, c):\n    return 'one'\n"})["FunctionName"]
     lam.publish_version(FunctionName=name)
-    lam.update_function_code(FunctionName=name, ZipFile=zip_source({"app.py": "def handler(e, c):\n    return 'two'\n"}))
+    lam.update_function_code(
+        FunctionName=name, ZipFile=zip_source({"app.py": "def handler(e, c):\n    return 'two'\n"})
+    )
     lam.create_alias(FunctionName=name, Name="stable", FunctionVersion="1")
     out, body = invoke(lam, name, Qualifier="stable")
     assert (out["ExecutedVersion"], body) == ("1", "one")
@@ -286,5 +304,5 @@ def test_storm_of_failures_leaves_node_healthy_and_no_orphans(
     children = psutil.Process(node.proc.pid).children(recursive=True)
     assert len(children) <= len(kinds)
     node.stop()
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _gone, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []

@@ -43,10 +43,14 @@ async def update_alias(request: Request) -> Response:
     given = req.routing_config is not UNSET
     weights = req.routing_config.additional_version_weights if given else None  # type: ignore[union-attr]
     alias = await node(request).aliases.update(
-        name, request.path_params["alias"], version=req.function_version,
-        description=req.description, weights=weights, weights_given=given,
+        name,
+        request.path_params["alias"],
+        version=req.function_version,
+        description=req.description,
+        weights=weights,
+        weights_given=given,
         revision_id=req.revision_id,
-    )  # fmt: skip
+    )
     return json(request, alias_configuration(alias))
 
 

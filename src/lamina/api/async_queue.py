@@ -31,13 +31,22 @@ async def queue_stats(request: Request) -> Response:
     stats, counters, paused = await n.async_queue.stats(name)
     now = n.clock.time()
     oldest = stats.oldest_enqueued_at
-    return json(request, {
-        "function": name, "paused": paused, "depth": stats.depth, "ready": stats.ready,
-        "inFlight": stats.in_flight, "delayed": stats.delayed,
-        "oldestEventAgeSeconds": round(now - oldest, 3) if oldest is not None else None,
-        "received": counters.received, "succeeded": counters.succeeded,
-        "retried": counters.retried, "dropped": counters.dropped,
-    })  # fmt: skip
+    return json(
+        request,
+        {
+            "function": name,
+            "paused": paused,
+            "depth": stats.depth,
+            "ready": stats.ready,
+            "inFlight": stats.in_flight,
+            "delayed": stats.delayed,
+            "oldestEventAgeSeconds": round(now - oldest, 3) if oldest is not None else None,
+            "received": counters.received,
+            "succeeded": counters.succeeded,
+            "retried": counters.retried,
+            "dropped": counters.dropped,
+        },
+    )
 
 
 async def list_events(request: Request) -> Response:
@@ -52,14 +61,17 @@ async def list_events(request: Request) -> Response:
     now = n.clock.time()
     items: list[dict[str, Any]] = [
         {
-            "requestId": e.request_id, "qualifier": e.qualifier, "attempts": e.attempts,
-            "enqueuedAt": e.enqueued_at, "nextAttemptAt": e.next_at,
+            "requestId": e.request_id,
+            "qualifier": e.qualifier,
+            "attempts": e.attempts,
+            "enqueuedAt": e.enqueued_at,
+            "nextAttemptAt": e.next_at,
             "inFlight": e.leased_until is not None and e.leased_until >= now,
             "lastError": e.last_error,
             "payload": base64.b64encode(e.payload).decode(),
         }
         for e in events
-    ]  # fmt: skip
+    ]
     out: dict[str, Any] = {"events": items}
     if len(events) == limit:
         out["next"] = events[-1].request_id

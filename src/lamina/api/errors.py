@@ -26,15 +26,20 @@ def request_id(request: Request) -> str:
 
 def aws_error_response(exc: AwsError, rid: str) -> Response:
     if isinstance(exc, SqsError):
-        body: dict[str, Any] = {"__type": f"com.amazonaws.sqs#{exc.sqs_code}", "message": exc.message}
+        body: dict[str, Any] = {
+            "__type": f"com.amazonaws.sqs#{exc.sqs_code}",
+            "message": exc.message,
+        }
         headers = {
             "x-amzn-RequestId": rid,
             "x-amzn-query-error": f"{exc.sqs_code};{'Sender' if exc.sender else 'Receiver'}",
         }
         return Response(
-            msgspec.json.encode(body), exc.sqs_status, headers,
+            msgspec.json.encode(body),
+            exc.sqs_status,
+            headers,
             media_type="application/x-amz-json-1.0",
-        )  # fmt: skip
+        )
     headers = {"x-amzn-RequestId": rid, "x-amzn-ErrorType": exc.code, **exc.headers()}
     return Response(
         msgspec.json.encode(exc.body()), exc.status, headers, media_type="application/json"
@@ -49,7 +54,9 @@ async def handle_aws_error(request: Request, exc: Exception) -> Response:
 async def handle_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        err: AwsError = UnknownOperation(f"Method {request.method} is not allowed on {request.url.path}")
+        err: AwsError = UnknownOperation(
+            f"Method {request.method} is not allowed on {request.url.path}"
+        )
     else:
         err = UnknownOperation(f"Unknown operation: {request.method} {request.url.path}")
     return aws_error_response(err, request_id(request))
@@ -57,4 +64,6 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
-    return aws_error_response(ServiceError(f"Internal error: {type(exc).__name__}"), request_id(request))
+    return aws_error_response(
+        ServiceError(f"Internal error: {type(exc).__name__}"), request_id(request)
+    )

@@ -39,12 +39,13 @@ async def _write(request: Request, merge: bool) -> Response:
     name, qualifier = path_name(request)
     dest = req.destination_config
     cfg = EventInvokeConfig(
-        function=name, qualifier=qualifier or LATEST,
+        function=name,
+        qualifier=qualifier or LATEST,
         max_retry_attempts=req.maximum_retry_attempts,
         max_event_age_s=req.maximum_event_age_in_seconds,
         on_success=(dest.on_success.destination or None) if dest and dest.on_success else None,
         on_failure=(dest.on_failure.destination or None) if dest and dest.on_failure else None,
-    )  # fmt: skip
+    )
     saved = await node(request).event_configs.put(cfg, merge=merge)
     return json(request, render(request, saved))
 

@@ -55,20 +55,33 @@ async def create_function(request: Request) -> Response:
     code = check_zip(_need_zip(req.code.zip_file, req.code.s3_bucket, req.code.image_uri))
     created = await n.functions.create(
         NewFunction(
-            name=name, role=req.role, runtime=req.runtime, handler=req.handler, code=code,
-            description=req.description, timeout=req.timeout, memory_size=req.memory_size,
-            ephemeral_storage=ephemeral, variables=variables,
-            dead_letter_target=req.dead_letter_config.target_arn if req.dead_letter_config else None,
+            name=name,
+            role=req.role,
+            runtime=req.runtime,
+            handler=req.handler,
+            code=code,
+            description=req.description,
+            timeout=req.timeout,
+            memory_size=req.memory_size,
+            ephemeral_storage=ephemeral,
+            variables=variables,
+            dead_letter_target=req.dead_letter_config.target_arn
+            if req.dead_letter_config
+            else None,
             architectures=tuple(req.architectures or ["x86_64"]),
             tracing_mode=(req.tracing_config.mode if req.tracing_config else None) or "PassThrough",
-            tags=req.tags, publish=req.publish,
+            tags=req.tags,
+            publish=req.publish,
         )
-    )  # fmt: skip
+    )
     body = configuration(created)
     if created.version == LATEST:
         # AWS answers CreateFunction while the function is still being created (reference A.4).
-        body.update(State="Pending", StateReason="The function is being created.",
-                    StateReasonCode="Creating")  # fmt: skip
+        body.update(
+            State="Pending",
+            StateReason="The function is being created.",
+            StateReasonCode="Creating",
+        )
         body.pop("LastUpdateStatus", None)
     return json(request, body, 201)
 
@@ -124,8 +137,14 @@ async def update_code(request: Request) -> Response:
 
 def _config_changes(req: shapes.UpdateFunctionConfigurationRequest) -> dict[str, Any]:
     changes: dict[str, Any] = {}
-    simple = {"role": req.role, "handler": req.handler, "description": req.description,
-              "timeout": req.timeout, "memory_size": req.memory_size, "runtime": req.runtime}  # fmt: skip
+    simple = {
+        "role": req.role,
+        "handler": req.handler,
+        "description": req.description,
+        "timeout": req.timeout,
+        "memory_size": req.memory_size,
+        "runtime": req.runtime,
+    }
     changes.update({k: v for k, v in simple.items() if v is not UNSET})
     if req.environment is not UNSET:
         changes["variables"] = req.environment.variables
@@ -145,10 +164,12 @@ async def update_configuration(request: Request) -> Response:
     changes = _config_changes(req)
     current = await n.functions.version(name, LATEST)
     _check_settings(
-        changes.get("runtime", current.runtime), changes.get("handler", current.handler),
-        changes.get("timeout", current.timeout), changes.get("memory_size", current.memory_size),
+        changes.get("runtime", current.runtime),
+        changes.get("handler", current.handler),
+        changes.get("timeout", current.timeout),
+        changes.get("memory_size", current.memory_size),
         changes.get("ephemeral_storage", current.ephemeral_storage),
-    )  # fmt: skip
+    )
     if "role" in changes:
         validate.check_role(changes["role"])
     if "description" in changes:

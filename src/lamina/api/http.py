@@ -42,8 +42,10 @@ def empty(request: Request, status: int = 204) -> Response:
     return Response(b"", status, {"x-amzn-RequestId": request_id(request)})
 
 
-def page(request: Request, items: Sequence[T], limit: int = MAX_PAGE_ITEMS) -> tuple[list[T], str | None]:
-    """Items from `?Marker` (an index) up to `?MaxItems` (capped at `limit`), and the next marker."""
+def page(
+    request: Request, items: Sequence[T], limit: int = MAX_PAGE_ITEMS
+) -> tuple[list[T], str | None]:
+    """Items from `?Marker` (an index), at most `?MaxItems` (≤ `limit`), and the next marker."""
     marker = request.query_params.get("Marker") or "0"
     raw_max = request.query_params.get("MaxItems")
     try:

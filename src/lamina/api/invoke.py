@@ -86,7 +86,9 @@ async def invoke(request: Request) -> Response:
     return Response(out.payload, 200, headers, media_type="application/json")
 
 
-async def _invoke_event(request: Request, name: str, qualifier: str | None, body: bytes) -> Response:
+async def _invoke_event(
+    request: Request, name: str, qualifier: str | None, body: bytes
+) -> Response:
     return await _accept(request, name, qualifier, body, MAX_ASYNC_REQUEST_BYTES, "Invoke")
 
 
@@ -104,8 +106,9 @@ async def _accept(
     request.state.request_id = rid
     await n.async_queue.accept(name, qualifier, payload, rid)
     if operation == "InvokeAsync":
-        return Response(b'{"Status":202}', 202, {"x-amzn-RequestId": rid},
-                        media_type="application/json")  # fmt: skip
+        return Response(
+            b'{"Status":202}', 202, {"x-amzn-RequestId": rid}, media_type="application/json"
+        )
     return Response(b"", 202, {"x-amzn-RequestId": rid})
 
 

@@ -38,11 +38,15 @@ async def function_logs(request: Request) -> Response:
     limit = min(_int_param(request, "limit", 1000), 10_000)
     start = _int_param(request, "start", 0)
     if request.query_params.get("follow") not in (None, "", "0", "false"):
-        return StreamingResponse(_follow(request, group, after, start), media_type="application/x-ndjson")
+        return StreamingResponse(
+            _follow(request, group, after, start), media_type="application/x-ndjson"
+        )
     await n.logs.flush()
     events = await n.store.read_logs(group, after_id=after, start_ms=start, limit=limit)
-    return json(request, {"events": [_event(e) for e in events],
-                          "next": events[-1].event_id if events else after})  # fmt: skip
+    return json(
+        request,
+        {"events": [_event(e) for e in events], "next": events[-1].event_id if events else after},
+    )
 
 
 async def _follow(request: Request, group: str, after: int, start: int) -> AsyncIterator[bytes]:

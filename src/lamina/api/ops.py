@@ -23,8 +23,14 @@ async def health(request: Request) -> Response:
 
 async def node_info(request: Request) -> Response:
     n = node(request)
-    return JSONResponse({"pid": os.getpid(), "version": __version__, "store": n.store_kind,
-                         "endpoint": n.settings.endpoint_url})  # fmt: skip
+    return JSONResponse(
+        {
+            "pid": os.getpid(),
+            "version": __version__,
+            "store": n.store_kind,
+            "endpoint": n.settings.endpoint_url,
+        }
+    )
 
 
 async def code_zip(request: Request) -> Response:

@@ -14,9 +14,12 @@ import msgspec
 DEFAULT_ENDPOINT = "http://127.0.0.1:9001"
 
 endpoint_option = click.option(
-    "--endpoint-url", envvar="LAMINA_ENDPOINT_URL", default=DEFAULT_ENDPOINT, show_default=True,
+    "--endpoint-url",
+    envvar="LAMINA_ENDPOINT_URL",
+    default=DEFAULT_ENDPOINT,
+    show_default=True,
     help="The node to talk to.",
-)  # fmt: skip
+)
 
 
 def lambda_client(endpoint: str) -> Any:
@@ -24,10 +27,13 @@ def lambda_client(endpoint: str) -> Any:
     from botocore.config import Config
 
     return boto3.client(
-        "lambda", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="lamina",
+        "lambda",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="lamina",
         aws_secret_access_key="lamina",
         config=Config(retries={"max_attempts": 1}, read_timeout=960),
-    )  # fmt: skip
+    )
 
 
 def read_payload(payload: str | None) -> bytes:
@@ -48,7 +54,9 @@ def read_payload(payload: str | None) -> bytes:
 @click.option("--qualifier", "-q", help="Version or alias.")
 @click.option("--tail", is_flag=True, help="Print the last 4 KB of the invocation's log.")
 @endpoint_option
-def invoke(name: str, payload: str | None, qualifier: str | None, tail: bool, endpoint_url: str) -> None:
+def invoke(
+    name: str, payload: str | None, qualifier: str | None, tail: bool, endpoint_url: str
+) -> None:
     """Invoke NAME synchronously and print its result; exit 1 on a function error."""
     from botocore.exceptions import ClientError
 
@@ -125,10 +133,14 @@ def queue_list(name: str, limit: int, endpoint_url: str) -> None:
     after = ""
     shown = 0
     while shown < limit:
-        page = _queue_call("GET", endpoint_url, name, "/events", after=after, limit=min(100, limit - shown))
+        page = _queue_call(
+            "GET", endpoint_url, name, "/events", after=after, limit=min(100, limit - shown)
+        )
         for e in page["events"]:
-            click.echo(f"{e['requestId']}  attempts={e['attempts']}  next={e['nextAttemptAt']:.3f}"
-                       f"  {'in-flight' if e['inFlight'] else ''}  {e['lastError'] or ''}")  # fmt: skip
+            click.echo(
+                f"{e['requestId']}  attempts={e['attempts']}  next={e['nextAttemptAt']:.3f}"
+                f"  {'in-flight' if e['inFlight'] else ''}  {e['lastError'] or ''}"
+            )
             shown += 1
         if "next" not in page:
             break

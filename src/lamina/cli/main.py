@@ -19,18 +19,50 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--host", envvar="LAMINA_HOST", default=Settings.host, help="Address to listen on.")
-@click.option("--port", envvar="LAMINA_PORT", default=Settings.port, type=int, help="Port to listen on.")
-@click.option("--data-dir", envvar="LAMINA_DATA_DIR", default=".lamina", type=click.Path(path_type=Path), help="Where state lives.")
-@click.option("--store", envvar="LAMINA_STORE", default=Settings.store, help="sqlite (embedded) or redis://host:port/db.")
-@click.option("--account-concurrency", envvar="LAMINA_ACCOUNT_CONCURRENCY", default=Settings.account_concurrency, type=click.IntRange(1))
-@click.option("--async-retry-base-delay", envvar="LAMINA_ASYNC_RETRY_BASE_DELAY", default=Settings.async_retry_base_delay, type=float,
-              help="Seconds before the first async retry; the second waits twice as long.")  # fmt: skip
+@click.option(
+    "--port", envvar="LAMINA_PORT", default=Settings.port, type=int, help="Port to listen on."
+)
+@click.option(
+    "--data-dir",
+    envvar="LAMINA_DATA_DIR",
+    default=".lamina",
+    type=click.Path(path_type=Path),
+    help="Where state lives.",
+)
+@click.option(
+    "--store",
+    envvar="LAMINA_STORE",
+    default=Settings.store,
+    help="sqlite (embedded) or redis://host:port/db.",
+)
+@click.option(
+    "--account-concurrency",
+    envvar="LAMINA_ACCOUNT_CONCURRENCY",
+    default=Settings.account_concurrency,
+    type=click.IntRange(1),
+)
+@click.option(
+    "--async-retry-base-delay",
+    envvar="LAMINA_ASYNC_RETRY_BASE_DELAY",
+    default=Settings.async_retry_base_delay,
+    type=float,
+    help="Seconds before the first async retry; the second waits twice as long.",
+)
 @click.option("--region", envvar="LAMINA_REGION", default=Settings.region)
 @click.option("--account-id", envvar="LAMINA_ACCOUNT_ID", default=Settings.account_id)
-@click.option("--env-idle-timeout", envvar="LAMINA_ENV_IDLE_TIMEOUT", default=Settings.env_idle_timeout, type=float,
-              help="Seconds an idle execution environment is kept warm.")  # fmt: skip
-@click.option("--log-level", envvar="LAMINA_LOG_LEVEL", default=Settings.log_level,
-              type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
+@click.option(
+    "--env-idle-timeout",
+    envvar="LAMINA_ENV_IDLE_TIMEOUT",
+    default=Settings.env_idle_timeout,
+    type=float,
+    help="Seconds an idle execution environment is kept warm.",
+)
+@click.option(
+    "--log-level",
+    envvar="LAMINA_LOG_LEVEL",
+    default=Settings.log_level,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
 def serve(**options: object) -> None:
     """Start a node in the foreground; stops cleanly on SIGTERM / SIGINT."""
     from lamina.cli.serve import run

@@ -11,13 +11,13 @@ import msgspec
 from lamina.control.arns import ALIAS_RE
 from lamina.control.functions import FunctionService
 from lamina.control.models import LATEST, Alias, VersionConfig
+from lamina.control.validate import constraint
 from lamina.errors import (
     InvalidParameterValue,
     PreconditionFailed,
     ResourceConflict,
     ResourceNotFound,
 )
-from lamina.control.validate import constraint
 
 
 class AliasService:
@@ -38,11 +38,16 @@ class AliasService:
         if not weights:
             return
         if len(weights) > 1:
-            raise InvalidParameterValue("Number of items in AdditionalVersionWeights cannot be greater than 1")
+            raise InvalidParameterValue(
+                "Number of items in AdditionalVersionWeights cannot be greater than 1"
+            )
         for extra, weight in weights.items():
             if not 0.0 <= weight <= 1.0:
-                raise constraint(weight, "routingConfig.additionalVersionWeights",
-                                 "Member must have value between 0.0 and 1.0")  # fmt: skip
+                raise constraint(
+                    weight,
+                    "routingConfig.additionalVersionWeights",
+                    "Member must have value between 0.0 and 1.0",
+                )
             if extra == version:
                 raise InvalidParameterValue(
                     "Invalid function version in AdditionalVersionWeights: the alias already"
@@ -55,12 +60,19 @@ class AliasService:
             await self.functions.version(name, extra)
 
     async def create(
-        self, name: str, alias: str, version: str, description: str,
+        self,
+        name: str,
+        alias: str,
+        version: str,
+        description: str,
         weights: Mapping[str, float] | None,
-    ) -> Alias:  # fmt: skip
+    ) -> Alias:
         if not ALIAS_RE.match(alias):
-            raise constraint(alias, "name", "Member must satisfy regular expression pattern:"
-                             " (?!^[0-9]+$)([a-zA-Z0-9-_]+)")  # fmt: skip
+            raise constraint(
+                alias,
+                "name",
+                "Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)",
+            )
         async with self.functions.lock(name):
             meta, raw = await self.functions.meta(name)
             await self._check_target(name, version, weights)
@@ -69,10 +81,14 @@ class AliasService:
                     f"Alias already exists: {self.functions.arns.function(name, alias)}"
                 )
             record = Alias(
-                function=name, name=alias, arn=self.functions.arns.function(name, alias),
-                function_version=version, description=description,
-                additional_weights=dict(weights) if weights else None, revision_id=_rev(),
-            )  # fmt: skip
+                function=name,
+                name=alias,
+                arn=self.functions.arns.function(name, alias),
+                function_version=version,
+                description=description,
+                additional_weights=dict(weights) if weights else None,
+                revision_id=_rev(),
+            )
             await self.functions.commit(name, raw, meta, [self.records.put_alias(record)])
         await self.functions.changed(name)
         return record
@@ -90,9 +106,16 @@ class AliasService:
         return [a for a in found if version is None or a.function_version == version]
 
     async def update(
-        self, name: str, alias: str, *, version: str | None, description: str | None,
-        weights: Mapping[str, float] | None, weights_given: bool, revision_id: str | None,
-    ) -> Alias:  # fmt: skip
+        self,
+        name: str,
+        alias: str,
+        *,
+        version: str | None,
+        description: str | None,
+        weights: Mapping[str, float] | None,
+        weights_given: bool,
+        revision_id: str | None,
+    ) -> Alias:
         async with self.functions.lock(name):
             meta, raw = await self.functions.meta(name)
             record = await self.get(name, alias)
@@ -105,10 +128,12 @@ class AliasService:
             new_weights = dict(weights or {}) if weights_given else record.additional_weights
             await self._check_target(name, new_version, new_weights)
             record = msgspec.structs.replace(
-                record, function_version=new_version, revision_id=_rev(),
+                record,
+                function_version=new_version,
+                revision_id=_rev(),
                 description=record.description if description is None else description,
                 additional_weights=new_weights or None,
-            )  # fmt: skip
+            )
             await self.functions.commit(name, raw, meta, [self.records.put_alias(record)])
         await self.functions.changed(name)
         return record

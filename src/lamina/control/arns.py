@@ -64,8 +64,10 @@ class ValidationFailed:
 
     @staticmethod
     def function_name(raw: str) -> ValidationError:
-        return ValidationError(f"1 validation error detected: Value '{raw}' at 'functionName'"
-                                     " failed to satisfy constraint: Member must satisfy regular"
-                                     " expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?"
-                                     "([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?"
-                                     "([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?")
+        return ValidationError(
+            f"1 validation error detected: Value '{raw}' at 'functionName'"
+            " failed to satisfy constraint: Member must satisfy regular"
+            " expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?"
+            "([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?"
+            "([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+        )

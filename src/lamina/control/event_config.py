@@ -34,7 +34,11 @@ class EventInvokeConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def retries(self) -> int:
-        return DEFAULT_MAX_RETRY_ATTEMPTS if self.max_retry_attempts is None else self.max_retry_attempts
+        return (
+            DEFAULT_MAX_RETRY_ATTEMPTS
+            if self.max_retry_attempts is None
+            else self.max_retry_attempts
+        )
 
     @property
     def max_age_s(self) -> int:
@@ -48,7 +52,9 @@ _dec = msgspec.msgpack.Decoder(EventInvokeConfig)
 class EventConfigService:
     """Stores and validates event-invoke configs; `effective` answers the invoker's question."""
 
-    def __init__(self, functions: FunctionService, clock: Clock, destination_exists: DestinationCheck) -> None:
+    def __init__(
+        self, functions: FunctionService, clock: Clock, destination_exists: DestinationCheck
+    ) -> None:
         self.functions = functions
         self.clock = clock
         self.destination_exists = destination_exists
@@ -96,12 +102,13 @@ class EventConfigService:
             if raw is not None:
                 old = _dec.decode(raw)
                 cfg = EventInvokeConfig(
-                    function=cfg.function, qualifier=cfg.qualifier,
+                    function=cfg.function,
+                    qualifier=cfg.qualifier,
                     max_retry_attempts=_pick(cfg.max_retry_attempts, old.max_retry_attempts),
                     max_event_age_s=_pick(cfg.max_event_age_s, old.max_event_age_s),
                     on_success=_pick(cfg.on_success, old.on_success),
                     on_failure=_pick(cfg.on_failure, old.on_failure),
-                )  # fmt: skip
+                )
         await self.validate(cfg)
         cfg = msgspec.structs.replace(cfg, last_modified=self.clock.time())
         await self.functions.store.transact(
@@ -129,4 +136,3 @@ class EventConfigService:
 
 def _pick(new: T | None, old: T | None) -> T | None:
     return old if new is None else new
-

@@ -103,7 +103,9 @@ class FunctionService:
         return await self.records.versions(name)
 
     # -- writes -------------------------------------------------------------------------------
-    async def commit(self, name: str, old_raw: bytes | None, meta: FunctionMeta, ops: list[Op]) -> None:
+    async def commit(
+        self, name: str, old_raw: bytes | None, meta: FunctionMeta, ops: list[Op]
+    ) -> None:
         """Write `ops` with meta's generation bumped, if nobody changed the function meanwhile."""
         bumped = msgspec.structs.replace(meta, generation=meta.generation + 1)
         ok = await self.records.commit(
@@ -122,14 +124,27 @@ class FunctionService:
         now = self.clock.time()
         arn = self.arns.function(req.name)
         latest = VersionConfig(
-            name=req.name, version=LATEST, arn=arn, runtime=req.runtime, handler=req.handler,
-            role=req.role, code_digest=req.code.digest, code_sha256=req.code.code_sha256,
-            code_size=req.code.size, description=req.description, timeout=req.timeout,
-            memory_size=req.memory_size, ephemeral_storage=req.ephemeral_storage,
-            variables=req.variables, dead_letter_target=req.dead_letter_target,
-            architectures=list(req.architectures), tracing_mode=req.tracing_mode,
-            log_group=f"/aws/lambda/{req.name}", last_modified=now, revision_id=_rev(),
-        )  # fmt: skip
+            name=req.name,
+            version=LATEST,
+            arn=arn,
+            runtime=req.runtime,
+            handler=req.handler,
+            role=req.role,
+            code_digest=req.code.digest,
+            code_sha256=req.code.code_sha256,
+            code_size=req.code.size,
+            description=req.description,
+            timeout=req.timeout,
+            memory_size=req.memory_size,
+            ephemeral_storage=req.ephemeral_storage,
+            variables=req.variables,
+            dead_letter_target=req.dead_letter_target,
+            architectures=list(req.architectures),
+            tracing_mode=req.tracing_mode,
+            log_group=f"/aws/lambda/{req.name}",
+            last_modified=now,
+            revision_id=_rev(),
+        )
         meta = FunctionMeta(name=req.name, arn=arn, created=now, tags=dict(req.tags or {}))
         ops: list[Op] = [self.records.put_version(latest)]
         published = None
@@ -150,15 +165,23 @@ class FunctionService:
         )
 
     async def update_code(
-        self, name: str, code: CodePackage, *, publish: bool, revision_id: str | None,
+        self,
+        name: str,
+        code: CodePackage,
+        *,
+        publish: bool,
+        revision_id: str | None,
         dry_run: bool = False,
-    ) -> VersionConfig:  # fmt: skip
+    ) -> VersionConfig:
         """Replace $LATEST's code (and publish when asked)."""
         if not dry_run:
             await self.store.put_blob(code.digest, code.data)
             await self.code.ensure(code.digest, code.data)
-        changes = {"code_digest": code.digest, "code_sha256": code.code_sha256,
-                   "code_size": code.size}  # fmt: skip
+        changes = {
+            "code_digest": code.digest,
+            "code_sha256": code.code_sha256,
+            "code_size": code.size,
+        }
         return await self._update_latest(name, changes, revision_id, publish, dry_run)
 
     async def update_configuration(
@@ -168,9 +191,13 @@ class FunctionService:
         return await self._update_latest(name, changes, revision_id, False, False)
 
     async def _update_latest(
-        self, name: str, changes: dict[str, Any], revision_id: str | None, publish: bool,
+        self,
+        name: str,
+        changes: dict[str, Any],
+        revision_id: str | None,
+        publish: bool,
         dry_run: bool,
-    ) -> VersionConfig:  # fmt: skip
+    ) -> VersionConfig:
         async with self.lock(name):
             meta, raw = await self.meta(name)
             latest = await self.version(name, LATEST)
@@ -231,10 +258,14 @@ class FunctionService:
             meta, raw = await self.meta(name)
             if qualifier is None:
                 ops: list[Op] = [self.records.expect_meta(name, raw)]
-                ops += [self.records.delete_version(name, v.version)
-                        for v in await self.records.versions(name)]  # fmt: skip
-                ops += [self.records.delete_alias(name, a.name)
-                        for a in await self.records.aliases(name)]  # fmt: skip
+                ops += [
+                    self.records.delete_version(name, v.version)
+                    for v in await self.records.versions(name)
+                ]
+                ops += [
+                    self.records.delete_alias(name, a.name)
+                    for a in await self.records.aliases(name)
+                ]
                 ops.append(self.records.delete_meta(name))
                 if not await self.records.commit(ops):
                     raise ResourceConflict("The function changed during the delete; try again.")
@@ -249,8 +280,11 @@ class FunctionService:
                 " DeleteAlias, or DeleteFunction without a qualifier."
             )
         await self.version(meta.name, qualifier)
-        users = [a.name for a in await self.records.aliases(meta.name)
-                 if a.function_version == qualifier or qualifier in (a.additional_weights or {})]
+        users = [
+            a.name
+            for a in await self.records.aliases(meta.name)
+            if a.function_version == qualifier or qualifier in (a.additional_weights or {})
+        ]
         if users:
             raise ResourceConflict(
                 f"Unable to delete version because the following aliases reference it: {users}"
@@ -280,4 +314,3 @@ def _stale_revision() -> PreconditionFailed:
         "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/"
         "GetAlias API to retrieve the latest Revision Id"
     )
-

@@ -17,6 +17,7 @@ The request id of an event never changes across attempts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -57,9 +58,15 @@ class AsyncQueue:
     """Per-function pollers over the store's event queue."""
 
     def __init__(
-        self, settings: Settings, store: Store, invoker: Invoker, concurrency: Concurrency,
-        configs: EventConfigService, destinations: Destinations, clock: Clock,
-    ) -> None:  # fmt: skip
+        self,
+        settings: Settings,
+        store: Store,
+        invoker: Invoker,
+        concurrency: Concurrency,
+        configs: EventConfigService,
+        destinations: Destinations,
+        clock: Clock,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.invoker = invoker
@@ -100,8 +107,14 @@ class AsyncQueue:
     ) -> None:
         """Queue one event durably; returns after commit."""
         now = self.clock.time()
-        event = AsyncEvent(request_id=request_id, function=function, qualifier=qualifier,
-                           payload=payload, enqueued_at=now, next_at=now)  # fmt: skip
+        event = AsyncEvent(
+            request_id=request_id,
+            function=function,
+            qualifier=qualifier,
+            payload=payload,
+            enqueued_at=now,
+            next_at=now,
+        )
         await self.store.enqueue_events([event])
         self.received[function] += 1
         self._ensure_poller(function)
@@ -133,9 +146,11 @@ class AsyncQueue:
                     lease = self.concurrency.try_acquire(function)
                     if lease is None:  # a sync caller took the slot meanwhile: not an attempt
                         await self.store.reschedule_event(
-                            event.request_id, next_at=event.next_at, attempts=event.attempts,
+                            event.request_id,
+                            next_at=event.next_at,
+                            attempts=event.attempts,
                             last_error=event.last_error,
-                        )  # fmt: skip
+                        )
                     else:
                         self._start_run(event, lease)
                 if events:
@@ -181,8 +196,14 @@ class AsyncQueue:
     async def _settle(self, event: AsyncEvent, cfg: EventInvokeConfig, out: Outcome) -> None:
         attempts = event.attempts + 1
         self._system_failures.pop(event.request_id, None)
-        log.info("event %s attempt %d/%d %s %.1f ms", event.request_id, attempts,
-                 cfg.retries + 1, out.error_type or "ok", out.duration_ms)  # fmt: skip
+        log.info(
+            "event %s attempt %d/%d %s %.1f ms",
+            event.request_id,
+            attempts,
+            cfg.retries + 1,
+            out.error_type or "ok",
+            out.duration_ms,
+        )
         if out.function_error is None:
             self.succeeded[event.function] += 1
             await self.store.ack_event(event.request_id)
@@ -194,16 +215,22 @@ class AsyncQueue:
             self.retried[event.function] += 1
             delay = self.settings.async_retry_base_delay * attempts
             await self.store.reschedule_event(
-                event.request_id, next_at=self.clock.time() + delay, attempts=attempts,
+                event.request_id,
+                next_at=self.clock.time() + delay,
+                attempts=attempts,
                 last_error=_error_text(out),
-            )  # fmt: skip
+            )
         else:
             await self._give_up(event, cfg, "RetriesExhausted", attempts, out)
 
     async def _give_up(
-        self, event: AsyncEvent, cfg: EventInvokeConfig, condition: str, attempts: int,
+        self,
+        event: AsyncEvent,
+        cfg: EventInvokeConfig,
+        condition: str,
+        attempts: int,
         out: Outcome | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.dropped[event.function] += 1
         log.info("event %s dropped: %s after %d attempts", event.request_id, condition, attempts)
         if cfg.on_failure:
@@ -230,12 +257,16 @@ class AsyncQueue:
             event.function, event.qualifier or "$LATEST"
         )
         return invocation_record(
-            request_id=event.request_id, function_arn=arn, condition=condition,
-            attempts=attempts, request_payload=event.payload,
+            request_id=event.request_id,
+            function_arn=arn,
+            condition=condition,
+            attempts=attempts,
+            request_payload=event.payload,
             executed_version=out.executed_version if out else None,
             function_error=out.function_error if out else None,
-            response_payload=out.payload if out else None, now=self.clock.time(),
-        )  # fmt: skip
+            response_payload=out.payload if out else None,
+            now=self.clock.time(),
+        )
 
     async def _system_error(self, event: AsyncEvent, exc: Exception) -> None:
         n = self._system_failures[event.request_id]
@@ -243,15 +274,21 @@ class AsyncQueue:
         delay = min(SYSTEM_BACKOFF_MAX_S, SYSTEM_BACKOFF_FIRST_S * 2**n)
         log.warning("event %s system error (%s); retry in %.0f s", event.request_id, exc, delay)
         await self.store.reschedule_event(
-            event.request_id, next_at=self.clock.time() + delay, attempts=event.attempts,
+            event.request_id,
+            next_at=self.clock.time() + delay,
+            attempts=event.attempts,
             last_error=f"system error: {exc}",
-        )  # fmt: skip
+        )
 
     # -- what AWS lacks -----------------------------------------------------------------------
     async def stats(self, function: str) -> tuple[EventQueueStats, QueueCounters, bool]:
         stats = await self.store.event_stats(function, now=self.clock.time())
-        counters = QueueCounters(self.received[function], self.succeeded[function],
-                                 self.retried[function], self.dropped[function])  # fmt: skip
+        counters = QueueCounters(
+            self.received[function],
+            self.succeeded[function],
+            self.retried[function],
+            self.dropped[function],
+        )
         return stats, counters, function in self._paused
 
     async def list(self, function: str, after: str, limit: int) -> list[AsyncEvent]:
@@ -277,7 +314,5 @@ def _error_text(out: Outcome | None) -> str:
 
 
 async def _wait(event: asyncio.Event, timeout_s: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), timeout_s)
-    except TimeoutError:
-        pass

@@ -45,10 +45,17 @@ class DeliveryCounts:
 
 
 def invocation_record(
-    *, request_id: str, function_arn: str, condition: str, attempts: int, request_payload: bytes,
-    executed_version: str | None, function_error: str | None, response_payload: bytes | None,
+    *,
+    request_id: str,
+    function_arn: str,
+    condition: str,
+    attempts: int,
+    request_payload: bytes,
+    executed_version: str | None,
+    function_error: str | None,
+    response_payload: bytes | None,
     now: float,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """AWS's destination record (reference C.3), keys and nesting exactly."""
     stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     record: dict[str, Any] = {

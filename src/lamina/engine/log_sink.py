@@ -8,6 +8,7 @@ to its newest `MAX_EVENTS_PER_GROUP` events. Readers wait on `wait_new` to follo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -36,9 +37,7 @@ class LogSink:
         """Queue the lines of `text` (one invocation's log) for `group`/`stream`."""
         now_ms = int(time.time() * 1000)
         self._buffer.extend(
-            LogEvent(group, stream, now_ms, line, 0, now_ms)
-            for line in text.splitlines()
-            if line
+            LogEvent(group, stream, now_ms, line, 0, now_ms) for line in text.splitlines() if line
         )
 
     async def flush(self) -> None:
@@ -58,10 +57,8 @@ class LogSink:
 
     async def wait_new(self, timeout_s: float) -> None:
         """Return when new lines were written, or after `timeout_s`."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._new.wait(), timeout_s)
-        except TimeoutError:
-            pass
 
     async def run(self) -> None:
         """Flush forever (a background task of the node)."""

@@ -39,7 +39,7 @@ class EventQueueStats(msgspec.Struct, frozen=True, kw_only=True):
 
 class EventStore(Protocol):
     async def enqueue_events(self, events: Sequence[AsyncEvent]) -> None:
-        """Append events; returns only after commit. Re-enqueueing an id already present is a no-op."""
+        """Append events; returns only after commit. An id already queued is left as it is."""
 
     async def lease_events(
         self, function: str, *, now: float, lease_s: float, limit: int

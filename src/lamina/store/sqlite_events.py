@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from lamina.store.events import AsyncEvent, EventQueueStats
 from lamina.store.sqlite_io import SqliteIO
 
-_COLUMNS = "request_id, function, qualifier, payload, enqueued_at, attempts, next_at, leased_until, last_error"
+_COLUMNS = (
+    "request_id, function, qualifier, payload, enqueued_at, attempts, next_at, leased_until,"
+    " last_error"
+)
 
 
-def _row(r: tuple[object, ...]) -> AsyncEvent:
+def _row(r: tuple[Any, ...]) -> AsyncEvent:
     return AsyncEvent(
-        request_id=str(r[0]), function=str(r[1]), qualifier=r[2],  # type: ignore[arg-type]
-        payload=bytes(r[3]), enqueued_at=float(r[4]), attempts=int(r[5]),  # type: ignore[arg-type]
-        next_at=float(r[6]), leased_until=r[7], last_error=r[8],  # type: ignore[arg-type]
-    )  # fmt: skip
+        request_id=str(r[0]),
+        function=str(r[1]),
+        qualifier=r[2],
+        payload=bytes(r[3]),
+        enqueued_at=float(r[4]),
+        attempts=int(r[5]),
+        next_at=float(r[6]),
+        leased_until=r[7],
+        last_error=r[8],
+    )
 
 
 class SqliteEventsMixin:
@@ -25,12 +35,25 @@ class SqliteEventsMixin:
     io: SqliteIO
 
     async def enqueue_events(self, events: Sequence[AsyncEvent]) -> None:
-        rows = [(e.request_id, e.function, e.qualifier, e.payload, e.enqueued_at, e.attempts,
-                 e.next_at, None, e.last_error) for e in events]  # fmt: skip
+        rows = [
+            (
+                e.request_id,
+                e.function,
+                e.qualifier,
+                e.payload,
+                e.enqueued_at,
+                e.attempts,
+                e.next_at,
+                None,
+                e.last_error,
+            )
+            for e in events
+        ]
 
         def _insert(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
 
         await self.io.write(_insert)
@@ -95,9 +118,12 @@ class SqliteEventsMixin:
             ).fetchone()
             depth, in_flight, delayed = row[0], row[1] or 0, row[2] or 0
             return EventQueueStats(
-                depth=depth, ready=depth - in_flight - delayed, in_flight=in_flight,
-                delayed=delayed, oldest_enqueued_at=row[3],
-            )  # fmt: skip
+                depth=depth,
+                ready=depth - in_flight - delayed,
+                in_flight=in_flight,
+                delayed=delayed,
+                oldest_enqueued_at=row[3],
+            )
 
         return await self.io.read(_stats)
 
