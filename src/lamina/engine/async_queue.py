@@ -77,6 +77,7 @@ class AsyncQueue:
         self._pollers: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._running: set[asyncio.Task[None]] = set()
+        self._accepting: list[tuple[AsyncEvent, asyncio.Future[None]]] = []
         self._paused: set[str] = set()
         self._system_failures: Counter[str] = Counter()
         self.received: Counter[str] = Counter()
@@ -105,7 +106,11 @@ class AsyncQueue:
     async def accept(
         self, function: str, qualifier: str | None, payload: bytes, request_id: str
     ) -> None:
-        """Queue one event durably; returns after commit."""
+        """Queue one event durably; returns after commit.
+
+        Accepts that arrive in the same loop iteration share one store write (the store's
+        group commit then shares the fsync too).
+        """
         now = self.clock.time()
         event = AsyncEvent(
             request_id=request_id,
@@ -115,9 +120,31 @@ class AsyncQueue:
             enqueued_at=now,
             next_at=now,
         )
-        await self.store.enqueue_events([event])
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._accepting.append((event, done))
+        if len(self._accepting) == 1:
+            asyncio.get_running_loop().call_soon(self._write_accepted)
+        await done
         self.received[function] += 1
         self._ensure_poller(function)
+
+    def _write_accepted(self) -> None:
+        batch, self._accepting = self._accepting, []
+        task = asyncio.create_task(self._commit_accepted(batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _commit_accepted(self, batch: list[tuple[AsyncEvent, asyncio.Future[None]]]) -> None:
+        try:
+            await self.store.enqueue_events([event for event, _ in batch])
+        except Exception as exc:  # every caller of the batch gets the store's error
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for _, done in batch:
+            if not done.done():
+                done.set_result(None)
 
     def _ensure_poller(self, function: str) -> None:
         wake = self._wake.setdefault(function, asyncio.Event())
