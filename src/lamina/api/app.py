@@ -40,12 +40,12 @@ def build_app(node: Node) -> Starlette:
             await node.stop()
 
     routes: list[BaseRoute] = [
+        *invoke.routes,  # first: the hot path should not walk the whole table
         *ops.routes,
         *functions.routes,
         *aliases.routes,
         *tags.routes,
         *concurrency.routes,
-        *invoke.routes,
         *lamina.routes,
         *event_config.routes,
         *async_queue.routes,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from lamina.clock import Clock
 from lamina.config import Settings
 from lamina.control.event_config import EventConfigService, EventInvokeConfig
+from lamina.engine.batching import Batcher
 from lamina.engine.concurrency import Concurrency, Lease
 from lamina.engine.destinations import Destinations, invocation_record
 from lamina.engine.invoker import Invocation, Invoker, Outcome
@@ -77,7 +78,8 @@ class AsyncQueue:
         self._pollers: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._running: set[asyncio.Task[None]] = set()
-        self._accepting: list[tuple[AsyncEvent, asyncio.Future[None]]] = []
+        self._accepting = Batcher[AsyncEvent](self.store.enqueue_events)
+        self._acking = Batcher[str](self.store.ack_events)
         self._paused: set[str] = set()
         self._system_failures: Counter[str] = Counter()
         self.received: Counter[str] = Counter()
@@ -99,6 +101,8 @@ class AsyncQueue:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._accepting.close()
+        await self._acking.close()
         self._pollers.clear()
         self._running.clear()
 
@@ -120,31 +124,9 @@ class AsyncQueue:
             enqueued_at=now,
             next_at=now,
         )
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._accepting.append((event, done))
-        if len(self._accepting) == 1:
-            asyncio.get_running_loop().call_soon(self._write_accepted)
-        await done
+        await self._accepting.submit(event)
         self.received[function] += 1
         self._ensure_poller(function)
-
-    def _write_accepted(self) -> None:
-        batch, self._accepting = self._accepting, []
-        task = asyncio.create_task(self._commit_accepted(batch))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-
-    async def _commit_accepted(self, batch: list[tuple[AsyncEvent, asyncio.Future[None]]]) -> None:
-        try:
-            await self.store.enqueue_events([event for event, _ in batch])
-        except Exception as exc:  # every caller of the batch gets the store's error
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-            return
-        for _, done in batch:
-            if not done.done():
-                done.set_result(None)
 
     def _ensure_poller(self, function: str) -> None:
         wake = self._wake.setdefault(function, asyncio.Event())
@@ -213,7 +195,7 @@ class AsyncQueue:
         except ResourceNotFound:
             log.warning("event %s dropped: function %s is gone", event.request_id, event.function)
             self.dropped[event.function] += 1
-            await self.store.ack_event(event.request_id)
+            await self._acking.submit(event.request_id)
             return
         except Exception as exc:  # a system error: back off, not an attempt
             await self._system_error(event, exc)
@@ -233,7 +215,7 @@ class AsyncQueue:
         )
         if out.function_error is None:
             self.succeeded[event.function] += 1
-            await self.store.ack_event(event.request_id)
+            await self._acking.submit(event.request_id)
             if cfg.on_success:
                 await self.destinations.deliver(
                     cfg.on_success, self._record(event, "Success", attempts, out)
@@ -268,7 +250,7 @@ class AsyncQueue:
         if dlq:
             error = _error_text(out) if out else condition
             await self.destinations.dead_letter(dlq, event.payload, event.request_id, error)
-        await self.store.ack_event(event.request_id)
+        await self._acking.submit(event.request_id)
 
     async def _dead_letter_target(self, event: AsyncEvent) -> str | None:
         try:

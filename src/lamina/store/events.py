@@ -49,8 +49,8 @@ class EventStore(Protocol):
     async def reset_event_leases(self) -> int:
         """Forget every lease; called at start by a node that is the store's only user."""
 
-    async def ack_event(self, request_id: str) -> None:
-        """Remove a finished event. Idempotent."""
+    async def ack_events(self, request_ids: Sequence[str]) -> None:
+        """Remove finished events. Idempotent."""
 
     async def reschedule_event(
         self, request_id: str, *, next_at: float, attempts: int, last_error: str | None

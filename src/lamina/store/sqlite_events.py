@@ -84,9 +84,10 @@ class SqliteEventsMixin:
 
         return await self.io.write(_reset)
 
-    async def ack_event(self, request_id: str) -> None:
+    async def ack_events(self, request_ids: Sequence[str]) -> None:
+        rows = [(rid,) for rid in request_ids]
         await self.io.write(
-            lambda conn: conn.execute("DELETE FROM events WHERE request_id = ?", (request_id,))
+            lambda conn: conn.executemany("DELETE FROM events WHERE request_id = ?", rows)
         )
 
     async def reschedule_event(
