@@ -11,9 +11,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,30 @@ def report(name: str, rows: list[dict[str, Any]]) -> None:
     }
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     print(f"\nwritten: bench/results/{name}.json")
+
+
+def run_clients(
+    clients: int, call: Callable[[httpx.Client], None], more: Callable[[int], bool]
+) -> tuple[list[float], float]:
+    """Run `call` from `clients` threads (one keep-alive client each) while `more(calls made
+    by that thread)` is true. Returns every call's latency (ms) and the wall time (s)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        mine: list[float] = []
+        with httpx.Client(timeout=60) as http:
+            while more(len(mine)):
+                t0 = time.perf_counter()
+                call(http)
+                mine.append((time.perf_counter() - t0) * 1000)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - t0

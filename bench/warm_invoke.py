@@ -7,12 +7,11 @@ Run: python bench/warm_invoke.py
 
 from __future__ import annotations
 
-import threading
 import time
 
 import httpx
 
-from common import create, lambda_client, percentiles, report, running_node
+from common import create, lambda_client, percentiles, report, run_clients, running_node
 
 SEQUENTIAL = 2000
 CLIENTS = 16
@@ -50,31 +49,18 @@ def main() -> None:
 
 
 def _concurrent(path: str) -> dict[str, object]:
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        mine = []
-        with httpx.Client(timeout=60) as http:
-            for _ in range(PER_CLIENT):
-                t0 = time.perf_counter()
-                http.post(path, content=b"{}")
-                mine.append((time.perf_counter() - t0) * 1000)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker) for _ in range(CLIENTS)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
+    latencies, wall = run_clients(
+        CLIENTS, lambda http: _ok(http.post(path, content=b"{}")), lambda n: n < PER_CLIENT
+    )
     return {
         "workload": f"{CLIENTS} clients x{PER_CLIENT}",
         **percentiles(latencies),
         "invokes_per_s": round(len(latencies) / wall),
     }
+
+
+def _ok(response: httpx.Response) -> None:
+    assert response.status_code == 200, response.text
 
 
 if __name__ == "__main__":

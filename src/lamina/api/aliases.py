@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from msgspec import UNSET
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,7 +9,7 @@ from starlette.routing import Route
 
 from lamina.api import shapes
 from lamina.api.deps import node, path_name
-from lamina.api.http import empty, json, page, parse
+from lamina.api.http import empty, json, paged_json, parse
 from lamina.control import validate
 from lamina.control.models import alias_configuration
 
@@ -63,11 +61,7 @@ async def delete_alias(request: Request) -> Response:
 async def list_aliases(request: Request) -> Response:
     name, _ = path_name(request)
     found = await node(request).aliases.list(name, request.query_params.get("FunctionVersion"))
-    chunk, nxt = page(request, found)
-    out: dict[str, Any] = {"Aliases": [alias_configuration(a) for a in chunk]}
-    if nxt:
-        out["NextMarker"] = nxt
-    return json(request, out)
+    return paged_json(request, "Aliases", found, alias_configuration)
 
 
 routes = [

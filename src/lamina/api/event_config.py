@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from lamina.api import shapes
 from lamina.api.deps import node, path_name
-from lamina.api.http import empty, json, page, parse
+from lamina.api.http import empty, json, paged_json, parse
 from lamina.control.event_config import EventInvokeConfig
 from lamina.control.models import LATEST
 
@@ -73,11 +73,7 @@ async def delete_config(request: Request) -> Response:
 async def list_configs(request: Request) -> Response:
     name, _ = path_name(request)
     found = await node(request).event_configs.list(name)
-    chunk, nxt = page(request, found)
-    out: dict[str, Any] = {"FunctionEventInvokeConfigs": [render(request, c) for c in chunk]}
-    if nxt:
-        out["NextMarker"] = nxt
-    return json(request, out)
+    return paged_json(request, "FunctionEventInvokeConfigs", found, lambda c: render(request, c))
 
 
 routes = [

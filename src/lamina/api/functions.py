@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from lamina.api import shapes
 from lamina.api.deps import node, path_name
-from lamina.api.http import empty, json, page, parse
+from lamina.api.http import empty, json, paged_json, parse
 from lamina.control import validate
 from lamina.control.code import check_zip
 from lamina.control.functions import NewFunction
@@ -117,11 +117,7 @@ async def list_functions(request: Request) -> Response:
         items = await n.functions.list_all_versions()
     else:
         items = await n.functions.list_latest()
-    chunk, nxt = page(request, items)
-    out: dict[str, Any] = {"Functions": [configuration(v, for_list=True) for v in chunk]}
-    if nxt:
-        out["NextMarker"] = nxt
-    return json(request, out)
+    return paged_json(request, "Functions", items, lambda v: configuration(v, for_list=True))
 
 
 async def update_code(request: Request) -> Response:
@@ -201,11 +197,7 @@ async def list_versions(request: Request) -> Response:
     n = node(request)
     name, _ = path_name(request)
     versions = await n.functions.list_versions(name)
-    chunk, nxt = page(request, versions)
-    out: dict[str, Any] = {"Versions": [_listed_version(v) for v in chunk]}
-    if nxt:
-        out["NextMarker"] = nxt
-    return json(request, out)
+    return paged_json(request, "Versions", versions, _listed_version)
 
 
 def _listed_version(v: Any) -> dict[str, Any]:

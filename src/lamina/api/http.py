@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -58,3 +58,14 @@ def page(
     chunk = list(items[start : start + size])
     nxt = str(start + size) if start + size < len(items) else None
     return chunk, nxt
+
+
+def paged_json(
+    request: Request, key: str, items: Sequence[T], render: Callable[[T], Any]
+) -> Response:
+    """A page of `items` under `key`, rendered, with `NextMarker` when more remain."""
+    chunk, nxt = page(request, items)
+    out: dict[str, Any] = {key: [render(item) for item in chunk]}
+    if nxt:
+        out["NextMarker"] = nxt
+    return json(request, out)
