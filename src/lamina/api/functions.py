@@ -90,7 +90,7 @@ async def get_function(request: Request) -> Response:
     n = node(request)
     name, qualifier = path_name(request)
     meta, _ = await n.functions.meta(name)
-    version, _arn = await n.aliases.resolve(name, qualifier)
+    version, _arn = await n.aliases.resolve(name, qualifier, route=False)
     out: dict[str, Any] = {
         "Configuration": configuration(version),
         "Code": {
@@ -107,7 +107,7 @@ async def get_function(request: Request) -> Response:
 async def get_configuration(request: Request) -> Response:
     n = node(request)
     name, qualifier = path_name(request)
-    version, _arn = await n.aliases.resolve(name, qualifier)
+    version, _arn = await n.aliases.resolve(name, qualifier, route=False)
     return json(request, configuration(version))
 
 

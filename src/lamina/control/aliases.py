@@ -144,9 +144,13 @@ class AliasService:
             await self.functions.commit(name, raw, meta, [self.records.delete_alias(name, alias)])
         await self.functions.changed(name)
 
-    async def resolve(self, name: str, qualifier: str | None) -> tuple[VersionConfig, str]:
+    async def resolve(
+        self, name: str, qualifier: str | None, *, route: bool = True
+    ) -> tuple[VersionConfig, str]:
         """The version that `name:qualifier` runs now, and the ARN the caller invoked.
 
+        With `route=False` an alias resolves to its primary version, ignoring its weights:
+        GetFunction / GetFunctionConfiguration describe the alias, they do not invoke it.
         Raises ResourceNotFound for an unknown function, version or alias.
         """
         fns = self.functions
@@ -164,7 +168,7 @@ class AliasService:
         if record is None:
             raise fns.not_found(name, qualifier)
         target = record.function_version
-        for extra, weight in (record.additional_weights or {}).items():
+        for extra, weight in (record.additional_weights or {}).items() if route else ():
             if random.random() < weight:
                 target = extra
         v = await fns.records.version(name, target)
