@@ -60,7 +60,9 @@ class CodeCache:
     """Unpacked code directories under `<data-dir>/code/<digest>`, made once per digest."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        # Absolute: environments run with the code directory as cwd and on sys.path, where a
+        # relative path (the default `--data-dir .lamina`) would point somewhere else.
+        self.root = root.absolute()
         self._locks: dict[str, asyncio.Lock] = {}
 
     def path(self, digest: str) -> Path:
