@@ -6,13 +6,14 @@ import base64
 import hashlib
 import io
 import zipfile
+from pathlib import Path
 
 import msgspec
 import pytest
 
 from lamina.control import validate
 from lamina.control.arns import ALIAS_RE, Arns
-from lamina.control.code import check_zip
+from lamina.control.code import CodeCache, check_zip
 from lamina.control.models import LATEST, VersionConfig, alias_configuration, configuration
 from lamina.control.models import Alias as AliasRecord
 from lamina.control.records import version_key
@@ -320,3 +321,15 @@ def test_alias_configuration_shows_routing_only_when_weighted() -> None:
     assert alias_configuration(weighted)["RoutingConfig"] == {
         "AdditionalVersionWeights": {"2": 0.5}
     }
+
+
+def test_code_directories_are_absolute_even_for_a_relative_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default `--data-dir .lamina` is relative; environments chdir into their code.
+    monkeypatch.chdir(tmp_path)
+
+    cache = CodeCache(Path(".lamina") / "code")
+
+    assert cache.path("ab" * 32).is_absolute()
+    assert cache.path("ab" * 32) == tmp_path / ".lamina" / "code" / ("ab" * 32)
