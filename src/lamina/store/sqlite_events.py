@@ -86,20 +86,23 @@ class SqliteEventsMixin:
 
     async def ack_events(self, request_ids: Sequence[str]) -> None:
         rows = [(rid,) for rid in request_ids]
-        await self.io.write(
-            lambda conn: conn.executemany("DELETE FROM events WHERE request_id = ?", rows)
-        )
+
+        def _ack(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM events WHERE request_id = ?", rows)
+
+        await self.io.write(_ack)
 
     async def reschedule_event(
         self, request_id: str, *, next_at: float, attempts: int, last_error: str | None
     ) -> None:
-        await self.io.write(
-            lambda conn: conn.execute(
+        def _reschedule(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "UPDATE events SET next_at = ?, attempts = ?, last_error = ?, leased_until = NULL"
                 " WHERE request_id = ?",
                 (next_at, attempts, last_error, request_id),
             )
-        )
+
+        await self.io.write(_reschedule)
 
     async def event_functions(self) -> list[str]:
         def _names(conn: sqlite3.Connection) -> list[str]:

@@ -134,7 +134,13 @@ class SqliteIO:
             for fn, _fut, _loop in batch:
                 conn.execute("SAVEPOINT op")
                 try:
-                    outcomes.append((True, fn(conn)))
+                    result = fn(conn)
+                    # A cursor must die on this thread: finalising it on another one while
+                    # this thread uses the connection is an SQLite API misuse.
+                    if isinstance(result, sqlite3.Cursor):
+                        result.close()
+                        result = None
+                    outcomes.append((True, result))
                     conn.execute("RELEASE op")
                 except Exception as exc:  # one closure's failure is its caller's error only
                     conn.execute("ROLLBACK TO op")
