@@ -148,10 +148,6 @@ def test_a_stop_signal_shuts_the_node_down_and_closes_the_store(
     assert "Traceback" not in log
 
 
-#: uvicorn (≥ 0.29) re-raises the caught signal after its graceful shutdown, so the process
-#: ends by SIGTERM (-15) or with click's "Aborted!" (1) although the store was closed.
-#: The fix belongs in src/lamina/cli/serve.py; strict, so the mark must go once it is fixed.
-@pytest.mark.xfail(strict=True, reason="lamina serve exits by the re-raised signal, not 0")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
 def test_a_stop_signal_ends_the_node_with_exit_status_0(
     node_factory: NodeFactory, tmp_path: Path, sig: int

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Generator
 
 import uvicorn
 
@@ -11,6 +13,22 @@ from lamina.config import Settings
 from lamina.node import Node
 
 log = logging.getLogger("lamina.node")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a stop signal ends the process with status 0.
+
+    uvicorn re-raises the signal it caught once shutdown is complete, which would make a clean
+    SIGTERM look like a crash (exit -15) to supervisors and tests.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        with super().capture_signals():
+            yield
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
 
 
 def run(settings: Settings) -> None:
@@ -30,4 +48,4 @@ def run(settings: Settings) -> None:
         log_config=None,
     )
     log.info("listening on http://%s:%d (lamina %s)", settings.host, settings.port, "node")
-    uvicorn.Server(config).run()
+    _Server(config).run()
