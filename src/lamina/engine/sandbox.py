@@ -9,6 +9,7 @@ per-environment sentinel; `Sandbox` splits the stream there. All I/O is asyncio.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import enum
 import functools
@@ -22,6 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -29,12 +31,16 @@ from lamina.runtime import protocol
 
 log = logging.getLogger("lamina.engine.sandbox")
 
+FromRuntime = protocol.InitDone | protocol.InitFailed | protocol.Result
+
 #: How often the memory watch samples the child's RSS while it runs.
 MEMORY_POLL_INTERVAL_S = 0.02
 #: How long to wait for a request's output after its result, or for EOF after a kill.
 OUTPUT_DRAIN_TIMEOUT_S = 1.0
 #: Size of one read from the output pipe.
 OUTPUT_READ_CHUNK_BYTES = 65536
+#: Size of one read from the frame pipe (a 6 MB result arrives in several).
+FRAME_READ_CHUNK_BYTES = 262144
 #: Bytes per MiB, for RSS → MB.
 BYTES_PER_MB = 1024 * 1024
 
@@ -143,7 +149,7 @@ class Exchange:
     """The result of sending one frame (or none, for init) and awaiting the answer."""
 
     outcome: Outcome
-    message: protocol.InitDone | protocol.InitFailed | protocol.Result | None
+    message: FromRuntime | None
     output: str
     elapsed_ms: float
     exit_reason: str
@@ -166,32 +172,67 @@ class _WriteProtocol(asyncio.Protocol):
     """Write side of the frame pipe; a dead child shows up on the read side."""
 
 
+class ChildProcess(Protocol):
+    """What `Sandbox` needs of its child: a spawned `asyncio.subprocess.Process`, or a
+    process forked by the fork server (`lamina.engine.forkserver.ForkedChild`)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+
+class _ChildExited(Exception):
+    """The frame pipe reached end of file: the runtime is gone."""
+
+
 class Sandbox:
-    """A running child process and its pipes. Create with `Sandbox.spawn`."""
+    """A running child process and its pipes. Create with `Sandbox.spawn` or `Sandbox.adopt`.
+
+    Both pipes are read by plain fd callbacks, not streams: a frame callback decodes the
+    answer and, before waking the caller, drains the output pipe synchronously (the runtime
+    writes its sentinel before the frame, so this request's output is already there).
+    One timer per exchange serves both the deadline and the memory watch.
+    """
 
     def __init__(
         self,
-        process: asyncio.subprocess.Process,
-        frames: asyncio.StreamReader,
-        frames_transport: asyncio.ReadTransport,
-        writer: asyncio.WriteTransport,
+        process: ChildProcess,
+        write_fd: int,
+        frames_fd: int,
+        output_fd: int,
         sentinel: bytes,
         memory_limit_mb: int,
     ) -> None:
+        self._loop = asyncio.get_running_loop()
         self._process = process
-        self._frames = frames
-        self._frames_transport = frames_transport
-        self._writer = writer
+        self._writer: asyncio.WriteTransport | None = None
+        self._write_fd = write_fd
+        self._frames_fd = frames_fd
+        self._output_fd = output_fd
         self._sentinel = sentinel
         self._memory_limit_bytes = memory_limit_mb * BYTES_PER_MB
-        self._segments: asyncio.Queue[str] = asyncio.Queue()
+        self._frame_buffer = bytearray()
+        self._frames_eof = False
+        self._waiter: asyncio.Future[FromRuntime] | None = None
+        #: Frames that arrived while no exchange awaited one (InitDone during adopt).
+        self._early: collections.deque[FromRuntime] = collections.deque()
+        self._segments: collections.deque[str] = collections.deque()
+        self._segment_waiter: asyncio.Future[None] | None = None
         self._pending_output = bytearray()
-        self._output_closed = asyncio.Event()
-        self._output_task = asyncio.get_running_loop().create_task(self._collect_output())
+        self._output_closed = self._loop.create_future()
         self._ps: psutil.Process | None = None
-        self._watch: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline_at = 0.0
         self._oom = False
         self.peak_rss_mb = 0
+        for fd in (frames_fd, output_fd):
+            os.set_blocking(fd, False)
+        self._loop.add_reader(frames_fd, self._on_frames)
+        self._loop.add_reader(output_fd, self._on_output)
 
     @property
     def pid(self) -> int:
@@ -216,49 +257,41 @@ class Sandbox:
         Raises:
             OSError: the interpreter could not be started.
         """
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
+        pipes = Pipes.open()
         child_env = dict(env)
-        child_env[protocol.FDS_ENV] = f"{to_child_r},{from_child_w}"
+        child_env[protocol.FDS_ENV] = f"{pipes.child_read},{pipes.child_write}"
         child_env[protocol.SENTINEL_ENV] = sentinel.hex()
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
+                stdout=pipes.child_output,
+                stderr=pipes.child_output,
                 cwd=cwd,
                 env=child_env,
-                pass_fds=(to_child_r, from_child_w),
+                pass_fds=(pipes.child_read, pipes.child_write),
                 start_new_session=True,
             )
         except BaseException:
-            for fd in (to_child_w, from_child_r):
-                os.close(fd)
+            pipes.close_parent_ends()
             raise
         finally:
-            os.close(to_child_r)
-            os.close(from_child_w)
-        return await cls._connect(process, to_child_w, from_child_r, sentinel, memory_limit_mb)
+            pipes.close_child_ends()
+        return await cls.adopt(process, pipes, sentinel, memory_limit_mb)
 
     @classmethod
-    async def _connect(
-        cls,
-        process: asyncio.subprocess.Process,
-        write_fd: int,
-        read_fd: int,
-        sentinel: bytes,
-        memory_limit_mb: int,
+    async def adopt(
+        cls, process: ChildProcess, pipes: Pipes, sentinel: bytes, memory_limit_mb: int
     ) -> Sandbox:
-        loop = asyncio.get_running_loop()
-        frames = asyncio.StreamReader()
-        read_pipe = os.fdopen(read_fd, "rb", buffering=0)
-        reading, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(frames), read_pipe
-        )
-        write_pipe = os.fdopen(write_fd, "wb", buffering=0)
-        writer, _ = await loop.connect_write_pipe(_WriteProtocol, write_pipe)
-        return cls(process, frames, reading, writer, sentinel, memory_limit_mb)
+        """Wrap a started child whose ends of `pipes` are already closed in this process."""
+        sandbox = cls(process, pipes.write, pipes.read, pipes.output, sentinel, memory_limit_mb)
+        write_pipe = os.fdopen(pipes.write, "wb", buffering=0)
+        try:
+            sandbox._writer, _ = await sandbox._loop.connect_write_pipe(_WriteProtocol, write_pipe)
+        except BaseException:
+            await sandbox.close()
+            raise
+        return sandbox
 
     async def wait_init(self, deadline: float) -> Exchange:
         """Await the runtime's InitDone / InitFailed until `deadline` (monotonic)."""
@@ -270,29 +303,141 @@ class Sandbox:
 
     async def _exchange(self, frame: bytes | None, deadline: float) -> Exchange:
         started = time.perf_counter()
-        if frame is not None:
+        if frame is not None and self._writer is not None:
             self._writer.write(frame)
-        self._watch = asyncio.get_running_loop().call_later(
-            MEMORY_POLL_INTERVAL_S, self._check_memory
-        )
+        loop = self._loop
+        now = loop.time()
+        self._deadline_at = now + max(0.0, deadline - time.monotonic())
+        self._timer = loop.call_at(min(self._deadline_at, now + MEMORY_POLL_INTERVAL_S), self._tick)
+        waiter = self._waiter = loop.create_future()
+        if self._early:
+            waiter.set_result(self._early.popleft())
+        elif self._frames_eof:
+            waiter.set_exception(_ChildExited())
         try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                message = await self._read_frame()
+            message = await waiter
         except TimeoutError:
             return await self._failed(Outcome.TIMED_OUT, started)
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except _ChildExited:
             outcome = Outcome.OUT_OF_MEMORY if self._oom else Outcome.EXITED
             return await self._failed(outcome, started)
         finally:
-            self._watch.cancel()
+            self._waiter = None
+            self._timer.cancel()
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        output = await self._next_output()
+        output = self._segments.popleft() if self._segments else await self._next_output()
         return Exchange(Outcome.ANSWERED, message, output, elapsed_ms, "", self.peak_rss_mb)
 
-    async def _read_frame(self) -> protocol.InitDone | protocol.InitFailed | protocol.Result:
-        header = await self._frames.readexactly(protocol.HEADER_SIZE_BYTES)
-        body = await self._frames.readexactly(protocol.frame_length(header))
-        return protocol.from_runtime_decoder.decode(body)
+    def _on_frames(self) -> None:
+        try:
+            chunk = os.read(self._frames_fd, FRAME_READ_CHUNK_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._frames_eof = True
+            self._loop.remove_reader(self._frames_fd)
+            self._resolve(None)
+            return
+        buffer = self._frame_buffer
+        buffer += chunk
+        while len(buffer) >= protocol.HEADER_SIZE_BYTES:
+            end = protocol.HEADER_SIZE_BYTES + protocol.frame_length(buffer[:4])
+            if len(buffer) < end:
+                return
+            message = protocol.from_runtime_decoder.decode(
+                memoryview(buffer)[protocol.HEADER_SIZE_BYTES : end]
+            )
+            del buffer[:end]
+            self._drain_output()
+            self._resolve(message)
+
+    def _resolve(self, message: FromRuntime | None) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            if message is not None:
+                self._early.append(message)
+            return
+        if message is None:
+            waiter.set_exception(_ChildExited())
+        else:
+            waiter.set_result(message)
+
+    def _tick(self) -> None:
+        """The exchange's one timer: the deadline, or the next memory sample before it."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        now = self._loop.time()
+        if now >= self._deadline_at:
+            waiter.set_exception(TimeoutError())
+            return
+        if self._check_memory():
+            self._timer = self._loop.call_at(
+                min(self._deadline_at, now + MEMORY_POLL_INTERVAL_S), self._tick
+            )
+
+    def _check_memory(self) -> bool:
+        """Sample the child's RSS; False once it was killed for exceeding the limit."""
+        try:
+            if self._ps is None:
+                self._ps = psutil.Process(self._process.pid)
+            rss = int(self._ps.memory_info().rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return False
+        self.peak_rss_mb = max(self.peak_rss_mb, -(-rss // BYTES_PER_MB))
+        if rss > self._memory_limit_bytes:
+            self._oom = True
+            self._signal_group()
+            return False
+        return True
+
+    def _on_output(self) -> None:
+        self._drain_output()
+
+    def _drain_output(self) -> None:
+        """Read what the output pipe holds now and split it at sentinels."""
+        if self._output_closed.done():
+            return
+        pending = self._pending_output
+        # Only the new bytes (and a sentinel's length before them) can hold a match.
+        start = max(0, len(pending) - len(self._sentinel) + 1)
+        while True:
+            try:
+                chunk = os.read(self._output_fd, OUTPUT_READ_CHUNK_BYTES)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._loop.remove_reader(self._output_fd)
+                self._output_closed.set_result(None)
+                break
+            pending += chunk
+            if len(chunk) < OUTPUT_READ_CHUNK_BYTES:
+                break
+        self._split_segments(start)
+
+    def _split_segments(self, start: int) -> None:
+        pending = self._pending_output
+        found = False
+        while (end := pending.find(self._sentinel, start)) >= 0:
+            self._segments.append(pending[:end].decode("utf-8", "replace"))
+            del pending[: end + len(self._sentinel)]
+            start = 0
+            found = True
+        waiter = self._segment_waiter
+        if found and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _next_output(self) -> str:
+        """This request's output: everything up to the sentinel written after it."""
+        self._segment_waiter = self._loop.create_future()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._segment_waiter), OUTPUT_DRAIN_TIMEOUT_S)
+        self._segment_waiter = None
+        return self._segments.popleft() if self._segments else ""
 
     async def _failed(self, outcome: Outcome, started: float) -> Exchange:
         elapsed_ms = (time.perf_counter() - started) * 1000.0
@@ -301,58 +446,16 @@ class Sandbox:
         reason = exit_reason(self._process.returncode)
         return Exchange(outcome, None, output, elapsed_ms, reason, self.peak_rss_mb)
 
-    def _check_memory(self) -> None:
-        try:
-            if self._ps is None:
-                self._ps = psutil.Process(self._process.pid)
-            rss = int(self._ps.memory_info().rss)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            return
-        self.peak_rss_mb = max(self.peak_rss_mb, -(-rss // BYTES_PER_MB))
-        if rss > self._memory_limit_bytes:
-            self._oom = True
-            self._signal_group()
-            return
-        self._watch = asyncio.get_running_loop().call_later(
-            MEMORY_POLL_INTERVAL_S, self._check_memory
-        )
-
-    async def _collect_output(self) -> None:
-        stdout = self._process.stdout
-        assert stdout is not None
-        try:
-            while chunk := await stdout.read(OUTPUT_READ_CHUNK_BYTES):
-                # Only the new bytes (and a sentinel's length before them) can hold a match.
-                start = max(0, len(self._pending_output) - len(self._sentinel) + 1)
-                self._pending_output += chunk
-                self._split_segments(start)
-        finally:
-            self._output_closed.set()
-
-    def _split_segments(self, start: int) -> None:
-        while (end := self._pending_output.find(self._sentinel, start)) >= 0:
-            segment = bytes(self._pending_output[:end])
-            del self._pending_output[: end + len(self._sentinel)]
-            self._segments.put_nowait(segment.decode("utf-8", "replace"))
-            start = 0
-
-    async def _next_output(self) -> str:
-        """This request's output: everything up to the sentinel written after it."""
-        if self._segments.empty():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT_S):
-                    return await self._segments.get()
-            return ""
-        return self._segments.get_nowait()
+    async def _wait_output_closed(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._output_closed), OUTPUT_DRAIN_TIMEOUT_S)
 
     async def _remaining_output(self) -> str:
         """After a kill: every segment still queued plus the unterminated rest."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT_S):
-                await self._output_closed.wait()
-        parts = []
-        while not self._segments.empty():
-            parts.append(self._segments.get_nowait())
+        await self._wait_output_closed()
+        self._drain_output()
+        parts = list(self._segments)
+        self._segments.clear()
         parts.append(self._pending_output.decode("utf-8", "replace"))
         self._pending_output.clear()
         return "".join(parts)
@@ -366,15 +469,48 @@ class Sandbox:
         if self._process.returncode is None:
             self._signal_group()
         await self._process.wait()
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
     async def close(self) -> None:
-        """Kill, then release the pipes and the output task."""
+        """Kill, then release the pipes."""
         await self.kill()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(OUTPUT_DRAIN_TIMEOUT_S):
-                await self._output_closed.wait()
-        self._output_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._output_task
-        self._frames_transport.close()
+        await self._wait_output_closed()
+        for fd in (self._frames_fd, self._output_fd):
+            self._loop.remove_reader(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self._writer is None:
+            with contextlib.suppress(OSError):
+                os.close(self._write_fd)
+        if not self._output_closed.done():
+            self._output_closed.set_result(None)
+
+
+@dataclass(frozen=True)
+class Pipes:
+    """The three pipes of one environment: frames in, frames out, and output (fds 1 and 2)."""
+
+    read: int  #: parent reads frames
+    write: int  #: parent writes frames
+    output: int  #: parent reads the child's stdout + stderr
+    child_read: int
+    child_write: int
+    child_output: int
+
+    @classmethod
+    def open(cls) -> Pipes:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        out_r, out_w = os.pipe()
+        return cls(from_child_r, to_child_w, out_r, to_child_r, from_child_w, out_w)
+
+    def close_child_ends(self) -> None:
+        for fd in (self.child_read, self.child_write, self.child_output):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def close_parent_ends(self) -> None:
+        for fd in (self.read, self.write, self.output):
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -23,6 +23,8 @@ from lamina.runtime.handler import Handler, InitError, call, error_document, loa
 #: Python logging's line shape in AWS's Text log format.
 LOG_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s"
 _json_decoder = msgspec.json.Decoder()
+#: Size of the first read of a frame; larger frames are completed by a second read.
+RECEIVE_CHUNK_BYTES = 65536
 
 
 class _Runtime:
@@ -32,6 +34,7 @@ class _Runtime:
         self.sentinel = sentinel
         self.request_id = ""
         self.logging_ready = False
+        self._buffer = b""
 
     def send(self, message: protocol.InitDone | protocol.InitFailed | protocol.Result) -> None:
         sys.stdout.flush()
@@ -40,11 +43,24 @@ class _Runtime:
         protocol.write_all(self.write_fd, protocol.encode_frame(message))
 
     def receive(self) -> protocol.Invoke | None:
-        header = protocol.read_exactly(self.read_fd, protocol.HEADER_SIZE_BYTES)
-        if header is None:
-            return None
-        body = protocol.read_exactly(self.read_fd, protocol.frame_length(header))
-        return None if body is None else protocol.to_runtime_decoder.decode(body)
+        """The next Invoke frame; usually one read() brings header and body together."""
+        buffer = self._buffer
+        while len(buffer) < protocol.HEADER_SIZE_BYTES:
+            chunk = os.read(self.read_fd, RECEIVE_CHUNK_BYTES)
+            if not chunk:
+                return None
+            buffer += chunk
+        end = protocol.HEADER_SIZE_BYTES + protocol.frame_length(
+            buffer[: protocol.HEADER_SIZE_BYTES]
+        )
+        if len(buffer) < end:
+            rest = protocol.read_exactly(self.read_fd, end - len(buffer))
+            if rest is None:
+                return None
+            buffer += rest
+        self._buffer = buffer[end:]
+        body = memoryview(buffer)[protocol.HEADER_SIZE_BYTES : end]
+        return protocol.to_runtime_decoder.decode(body)
 
     def setup_logging(self) -> None:
         """AWS's root log handler, installed once the code has imported `logging`."""

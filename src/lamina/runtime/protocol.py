@@ -70,7 +70,7 @@ def encode_frame(message: Invoke | InitDone | InitFailed | Result) -> bytes:
     return len(body).to_bytes(HEADER_SIZE_BYTES, "big") + body
 
 
-def frame_length(header: bytes) -> int:
+def frame_length(header: bytes | bytearray) -> int:
     """The body length announced by a frame header."""
     return int.from_bytes(header, "big")
 
