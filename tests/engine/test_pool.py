@@ -10,6 +10,7 @@ import time
 import psutil
 from envtools import call, invoke, make_spec
 
+from lamina.engine import forkserver
 from lamina.engine.environment import EnvironmentStatus
 from lamina.engine.pool import Pool
 
@@ -110,7 +111,8 @@ def test_prewarmed_environments_serve_without_a_cold_start(run_pool):
 def test_close_kills_busy_and_idle_environments_and_leaves_no_process(run_pool):
     async def scenario(pool: Pool):
         await pool.prewarm(SLEEPY, 2)
-        pids = [p.pid for p in psutil.Process().children()]
+        templates = forkserver.template_pids()
+        pids = [p.pid for p in psutil.Process().children(True) if p.pid not in templates]
         busy = asyncio.ensure_future(call(pool, SLEEPY, b'{"sleep": 30}'))
         await asyncio.sleep(0.2)
         started = time.monotonic()
@@ -159,6 +161,7 @@ def test_many_concurrent_borrowers_on_the_stock_asyncio_loop():
             return pool.statistics()
         finally:
             await pool.close()
+            await forkserver.close()
 
     stats = asyncio.run(main())
     assert stats.total == 8 and stats.cold_starts == 8  # warm reuse across rounds

@@ -1,0 +1,270 @@
+"""Fork server: one pre-imported template process per event loop that forks environments.
+
+A spawned runtime spends most of its ~50 ms cold start starting Python and importing
+msgspec and `lamina.runtime`; a fork of a template that did so once takes a few. The
+template (`lamina.runtime.template`) is a child of the node; its children are the
+environments, in their own sessions as spawned ones are, so a SIGKILL of the process
+group works the same. Exit statuses travel back over the socket, since only the template
+can reap them.
+
+Forking is used for the node's own interpreter when the function's variables do not
+change how Python starts (PYTHON*, LANG, LC_*, LD_*, …); otherwise, and whenever the
+template is not running yet or has failed, environments are spawned. The first cold start
+of a loop spawns and starts the template in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from lamina.engine.sandbox import Pipes, node_library_paths
+from lamina.runtime import protocol
+from lamina.runtime.template import Exited, Fork, Forked, encoder, template_decoder
+
+log = logging.getLogger("lamina.engine.forkserver")
+
+#: Variables that change how the interpreter or libc start: a function setting one spawns.
+STARTUP_VARIABLE_PREFIXES = ("PYTHON", "LC_", "LD_", "MALLOC_", "GLIBC_", "OPENBLAS_")
+STARTUP_VARIABLES = frozenset({"LANG", "LANGUAGE"})
+#: How long a fork request may take before the caller spawns instead.
+FORK_TIMEOUT_S = 5.0
+#: Largest message from the template.
+MAX_REPLY_BYTES = 65536
+
+#: `python -c` program of the template: libraries on sys.path, then serve on fd argv[1].
+_TEMPLATE_BOOTSTRAP = (
+    "import os,sys;b=sys.path[1:];p=os.environ.pop('" + protocol.SYS_PATH_ENV + "')"
+    ".split(os.pathsep);sys.path.extend(x for x in p if x not in sys.path);"
+    "from lamina.runtime.template import serve;serve(int(sys.argv[1]),b)"
+)
+
+#: Whether environments may be forked at all (tests switch it off to cover spawn).
+enabled = True
+
+
+def can_fork(variables: Mapping[str, str]) -> bool:
+    """Whether a function with these variables may run in a forked environment."""
+    return enabled and not any(
+        key in STARTUP_VARIABLES or key.startswith(STARTUP_VARIABLE_PREFIXES) for key in variables
+    )
+
+
+class ForkedChild:
+    """An environment process forked by the template; `wait()` as asyncio's Process."""
+
+    def __init__(self, pid: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._exited = loop.create_future()
+
+    def _set_exited(self, returncode: int) -> None:
+        if self.returncode is None:
+            self.returncode = returncode
+            self._exited.set_result(None)
+
+    async def wait(self) -> int:
+        await asyncio.shield(self._exited)
+        assert self.returncode is not None
+        return self.returncode
+
+
+class ForkServer:
+    """The node's end of one template process."""
+
+    def __init__(self, process: asyncio.subprocess.Process, sock: socket.socket) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._process = process
+        self._sock = sock
+        self._tokens = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[ForkedChild]] = {}
+        self._children: dict[int, ForkedChild] = {}
+        self.alive = True
+        sock.setblocking(False)
+        self._loop.add_reader(sock.fileno(), self._on_message)
+
+    @classmethod
+    async def start(cls) -> ForkServer:
+        """Start the template on the node's interpreter and wait until it serves.
+
+        Raises:
+            OSError: the template could not be started.
+        """
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LD_LIBRARY_PATH")}
+        env.update(LANG="en_US.UTF-8", TZ=":UTC")
+        env[protocol.SYS_PATH_ENV] = os.pathsep.join(node_library_paths())
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-S", "-u", "-c", _TEMPLATE_BOOTSTRAP, str(theirs.fileno()),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                env=env, pass_fds=(theirs.fileno(),), start_new_session=True,
+            )  # fmt: skip
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return cls(process, ours)
+
+    async def fork(
+        self, env: Mapping[str, str], cwd: Path, sys_path: str
+    ) -> tuple[ForkedChild, Pipes]:
+        """Fork one environment process; its ends of the returned pipes are closed here.
+
+        Raises:
+            OSError: the template failed or is gone (the caller spawns instead).
+        """
+        if not self.alive:
+            raise OSError("the fork server is not running")
+        token = next(self._tokens)
+        request = Fork(token, dict(env), str(cwd), sys_path.split(os.pathsep))
+        pipes = Pipes.open()
+        waiter: asyncio.Future[ForkedChild] = self._loop.create_future()
+        self._pending[token] = waiter
+        try:
+            socket.send_fds(
+                self._sock, [encoder.encode(request)],
+                [pipes.child_read, pipes.child_write, pipes.child_output],
+            )  # fmt: skip
+            child = await asyncio.wait_for(waiter, FORK_TIMEOUT_S)
+        except BaseException as exc:
+            pipes.close_parent_ends()
+            self._pending.pop(token, None)
+            if isinstance(exc, (TimeoutError, BlockingIOError)):
+                raise OSError(f"fork request failed: {exc!r}") from exc
+            raise
+        finally:
+            pipes.close_child_ends()
+        return child, pipes
+
+    def _on_message(self) -> None:
+        while True:
+            try:
+                data = self._sock.recv(MAX_REPLY_BYTES)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._lost()
+                return
+            message = template_decoder.decode(data)
+            if isinstance(message, Forked):
+                self._forked(message)
+            elif isinstance(message, Exited):
+                child = self._children.pop(message.pid, None)
+                if child is not None:
+                    child._set_exited(message.returncode)
+
+    def _forked(self, message: Forked) -> None:
+        waiter = self._pending.pop(message.token, None)
+        if message.pid == 0:
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(OSError(message.error))
+            return
+        child = ForkedChild(message.pid, self._loop)
+        self._children[message.pid] = child
+        if waiter is None or waiter.done():  # the caller gave up: nobody owns this child
+            _kill_group(child.pid)
+        else:
+            waiter.set_result(child)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def _lost(self, *, expected: bool = False) -> None:
+        """The template is gone: its children can no longer be reaped by us; kill them."""
+        if not self.alive:
+            return
+        self.alive = False
+        if not expected:
+            log.warning("fork server exited; environments are spawned until it restarts")
+        self._loop.remove_reader(self._sock.fileno())
+        for waiter in self._pending.values():
+            if not waiter.done():
+                waiter.set_exception(OSError("the fork server exited"))
+        self._pending.clear()
+        for child in self._children.values():
+            _kill_group(child.pid)
+            child._set_exited(-signal.SIGKILL)
+        self._children.clear()
+
+    async def close(self) -> None:
+        """Stop the template (its environments are the pool's to close first)."""
+        if self.alive:
+            self._lost(expected=True)
+        self._sock.close()
+        if self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+        await self._process.wait()
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+_servers: dict[asyncio.AbstractEventLoop, ForkServer] = {}
+_starting: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+
+def server() -> ForkServer | None:
+    """This loop's running fork server, or None (then one is started in the background)."""
+    loop = asyncio.get_running_loop()
+    current = _servers.get(loop)
+    if current is not None and current.alive:
+        return current
+    if loop not in _starting:
+        _starting[loop] = loop.create_task(_start(loop), name="lamina-fork-server-start")
+    return None
+
+
+async def _start(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        old = _servers.pop(loop, None)
+        if old is not None:
+            await old.close()
+        _servers[loop] = await ForkServer.start()
+    except OSError as exc:
+        log.warning("fork server could not start (%s); environments are spawned", exc)
+    finally:
+        del _starting[loop]
+
+
+async def wait_ready() -> bool:
+    """Start this loop's fork server now if needed and wait for it; True when it runs.
+
+    The node may call it at startup so that even the first cold start forks."""
+    if server() is None:
+        task = _starting.get(asyncio.get_running_loop())
+        if task is not None:
+            await asyncio.shield(task)
+    return server() is not None
+
+
+def template_pids() -> set[int]:
+    """Pids of the running templates (for tests that count environment processes)."""
+    return {s.pid for s in _servers.values() if s.alive}
+
+
+async def close() -> None:
+    """Stop this loop's fork server; the node (or a test) calls it after closing the pool."""
+    loop = asyncio.get_running_loop()
+    task = _starting.get(loop)
+    if task is not None:
+        with contextlib.suppress(Exception):
+            await task
+    current = _servers.pop(loop, None)
+    if current is not None:
+        await current.close()
