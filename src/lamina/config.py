@@ -29,6 +29,7 @@ class Settings:
     account_id: str = "000000000000"
     env_idle_timeout: float = DEFAULT_ENV_IDLE_TIMEOUT_S
     log_level: str = "info"
+    fork_server: bool = True
 
     @property
     def endpoint_url(self) -> str:

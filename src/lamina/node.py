@@ -20,6 +20,7 @@ from lamina.control.arns import Arns
 from lamina.control.code import CodeCache
 from lamina.control.event_config import EventConfigService
 from lamina.control.functions import FunctionService
+from lamina.engine import forkserver
 from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations
@@ -105,6 +106,9 @@ class Node:
         for meta in await self.functions.records.all_meta():
             self.concurrency.set_reserved(meta.name, meta.reserved_concurrency)
         self.destinations.bind(getattr(self, "queues", None), self.async_queue.accept)
+        if self.settings.fork_server:
+            forked = await forkserver.wait_ready()
+            log.info("fork server %s", "ready" if forked else "unavailable; environments spawn")
         await self.async_queue.start()
         self._spawn("reaper", self._reap_forever)
         self._spawn("logs", self.logs.run)
@@ -126,6 +130,7 @@ class Node:
         await self.async_queue.stop()
         log.info("async pollers stopped")
         await self.pool.close()
+        await forkserver.close()
         log.info("environments stopped")
         await self.logs.flush()
         await self.store.close()

@@ -9,9 +9,9 @@ from starlette.routing import Route
 from lamina.api import shapes
 from lamina.api.deps import node, path_name
 from lamina.api.http import empty, json, parse
+from lamina.control.code import MAX_UNZIPPED_BYTES, MAX_ZIP_BYTES
 from lamina.control.validate import check_range
 from lamina.errors import InvalidParameterValue
-from lamina.control.code import MAX_UNZIPPED_BYTES, MAX_ZIP_BYTES
 
 #: Code storage limit per region, as on AWS.
 TOTAL_CODE_SIZE_BYTES = 80_530_636_800
@@ -53,9 +53,12 @@ async def put_function_concurrency(request: Request) -> Response:
     value = req.reserved_concurrent_executions
     check_range(value, "reservedConcurrentExecutions", 0, n.settings.account_concurrency)
     async with n.functions.lock(name):
-        meta, _raw = await n.functions.meta(name)
-        others = sum(m.reserved_concurrency or 0 for m in await n.functions.records.all_meta()
-                     if m.name != name)  # fmt: skip
+        _meta, _raw = await n.functions.meta(name)
+        others = sum(
+            m.reserved_concurrency or 0
+            for m in await n.functions.records.all_meta()
+            if m.name != name
+        )
         minimum = unreserved_minimum(n.settings.account_concurrency)
         if n.settings.account_concurrency - others - value < minimum:
             raise InvalidParameterValue(
@@ -82,8 +85,9 @@ async def delete_function_concurrency(request: Request) -> Response:
 
 routes = [
     Route("/2017-10-31/functions/{name}/concurrency", put_function_concurrency, methods=["PUT"]),
-    Route("/2017-10-31/functions/{name}/concurrency", delete_function_concurrency,
-          methods=["DELETE"]),
+    Route(
+        "/2017-10-31/functions/{name}/concurrency", delete_function_concurrency, methods=["DELETE"]
+    ),
     Route("/2019-09-30/functions/{name}/concurrency", get_function_concurrency, methods=["GET"]),
     Route("/2016-08-19/account-settings", get_account_settings, methods=["GET"]),
     Route("/2016-08-19/account-settings/", get_account_settings, methods=["GET"]),

@@ -63,6 +63,12 @@ def cli() -> None:
     default=Settings.log_level,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
+@click.option(
+    "--fork-server/--no-fork-server",
+    envvar="LAMINA_FORK_SERVER",
+    default=Settings.fork_server,
+    help="Start environments by forking a pre-imported template (fast cold starts).",
+)
 def serve(**options: object) -> None:
     """Start a node in the foreground; stops cleanly on SIGTERM / SIGINT."""
     from lamina.cli.serve import run

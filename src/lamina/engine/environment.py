@@ -61,6 +61,7 @@ class EnvironmentSpec:
     account_id: str
     endpoint_url: str
     revision: str
+    fork: bool = True  # start from the fork server's template when the runtime allows
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,7 @@ class Environment:
         sys_path = interpreter.sys_path(spec.code_dir)
         server = (
             forkserver.server()
-            if interpreter.native and forkserver.can_fork(spec.variables)
+            if spec.fork and interpreter.native and forkserver.can_fork(spec.variables)
             else None
         )
         if server is not None:

@@ -105,7 +105,7 @@ class Invoker:
                 timeout_s=v.timeout, ephemeral_storage_mb=v.ephemeral_storage,
                 variables=dict(v.variables or {}), region=self.settings.region,
                 account_id=self.settings.account_id, endpoint_url=self.settings.endpoint_url,
-                revision=v.revision_id,
+                revision=v.revision_id, fork=self.settings.fork_server,
             )  # fmt: skip
             self._specs[key] = spec
         return spec

@@ -96,6 +96,8 @@ class Pool:
         idle = self._idle.get((spec.function_name, spec.version))
         if not idle:
             return None, []
+        if idle[-1].spec is spec:  # the common case: the invoker's cached spec, unchanged
+            return idle.pop(), []
         stale = [env for env in idle if env.spec != spec]
         if stale:
             idle[:] = [env for env in idle if env.spec == spec]
