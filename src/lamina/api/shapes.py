@@ -125,3 +125,17 @@ class EventInvokeConfigRequest(Shape):
 
 class PutFunctionConcurrencyRequest(Shape):
     reserved_concurrent_executions: int
+
+
+class ScalingConfig(Shape):
+    maximum_concurrency: int | None = None
+
+
+class EventSourceMappingRequest(Shape):
+    function_name: str | None = None
+    event_source_arn: str | None = None
+    enabled: bool | None = None
+    batch_size: int | None = None
+    maximum_batching_window_in_seconds: int | None = None
+    scaling_config: ScalingConfig | None = None
+    function_response_types: list[str] | None = None

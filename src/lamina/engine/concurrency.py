@@ -10,6 +10,7 @@ new admissions until enough leases come back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from lamina.errors import TooManyRequests
@@ -96,10 +97,8 @@ class Concurrency:
 
     async def wait_capacity(self, timeout_s: float) -> None:
         """Return when any lease is released or a limit changes, or after `timeout_s`."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._freed.wait(), timeout_s)
-        except TimeoutError:
-            pass
 
     def _wake(self) -> None:
         self._freed.set()
