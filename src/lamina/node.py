@@ -20,6 +20,7 @@ from lamina.control.arns import Arns
 from lamina.control.code import CodeCache
 from lamina.control.event_config import EventConfigService
 from lamina.control.functions import FunctionService
+from lamina.control.mappings import MappingService
 from lamina.engine import forkserver
 from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.concurrency import Concurrency
@@ -27,7 +28,9 @@ from lamina.engine.destinations import Destinations
 from lamina.engine.invoker import Invoker
 from lamina.engine.log_sink import LogSink
 from lamina.engine.pool import Pool
+from lamina.engine.sources import Sources
 from lamina.errors import LaminaError
+from lamina.queues.service import QueueService
 from lamina.store.base import Store
 from lamina.store.sqlite import SqliteStore
 
@@ -69,6 +72,22 @@ class Node:
             self.logs,
             self.code.path,
         )
+        self.queues = QueueService(
+            self.store,
+            self.clock,
+            region=settings.region,
+            account_id=settings.account_id,
+            endpoint_url=settings.endpoint_url,
+        )
+        self.mappings = MappingService(self.store, self.aliases, self.clock, self.queues.exists)
+        self.sources = Sources(
+            self.queues,
+            self.invoker,
+            self.concurrency,
+            settings.region,
+            self.mappings.record_result,
+        )
+        self.mappings.on_change(self.sources.changed)
         self.destinations = Destinations(self.arns, self.functions)
         self.event_configs = EventConfigService(
             self.functions, self.clock, self.destinations.exists
@@ -105,12 +124,15 @@ class Node:
         log.info("store opened: %s at %s", self.store_kind, self.settings.data_dir)
         for meta in await self.functions.records.all_meta():
             self.concurrency.set_reserved(meta.name, meta.reserved_concurrency)
-        self.destinations.bind(getattr(self, "queues", None), self.async_queue.accept)
+        await self.queues.start()
+        self.destinations.bind(self.queues, self.async_queue.accept)
         if self.settings.fork_server:
             forked = await forkserver.wait_ready()
             log.info("fork server %s", "ready" if forked else "unavailable; environments spawn")
         await self.async_queue.start()
+        await self.sources.start(await self.mappings.all())
         self._spawn("reaper", self._reap_forever)
+        self._spawn("queue-expiry", self.queues.expire_forever)
         self._spawn("logs", self.logs.run)
         log.info("node ready: account concurrency %d", self.settings.account_concurrency)
 
@@ -127,8 +149,9 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.sources.stop()
         await self.async_queue.stop()
-        log.info("async pollers stopped")
+        log.info("async pollers and event source pollers stopped")
         await self.pool.close()
         await forkserver.close()
         log.info("environments stopped")

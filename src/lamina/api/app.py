@@ -18,7 +18,9 @@ from lamina.api import (
     functions,
     invoke,
     lamina,
+    mappings,
     ops,
+    sqs,
     tags,
 )
 from lamina.api.errors import handle_aws_error, handle_http_error, handle_unexpected
@@ -49,6 +51,8 @@ def build_app(node: Node) -> Starlette:
         *lamina.routes,
         *event_config.routes,
         *async_queue.routes,
+        *mappings.routes,
+        *sqs.routes,
     ]
     app = Starlette(
         routes=routes,

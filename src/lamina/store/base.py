@@ -13,6 +13,7 @@ from typing import Protocol
 
 from lamina.errors import StoreError
 from lamina.store.events import EventStore
+from lamina.store.queues import QueueStore
 
 __all__ = ["Delete", "Expect", "LogEvent", "Op", "Put", "Store", "StoreError"]
 
@@ -58,7 +59,7 @@ class LogEvent:
     ingestion_ms: int = 0
 
 
-class Store(EventStore, Protocol):
+class Store(EventStore, QueueStore, Protocol):
     """What the control plane and the engine need from durable storage."""
 
     async def open(self) -> None:

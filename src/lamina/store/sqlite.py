@@ -19,13 +19,14 @@ from lamina.errors import StoreError
 from lamina.store.base import Delete, Expect, LogEvent, Op, Put
 from lamina.store.sqlite_events import SqliteEventsMixin
 from lamina.store.sqlite_io import SqliteIO
+from lamina.store.sqlite_queues import SqliteQueuesMixin
 from lamina.store.sqlite_schema import migrate
 
 #: File name of the database inside the data directory.
 DB_FILE = "lamina.db"
 
 
-class SqliteStore(SqliteEventsMixin):
+class SqliteStore(SqliteEventsMixin, SqliteQueuesMixin):
     """`Store` on a SQLite file in `data_dir`."""
 
     def __init__(self, data_dir: Path) -> None:

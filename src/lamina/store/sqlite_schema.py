@@ -41,6 +41,25 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX events_due ON events (function, next_at);
     """,
+    # 3: SQS-compatible queue messages (queue metadata lives in docs, kind "sqs-queue")
+    """
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        attributes BLOB NOT NULL,
+        md5_body TEXT NOT NULL,
+        md5_attributes TEXT,
+        sent_at INTEGER NOT NULL,
+        visible_at REAL NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0,
+        first_receive_at INTEGER,
+        receipt TEXT,
+        dlq_source TEXT
+    );
+    CREATE INDEX messages_visible ON messages (queue, visible_at);
+    """,
 ]
 
 

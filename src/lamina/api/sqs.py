@@ -1,0 +1,366 @@
+"""The SQS JSON 1.0 protocol on `POST /`: one handler per `X-Amz-Target: AmazonSQS.<Op>`.
+
+Requests decode into the shapes below (botocore's member names); answers are plain dicts so
+their keys are exactly SQS's (`MD5OfMessageBody`, …). Errors are `SqsError`s, which
+`api/errors.py` turns into the `__type` body and `x-amzn-query-error` header botocore reads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from lamina.api.deps import node
+from lamina.api.errors import request_id
+from lamina.errors import SqsError
+from lamina.queues.messages import MessageAttribute, md5_of_attributes, select_attributes
+from lamina.queues.service import Outgoing, QueueService, Received, Sent, parse_receipt
+
+TARGET_PREFIX = "AmazonSQS."
+MAX_BATCH_ENTRIES = 10
+_ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_SYSTEM_ATTRIBUTES = ("ApproximateReceiveCount", "SentTimestamp", "SenderId",
+                      "ApproximateFirstReceiveTimestamp", "DeadLetterQueueSourceArn")  # fmt: skip
+
+
+class Req(msgspec.Struct, rename="pascal", kw_only=True):
+    queue_url: str | None = None
+
+
+class CreateQueue(msgspec.Struct, rename="pascal", kw_only=True):
+    queue_name: str | None = None
+    attributes: dict[str, str] | None = None
+    tags: dict[str, str] | None = msgspec.field(default=None, name="tags")
+
+
+class GetQueueUrl(msgspec.Struct, rename="pascal", kw_only=True):
+    queue_name: str | None = None
+    queue_owner_a_w_s_account_id: str | None = msgspec.field(
+        default=None, name="QueueOwnerAWSAccountId"
+    )
+
+
+class ListQueues(msgspec.Struct, rename="pascal", kw_only=True):
+    queue_name_prefix: str | None = None
+    max_results: int | None = None
+    next_token: str | None = None
+
+
+class QueueAttributes(Req, kw_only=True):
+    attributes: dict[str, str] | None = None
+    attribute_names: list[str] | None = None
+
+
+class Tags(Req, kw_only=True):
+    tags: dict[str, str] | None = None
+    tag_keys: list[str] | None = None
+
+
+class SendEntry(Req, kw_only=True):
+    """An entry of SendMessageBatch, and (with QueueUrl) the whole SendMessage request."""
+
+    id: str | None = None
+    message_body: str | None = None
+    delay_seconds: int | None = None
+    message_attributes: dict[str, MessageAttribute] | None = None
+    message_group_id: str | None = None
+    message_deduplication_id: str | None = None
+
+
+class SendMessageBatch(Req, kw_only=True):
+    entries: list[SendEntry] | None = None
+
+
+class ReceiveMessage(Req, kw_only=True):
+    max_number_of_messages: int | None = None
+    wait_time_seconds: int | None = None
+    visibility_timeout: int | None = None
+    attribute_names: list[str] | None = None
+    message_system_attribute_names: list[str] | None = None
+    message_attribute_names: list[str] | None = None
+
+
+class HandleEntry(Req, kw_only=True):
+    """A batch entry with a receipt handle, and (with QueueUrl) the single-message request."""
+
+    id: str | None = None
+    receipt_handle: str | None = None
+    visibility_timeout: int | None = None
+
+
+class HandleBatch(Req, kw_only=True):
+    entries: list[HandleEntry] | None = None
+
+
+Handler = Callable[[QueueService, Any], Awaitable[dict[str, Any]]]
+_ops: dict[str, tuple[type[Any], Handler]] = {}
+
+
+def op(name: str, shape: type[Any]) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _ops[name] = (shape, fn)
+        return fn
+
+    return register
+
+
+@op("CreateQueue", CreateQueue)
+async def create_queue(q: QueueService, r: CreateQueue) -> dict[str, Any]:
+    return {"QueueUrl": await q.create(r.queue_name, r.attributes, r.tags)}
+
+
+@op("GetQueueUrl", GetQueueUrl)
+async def get_queue_url(q: QueueService, r: GetQueueUrl) -> dict[str, Any]:
+    return {"QueueUrl": q.url(q.record(r.queue_name or "-").name)}
+
+
+@op("ListQueues", ListQueues)
+async def list_queues(q: QueueService, r: ListQueues) -> dict[str, Any]:
+    urls, token = q.list_urls(r.queue_name_prefix, r.max_results, r.next_token)
+    out: dict[str, Any] = {"QueueUrls": urls} if urls else {}
+    if token:
+        out["NextToken"] = token
+    return out
+
+
+@op("DeleteQueue", Req)
+async def delete_queue(q: QueueService, r: Req) -> dict[str, Any]:
+    await q.delete(r.queue_url)
+    return {}
+
+
+@op("PurgeQueue", Req)
+async def purge_queue(q: QueueService, r: Req) -> dict[str, Any]:
+    await q.purge(r.queue_url)
+    return {}
+
+
+@op("GetQueueAttributes", QueueAttributes)
+async def get_queue_attributes(q: QueueService, r: QueueAttributes) -> dict[str, Any]:
+    found = await q.attributes(r.queue_url, r.attribute_names)
+    return {"Attributes": found} if found else {}
+
+
+@op("SetQueueAttributes", QueueAttributes)
+async def set_queue_attributes(q: QueueService, r: QueueAttributes) -> dict[str, Any]:
+    await q.set_attributes(r.queue_url, r.attributes)
+    return {}
+
+
+@op("TagQueue", Tags)
+async def tag_queue(q: QueueService, r: Tags) -> dict[str, Any]:
+    await q.tag(r.queue_url, r.tags)
+    return {}
+
+
+@op("UntagQueue", Tags)
+async def untag_queue(q: QueueService, r: Tags) -> dict[str, Any]:
+    await q.untag(r.queue_url, r.tag_keys)
+    return {}
+
+
+@op("ListQueueTags", Req)
+async def list_queue_tags(q: QueueService, r: Req) -> dict[str, Any]:
+    tags = q.tags(r.queue_url)
+    return {"Tags": tags} if tags else {}
+
+
+def _sent(result: Sent) -> dict[str, Any]:
+    out = {"MessageId": result.message_id, "MD5OfMessageBody": result.md5_of_body}
+    if result.md5_of_message_attributes:
+        out["MD5OfMessageAttributes"] = result.md5_of_message_attributes
+    return out
+
+
+def _outgoing(e: SendEntry) -> Outgoing:
+    if e.message_group_id or e.message_deduplication_id:
+        raise SqsError(
+            "InvalidParameterValue",
+            "MessageGroupId and MessageDeduplicationId are only for FIFO queues, which Lamina"
+            " does not support yet.",
+        )
+    return Outgoing(e.message_body, e.message_attributes, e.delay_seconds)
+
+
+@op("SendMessage", SendEntry)
+async def send_message(q: QueueService, r: SendEntry) -> dict[str, Any]:
+    (result,) = await q.send_batch(r.queue_url, [_outgoing(r)])
+    if isinstance(result, SqsError):
+        raise result
+    return _sent(result)
+
+
+def _check_entries(entries: list[Any] | None) -> list[Any]:
+    if not entries:
+        raise SqsError(
+            "EmptyBatchRequest", "There should be at least one SendMessageBatchRequestEntry."
+        )
+    if len(entries) > MAX_BATCH_ENTRIES:
+        raise SqsError(
+            "TooManyEntriesInBatchRequest",
+            f"Maximum number of entries per request are {MAX_BATCH_ENTRIES}. You have sent"
+            f" {len(entries)}.",
+        )
+    ids = [e.id for e in entries]
+    for ident in ids:
+        if not ident or not _ENTRY_ID_RE.match(ident):
+            raise SqsError(
+                "InvalidBatchEntryId",
+                "A batch entry id can only contain alphanumeric characters, hyphens and"
+                " underscores. It can be at most 80 letters long.",
+            )
+    if len(set(ids)) != len(ids):
+        raise SqsError("BatchEntryIdsNotDistinct", "Two or more batch entries have the same Id.")
+    return entries
+
+
+def _failed(ident: str, exc: SqsError) -> dict[str, Any]:
+    return {"Id": ident, "SenderFault": exc.sender, "Code": exc.sqs_code, "Message": exc.message}
+
+
+@op("SendMessageBatch", SendMessageBatch)
+async def send_message_batch(q: QueueService, r: SendMessageBatch) -> dict[str, Any]:
+    entries: list[SendEntry] = _check_entries(r.entries)
+    record = q.record(r.queue_url)
+    total = sum(len((e.message_body or "").encode()) for e in entries)
+    limit = record.number("MaximumMessageSize")
+    if total > limit:
+        raise SqsError(
+            "BatchRequestTooLong",
+            f"Batch requests cannot be longer than {limit} bytes. You have sent {total} bytes.",
+        )
+    outgoing: list[Outgoing] = []
+    failed: list[dict[str, Any]] = []
+    valid: list[SendEntry] = []
+    for e in entries:
+        try:
+            outgoing.append(_outgoing(e))
+            valid.append(e)
+        except SqsError as exc:
+            failed.append(_failed(e.id or "", exc))
+    results = await q.send_batch(record.name, outgoing)
+    ok: list[dict[str, Any]] = []
+    for e, result in zip(valid, results, strict=True):
+        if isinstance(result, SqsError):
+            failed.append(_failed(e.id or "", result))
+        else:
+            ok.append({"Id": e.id, **_sent(result)})
+    return {"Successful": ok, "Failed": failed}
+
+
+def _message(m: Received, r: ReceiveMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "MessageId": m.message_id,
+        "ReceiptHandle": m.receipt_handle,
+        "MD5OfBody": m.md5_of_body,
+        "Body": m.body,
+    }
+    wanted = {*(r.attribute_names or ()), *(r.message_system_attribute_names or ())}
+    if wanted:
+        system = m.system_attributes()
+        keys = _SYSTEM_ATTRIBUTES if "All" in wanted else wanted
+        attrs = {k: system[k] for k in keys if k in system}
+        if attrs:
+            out["Attributes"] = attrs
+    chosen = select_attributes(m.attributes, r.message_attribute_names)
+    if chosen:
+        whole = len(chosen) == len(m.attributes)
+        out["MD5OfMessageAttributes"] = (
+            m.md5_of_message_attributes if whole else md5_of_attributes(chosen)
+        )
+        out["MessageAttributes"] = {k: msgspec.to_builtins(v) for k, v in chosen.items()}
+    return out
+
+
+@op("ReceiveMessage", ReceiveMessage)
+async def receive_message(q: QueueService, r: ReceiveMessage) -> dict[str, Any]:
+    got = await q.receive(
+        r.queue_url,
+        max_messages=r.max_number_of_messages,
+        wait_s=r.wait_time_seconds,
+        visibility_s=r.visibility_timeout,
+    )
+    return {"Messages": [_message(m, r) for m in got]} if got else {}
+
+
+@op("DeleteMessage", HandleEntry)
+async def delete_message(q: QueueService, r: HandleEntry) -> dict[str, Any]:
+    if not r.receipt_handle:
+        raise SqsError("MissingParameter", "The request must contain the parameter ReceiptHandle.")
+    await q.delete_batch(r.queue_url, [r.receipt_handle])
+    return {}
+
+
+@op("DeleteMessageBatch", HandleBatch)
+async def delete_message_batch(q: QueueService, r: HandleBatch) -> dict[str, Any]:
+    entries: list[HandleEntry] = _check_entries(r.entries)
+    q.record(r.queue_url)
+    ok, failed, handles = [], [], []
+    for e in entries:
+        try:
+            parse_receipt(e.receipt_handle)
+        except SqsError as exc:
+            failed.append(_failed(e.id or "", exc))
+            continue
+        handles.append(e.receipt_handle or "")
+        ok.append({"Id": e.id})
+    if handles:
+        await q.delete_batch(r.queue_url, handles)
+    return {"Successful": ok, "Failed": failed}
+
+
+@op("ChangeMessageVisibility", HandleEntry)
+async def change_message_visibility(q: QueueService, r: HandleEntry) -> dict[str, Any]:
+    await q.change_visibility(r.queue_url, r.receipt_handle, r.visibility_timeout)
+    return {}
+
+
+@op("ChangeMessageVisibilityBatch", HandleBatch)
+async def change_message_visibility_batch(q: QueueService, r: HandleBatch) -> dict[str, Any]:
+    entries: list[HandleEntry] = _check_entries(r.entries)
+    q.record(r.queue_url)
+    ok, failed = [], []
+    for e in entries:
+        try:
+            await q.change_visibility(r.queue_url, e.receipt_handle, e.visibility_timeout)
+            ok.append({"Id": e.id})
+        except SqsError as exc:
+            failed.append(_failed(e.id or "", exc))
+    return {"Successful": ok, "Failed": failed}
+
+
+async def dispatch(request: Request) -> Response:
+    target = request.headers.get("x-amz-target", "")
+    if not target.startswith(TARGET_PREFIX):
+        raise SqsError(
+            "InvalidAction",
+            "Lamina serves the SQS JSON protocol: send X-Amz-Target: AmazonSQS.<Action>"
+            " (boto3 >= 1.34, AWS CLI >= 1.32 do).",
+        )
+    action = target[len(TARGET_PREFIX) :]
+    found = _ops.get(action)
+    if found is None:
+        raise SqsError(
+            "InvalidAction", f"The action {action} is not valid for this endpoint.", status=400
+        )
+    shape, handler = found
+    try:
+        req = msgspec.json.decode(await request.body() or b"{}", type=shape)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise SqsError("InvalidParameterValue", f"Invalid request: {exc}") from exc
+    body = await handler(node(request).queues, req)
+    return Response(
+        msgspec.json.encode(body),
+        200,
+        {"x-amzn-RequestId": request_id(request)},
+        media_type="application/x-amz-json-1.0",
+    )
+
+
+routes = [Route("/", dispatch, methods=["POST"])]

@@ -1,0 +1,236 @@
+"""Event source mappings at work: poll a queue → build a batch → invoke → delete what succeeded.
+
+One poller per enabled mapping. A poller only takes messages when the function has a free
+concurrency slot, so throttling slows it down and never loses messages: a batch whose invoke
+fails stays on the queue and reappears after its visibility timeout (redrive to the queue's
+dead-letter queue applies), and with `ReportBatchItemFailures` only the listed items stay
+(reference F.4). The function is invoked synchronously through the single invoker path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from lamina.control.mappings import REPORT_BATCH_ITEM_FAILURES, Mapping
+from lamina.engine.concurrency import Concurrency, Lease
+from lamina.engine.invoker import Invocation, Invoker, Outcome
+from lamina.errors import LaminaError, ResourceNotFound
+
+log = logging.getLogger("lamina.sources")
+
+#: Longest long-poll of one receive (SQS maximum).
+LONG_POLL_S = 20
+#: Most messages one receive returns (SQS maximum).
+RECEIVE_MAX = 10
+#: Batches in flight per mapping when ScalingConfig sets no maximum.
+DEFAULT_MAX_BATCHES = 1000
+#: Pause after an unexpected poller error before trying again.
+ERROR_BACKOFF_S = 1.0
+
+
+class SourceMessage(Protocol):
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def receipt_handle(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def md5_of_body(self) -> str: ...
+    @property
+    def md5_of_message_attributes(self) -> str | None: ...
+
+    def system_attributes(self) -> dict[str, str]: ...
+
+    def lambda_message_attributes(self) -> dict[str, dict[str, Any]]: ...
+
+
+class QueueReader(Protocol):
+    async def receive(
+        self, queue: str, *, max_messages: int, wait_s: float
+    ) -> Sequence[SourceMessage]: ...
+
+    async def delete_batch(self, queue: str, receipt_handles: Sequence[str]) -> None: ...
+
+
+class SourcePoller:
+    """Feeds one mapping's function from its queue until cancelled."""
+
+    def __init__(
+        self, mapping: Mapping, queues: QueueReader, invoker: Invoker, concurrency: Concurrency,
+        region: str, report: Callable[[str, str], Awaitable[None]],
+    ) -> None:  # fmt: skip
+        self.m = mapping
+        self.queues = queues
+        self.invoker = invoker
+        self.concurrency = concurrency
+        self.region = region
+        self.report = report
+        self._batches: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        limit = self.m.maximum_concurrency or DEFAULT_MAX_BATCHES
+        try:
+            while True:
+                if len(self._batches) >= limit:
+                    await asyncio.wait(self._batches, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                if self.concurrency.available(self.m.function) == 0:
+                    await self.concurrency.wait_capacity(1.0)
+                    continue
+                try:
+                    messages = await self._collect()
+                except LaminaError as exc:  # the queue went away or the store failed
+                    log.warning("mapping %s: receive failed: %s", self.m.uuid, exc)
+                    await asyncio.sleep(ERROR_BACKOFF_S)
+                    continue
+                if messages:
+                    lease = await self._lease()
+                    task = asyncio.create_task(self._process(messages, lease))
+                    self._batches.add(task)
+                    task.add_done_callback(self._batches.discard)
+        finally:
+            for task in self._batches:
+                task.cancel()
+            await asyncio.gather(*self._batches, return_exceptions=True)
+
+    async def _lease(self) -> Lease:
+        while True:
+            lease = self.concurrency.try_acquire(self.m.function)
+            if lease is not None:
+                return lease
+            await self.concurrency.wait_capacity(1.0)
+
+    async def _collect(self) -> list[SourceMessage]:
+        """Up to BatchSize messages, waiting at most the batching window once any arrive."""
+        batch: list[SourceMessage] = []
+        window_ends: float | None = None
+        while len(batch) < self.m.batch_size:
+            left = LONG_POLL_S if window_ends is None else window_ends - time.monotonic()
+            got = await self.queues.receive(
+                self.m.source_arn,
+                max_messages=min(RECEIVE_MAX, self.m.batch_size - len(batch)),
+                wait_s=min(max(0.0, left), LONG_POLL_S),
+            )
+            batch.extend(got)
+            if batch and window_ends is None:
+                window_ends = time.monotonic() + self.m.batching_window_s
+            if not got and (batch or window_ends is not None):
+                break
+            if window_ends is not None and time.monotonic() >= window_ends:
+                break
+        return batch
+
+    async def _process(self, messages: list[SourceMessage], lease: Lease) -> None:
+        payload = msgspec.json.encode({"Records": [self._record(m) for m in messages]})
+        inv = Invocation(self.m.function, self.m.qualifier, payload, str(uuid.uuid4()))
+        try:
+            outcome = await self.invoker.invoke(inv, lease=lease)
+        except ResourceNotFound:
+            await self.report(self.m.uuid, "PROBLEM: Function not found")
+            return
+        except LaminaError as exc:
+            await self.report(self.m.uuid, f"PROBLEM: {exc}")
+            return
+        keep = self._failed_items(messages, outcome)
+        done = [m.receipt_handle for m in messages if m.message_id not in keep]
+        if done:
+            await self.queues.delete_batch(self.m.source_arn, done)
+        await self.report(self.m.uuid, "OK" if not keep else "PROBLEM: Function call failed")
+
+    def _failed_items(self, messages: list[SourceMessage], out: Outcome) -> set[str]:
+        """Message ids to leave on the queue."""
+        every = {m.message_id for m in messages}
+        if out.function_error:
+            return every
+        if REPORT_BATCH_ITEM_FAILURES not in self.m.response_types:
+            return set()
+        return partial_failures(out.payload, every)
+
+    def _record(self, m: SourceMessage) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "messageId": m.message_id,
+            "receiptHandle": m.receipt_handle,
+            "body": m.body,
+            "attributes": m.system_attributes(),
+            "messageAttributes": m.lambda_message_attributes(),
+            "md5OfBody": m.md5_of_body,
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.m.source_arn,
+            "awsRegion": self.region,
+        }
+        if m.md5_of_message_attributes:
+            record["md5OfMessageAttributes"] = m.md5_of_message_attributes
+        return record
+
+
+def partial_failures(payload: bytes, batch_ids: set[str]) -> set[str]:
+    """The ids a ReportBatchItemFailures response lists; the whole batch when it is malformed.
+
+    Empty or null response or list = full success; an identifier that is empty, null or not in
+    the batch, or any other shape = the whole batch failed (reference F.4).
+    """
+    try:
+        body = msgspec.json.decode(payload) if payload.strip() else None
+    except msgspec.DecodeError:
+        return batch_ids
+    if body is None:
+        return set()
+    if not isinstance(body, dict):
+        return batch_ids
+    items = body.get("batchItemFailures")
+    if items is None:
+        return set()
+    if not isinstance(items, list):
+        return batch_ids
+    failed: set[str] = set()
+    for item in items:
+        ident = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(ident, str) or ident not in batch_ids:
+            return batch_ids
+        failed.add(ident)
+    return failed
+
+
+class Sources:
+    """Owns one poller task per enabled mapping; restarts it when the mapping changes."""
+
+    def __init__(
+        self, queues: QueueReader, invoker: Invoker, concurrency: Concurrency, region: str,
+        report: Callable[[str, str], Awaitable[None]],
+    ) -> None:  # fmt: skip
+        self.queues = queues
+        self.invoker = invoker
+        self.concurrency = concurrency
+        self.region = region
+        self.report = report
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def start(self, mappings: Sequence[Mapping]) -> None:
+        for m in mappings:
+            await self.changed(m, m.uuid)
+
+    async def changed(self, mapping: Mapping | None, key: str) -> None:
+        """(Re)start the poller of `key`, or stop it when the mapping is gone or disabled."""
+        old = self._tasks.pop(key, None)
+        if old is not None:
+            old.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await old
+        if mapping is not None and mapping.enabled:
+            poller = SourcePoller(
+                mapping, self.queues, self.invoker, self.concurrency, self.region, self.report
+            )
+            self._tasks[key] = asyncio.create_task(poller.run(), name=f"lamina-source-{key}")
+
+    async def stop(self) -> None:
+        for key in list(self._tasks):
+            await self.changed(None, key)

@@ -1,0 +1,90 @@
+"""The queue part of the Store contract: durable SQS-style messages, one table for all queues.
+
+A message is hidden for a visibility timeout each time it is received and gets a new receipt
+token then; only the newest token deletes it or changes its visibility. A receive moves messages
+received too often to the queue's dead-letter queue in the same transaction.
+Every write returns only after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import msgspec
+
+
+class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A message as sent, before it is stored."""
+
+    message_id: str
+    body: str
+    attributes: bytes  # JSON of the message attributes as sent ({} when none)
+    md5_of_body: str
+    md5_of_attributes: str | None
+    sent_at: int  # epoch milliseconds
+    visible_at: float  # epoch seconds: sent_at + delay
+
+
+class StoredMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A message as received: its newest receipt and receive counts."""
+
+    seq: int
+    message_id: str
+    body: str
+    attributes: bytes
+    md5_of_body: str
+    md5_of_attributes: str | None
+    sent_at: int
+    receive_count: int
+    first_receive_at: int | None  # epoch milliseconds
+    receipt: str | None
+    dead_letter_source: str | None  # queue name the message was redriven from
+
+
+class Redrive(msgspec.Struct, frozen=True):
+    """Send a message to `target` instead once it was received `max_receives` times."""
+
+    target: str
+    max_receives: int
+
+
+class MessageCounts(msgspec.Struct, frozen=True, kw_only=True):
+    visible: int
+    not_visible: int  # received and in flight
+    delayed: int  # sent with a delay not yet over
+
+
+class QueueStore(Protocol):
+    async def put_messages(self, queue: str, messages: Sequence[NewMessage]) -> None:
+        """Store messages; returns only after commit."""
+
+    async def receive_messages(
+        self, queue: str, *, now: float, hide_until: float, limit: int,
+        retention_s: float, redrive: Redrive | None,
+    ) -> list[StoredMessage]:  # fmt: skip
+        """Atomically take up to `limit` visible messages, hide them until `hide_until` and give
+        each a new receipt. Messages older than `retention_s` are skipped (`expire_messages` deletes
+        them); messages already received `redrive.max_receives` times move to `redrive.target`
+        instead, visible at once there with their receive count reset."""
+
+    async def delete_messages(self, queue: str, receipts: Sequence[tuple[int, str]]) -> None:
+        """Delete each (seq, receipt) whose receipt is the newest one; others are left alone."""
+
+    async def change_visibility(
+        self, queue: str, seq: int, receipt: str, *, now: float, visible_at: float
+    ) -> bool:
+        """Make an in-flight message visible at `visible_at`; False when it is not in flight
+        under `receipt`."""
+
+    async def next_visible_at(self, queue: str, *, now: float) -> float | None:
+        """When the next hidden or delayed message of `queue` becomes visible."""
+
+    async def message_counts(self, queue: str, *, now: float) -> MessageCounts:
+        """Visible, in-flight and delayed counts."""
+
+    async def purge_messages(self, queue: str) -> int:
+        """Delete every message of `queue`; return how many."""
+
+    async def expire_messages(self, queue: str, *, sent_before: int) -> int:
+        """Delete messages sent before `sent_before` (epoch ms); return how many."""
