@@ -30,11 +30,19 @@ class Settings:
     env_idle_timeout: float = DEFAULT_ENV_IDLE_TIMEOUT_S
     log_level: str = "info"
     fork_server: bool = True
+    unreserved_minimum: int | None = None  # None: min(100, account_concurrency // 10)
 
     @property
     def endpoint_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def unreserved_floor(self) -> int:
+        """What reservations must leave unreserved (AWS: 100; scaled for small limits)."""
+        if self.unreserved_minimum is not None:
+            return self.unreserved_minimum
+        return min(100, self.account_concurrency // 10)
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -53,6 +53,11 @@ class Node:
     """One Lamina node: its store, services and background tasks."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        if settings.unreserved_floor > settings.account_concurrency:
+            raise LaminaError(
+                f"--unreserved-minimum {settings.unreserved_floor} is above the account"
+                f" concurrency {settings.account_concurrency}"
+            )
         self.settings = settings
         self.clock = clock or Clock()
         self.store, self.store_kind = open_store(settings)

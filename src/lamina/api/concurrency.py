@@ -41,17 +41,12 @@ async def get_account_settings(request: Request) -> Response:
     )
 
 
-def unreserved_minimum(account_limit: int) -> int:
-    """The unreserved pool never drops below this (AWS: 100; scaled down for small limits)."""
-    return min(100, account_limit // 10)
-
-
 async def put_function_concurrency(request: Request) -> Response:
     req = await parse(request, shapes.PutFunctionConcurrencyRequest)
     n = node(request)
     name, _ = path_name(request)
     value = req.reserved_concurrent_executions
-    check_range(value, "reservedConcurrentExecutions", 0, n.settings.account_concurrency)
+    check_range(value, "reservedConcurrentExecutions", 0, 2**31 - 1)
     async with n.functions.lock(name):
         _meta, _raw = await n.functions.meta(name)
         others = sum(
@@ -59,7 +54,7 @@ async def put_function_concurrency(request: Request) -> Response:
             for m in await n.functions.records.all_meta()
             if m.name != name
         )
-        minimum = unreserved_minimum(n.settings.account_concurrency)
+        minimum = n.settings.unreserved_floor
         if n.settings.account_concurrency - others - value < minimum:
             raise InvalidParameterValue(
                 "Specified ReservedConcurrentExecutions for function decreases account's"

@@ -69,6 +69,13 @@ def cli() -> None:
     default=Settings.fork_server,
     help="Start environments by forking a pre-imported template (fast cold starts).",
 )
+@click.option(
+    "--unreserved-minimum",
+    envvar="LAMINA_UNRESERVED_MINIMUM",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Concurrency reservations must leave unreserved [default: min(100, limit / 10)].",
+)
 def serve(**options: object) -> None:
     """Start a node in the foreground; stops cleanly on SIGTERM / SIGINT."""
     from lamina.cli.serve import run
