@@ -13,6 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import psutil
+
 from lamina.clock import Clock
 from lamina.config import Settings
 from lamina.control.aliases import AliasService
@@ -38,6 +40,11 @@ log = logging.getLogger("lamina.node")
 
 #: How often idle environments are looked at for reaping.
 REAP_INTERVAL_S = 5.0
+
+
+def default_memory_budget_mb() -> int:
+    """Three quarters of this machine's RAM, in MB."""
+    return int(psutil.virtual_memory().total) * 3 // 4 // 2**20
 
 
 def open_store(settings: Settings) -> tuple[Store, str]:
@@ -66,7 +73,10 @@ class Node:
         self.functions = FunctionService(self.store, self.arns, self.code, self.clock)
         self.aliases = AliasService(self.functions)
         self.concurrency = Concurrency(settings.account_concurrency)
-        self.pool = Pool(idle_timeout_s=settings.env_idle_timeout)
+        self.pool = Pool(
+            idle_timeout_s=settings.env_idle_timeout,
+            memory_budget_mb=settings.memory_budget or default_memory_budget_mb(),
+        )
         self.logs = LogSink(self.store)
         self.invoker = Invoker(
             settings,

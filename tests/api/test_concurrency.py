@@ -3,6 +3,7 @@ validation of reservations, and no leaked slot after timeouts and crashes."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -175,3 +177,59 @@ def test_no_slot_leaks_after_timeouts_and_crashes(
     results = parallel_invokes(lam, fine, 2, {"sleep": 0.3})
     assert all(isinstance(r, dict) and "FunctionError" not in r for r in results)
     assert max_overlap(out) == 2
+
+
+def node_figures(node: NodeProcess) -> dict[str, Any]:
+    return httpx.get(node.url + "/lamina/v1/node", timeout=5).json()
+
+
+def init_duration(response: dict[str, Any]) -> bool:
+    """Whether the invocation cold-started (its REPORT line has an Init Duration)."""
+    return "Init Duration" in base64.b64decode(response["LogResult"]).decode()
+
+
+def test_memory_budget_evicts_idle_environments_of_other_functions_lru_first(
+    node_factory: Callable[..., NodeProcess], sleeper: Any
+) -> None:
+    small = node_factory("--memory-budget", "640")
+    lam = small.client("lambda")
+    first, _ = sleeper(client=lam, MemorySize=256)
+    second, _ = sleeper(client=lam, MemorySize=256)
+    parallel_invokes(lam, first, 2, {"sleep": 0.3})  # two warm environments of `first`
+    assert node_figures(small)["memory_in_use_mb"] == 512
+    out = lam.invoke(FunctionName=second, Payload=b"{}", LogType="Tail")
+    assert init_duration(out)
+    figures = node_figures(small)
+    assert figures["evictions"] == 1 and figures["memory_in_use_mb"] == 512
+    # the least recently used environment of `first` went; the other one is still warm
+    assert not init_duration(lam.invoke(FunctionName=first, Payload=b"{}", LogType="Tail"))
+
+
+def test_memory_budget_throttles_when_nothing_can_be_evicted(
+    node_factory: Callable[..., NodeProcess], sleeper: Any
+) -> None:
+    small = node_factory("--memory-budget", "384")
+    lam = small.client("lambda")
+    busy, _ = sleeper(client=lam, MemorySize=256)
+    other, _ = sleeper(client=lam, MemorySize=256)
+    holder = threading.Thread(
+        target=lam.invoke, kwargs={"FunctionName": busy, "Payload": b'{"sleep": 3}'}
+    )
+    holder.start()
+    try:
+        wait_until(lambda: node_figures(small)["memory_in_use_mb"] == 256)
+        with pytest.raises(lam.exceptions.TooManyRequestsException) as exc:
+            lam.invoke(FunctionName=other, Payload=b"{}")
+        assert exc.value.response["Reason"] == "NodeMemoryBudgetExceeded"
+    finally:
+        holder.join()
+    assert lam.invoke(FunctionName=other, Payload=b"{}")["StatusCode"] == 200
+    assert node_figures(small)["evictions"] == 1
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.05)

@@ -29,6 +29,9 @@ async def node_info(request: Request) -> Response:
             "version": __version__,
             "store": n.store_kind,
             "endpoint": n.settings.endpoint_url,
+            "memory_budget_mb": n.pool.memory_budget_mb,
+            "memory_in_use_mb": n.pool.memory_in_use_mb,
+            "evictions": n.pool.evictions,
         }
     )
 

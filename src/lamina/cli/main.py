@@ -76,6 +76,13 @@ def cli() -> None:
     default=None,
     help="Concurrency reservations must leave unreserved [default: min(100, limit / 10)].",
 )
+@click.option(
+    "--memory-budget",
+    envvar="LAMINA_MEMORY_BUDGET",
+    type=click.IntRange(min=128),
+    default=None,
+    help="MB of MemorySize all live environments may sum to [default: 3/4 of RAM].",
+)
 def serve(**options: object) -> None:
     """Start a node in the foreground; stops cleanly on SIGTERM / SIGINT."""
     from lamina.cli.serve import run

@@ -16,12 +16,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from lamina.engine.environment import Environment, EnvironmentSpec, EnvironmentStatus
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, TooManyRequests
 
 #: Environments idle longer than this are reaped (AWS does not document its value).
 DEFAULT_IDLE_TIMEOUT_S = 300.0
 
 _Key = tuple[str, str]  # (function name, version)
+#: TooManyRequests Reason when no room can be made for a new environment.
+MEMORY_BUDGET_EXCEEDED = "NodeMemoryBudgetExceeded"
 
 
 class PoolClosed(LaminaError):
@@ -54,8 +56,16 @@ class PoolStatistics:
 class Pool:
     """Owns every execution environment of the node."""
 
-    def __init__(self, *, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        *,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        memory_budget_mb: int | None = None,
+    ) -> None:
         self.idle_timeout_s = idle_timeout_s
+        #: Cap on the sum of MemorySize of live environments (None: no cap).
+        self.memory_budget_mb = memory_budget_mb
+        self.evictions = 0
         self._idle: dict[_Key, list[Environment]] = {}
         self._all: set[Environment] = set()
         self._closed = False
@@ -82,13 +92,56 @@ class Pool:
         for old in stale:
             await self._discard(old)
         if env is None:
+            doomed = self._make_room(spec.memory_mb)
             env = Environment(spec)
             self._all.add(env)
             self._cold_starts += 1
+            await self._discard_all(doomed)
         try:
             yield env
         finally:
             await self._give_back(env)
+
+    @property
+    def memory_in_use_mb(self) -> int:
+        """Sum of MemorySize over every live environment, busy or idle."""
+        return sum(env.spec.memory_mb for env in self._all)
+
+    def _make_room(self, need_mb: int) -> list[Environment]:
+        """Take idle on-demand environments out of the pool, least recently used first, until
+        `need_mb` more fits in the memory budget; the caller closes them. Synchronous, so
+        concurrent cold starts never both count the same free memory.
+
+        Raises:
+            TooManyRequests: not enough idle environments to evict.
+        """
+        if self.memory_budget_mb is None:
+            return []
+        used = self.memory_in_use_mb
+        if used + need_mb <= self.memory_budget_mb:
+            return []
+        candidates = sorted(
+            (env for idle in self._idle.values() for env in idle if not env.provisioned),
+            key=lambda env: env.last_used,
+        )
+        doomed: list[Environment] = []
+        for env in candidates:
+            if used + need_mb <= self.memory_budget_mb:
+                break
+            doomed.append(env)
+            used -= env.spec.memory_mb
+        if used + need_mb > self.memory_budget_mb:
+            raise TooManyRequests(
+                MEMORY_BUDGET_EXCEEDED,
+                f"Rate Exceeded: this node's memory budget ({self.memory_budget_mb} MB) is held"
+                f" by running environments; {need_mb} MB more do not fit.",
+            )
+        gone = {id(env) for env in doomed}
+        for key, idle in self._idle.items():
+            self._idle[key] = [env for env in idle if id(env) not in gone]
+        self._all.difference_update(doomed)
+        self.evictions += len(doomed)
+        return doomed
 
     def _take_idle(self, spec: EnvironmentSpec) -> tuple[Environment | None, list[Environment]]:
         """Pop the MRU idle environment of `spec`. Idle ones of another revision (or any
