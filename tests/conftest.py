@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import socket
@@ -26,6 +27,24 @@ ROLE = "arn:aws:iam::000000000000:role/lamina-test"
 FUNCTIONS_DIR = Path(__file__).parent / "functions"
 #: How long a node may take to answer /health after start.
 NODE_START_TIMEOUT_S = 30.0
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.05) -> Any:
+    """Poll `check` until it returns something truthy (returned), or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines a test handler appended to `path` (none if it does not exist yet)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import NodeProcess, zip_source
+from conftest import NodeProcess, read_jsonl, wait_for, zip_source
 
 #: Async retry base delay the test nodes run with (AWS: 60 s).
 BASE_DELAY_S = 0.5
@@ -33,21 +33,8 @@ def handler(event, context):
 """
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.05) -> Any:
-    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
 def records(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path)
 
 
 @pytest.fixture
@@ -180,10 +167,12 @@ def test_on_failure_queue_and_dead_letter_queue_receive_their_messages(
     sqs = anode.client("sqs")
     failures = sqs.create_queue(QueueName="failures")["QueueUrl"]
     dlq = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
+
     def arn_of(url):
-        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+
     name, _ = recorder(DeadLetterConfig={"TargetArn": arn_of(dlq)})
     alam.put_function_event_invoke_config(
         FunctionName=name,

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import NodeProcess
+from conftest import NodeProcess, wait_for
 
 SLEEPER = """
 import json, os, time
@@ -91,7 +91,7 @@ def sleeper(create_function: Any, tmp_path: Path) -> Callable[..., tuple[str, Pa
 def test_reserved_two_lets_two_run_and_throttles_the_rest(lam: Any, sleeper: Any) -> None:
     name, out = sleeper()
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
-    results = parallel_invokes(lam, name, 6, {"sleep": 1.0})
+    results = parallel_invokes(lam, name, 6, {"sleep": 2.0})
     ok = [r for r in results if isinstance(r, dict)]
     assert len(ok) == 2
     assert throttle_reasons(results) == {"ReservedFunctionConcurrentInvocationLimitExceeded": 4}
@@ -106,7 +106,7 @@ def test_unreserved_pool_exhaustion_throttles_with_the_account_reason(
     small = node_factory("--account-concurrency", "3", "--unreserved-minimum", "0")
     lam = small.client("lambda")
     name, out = sleeper(client=lam)
-    results = parallel_invokes(lam, name, 5, {"sleep": 1.0})
+    results = parallel_invokes(lam, name, 5, {"sleep": 2.0})
     assert sum(isinstance(r, dict) for r in results) == 3
     assert throttle_reasons(results) == {"ConcurrentInvocationLimitExceeded": 2}
     assert max_overlap(out) == 3
@@ -123,7 +123,7 @@ def test_a_reservation_carves_its_slots_out_of_the_unreserved_pool(
     limits = lam.get_account_settings()["AccountLimit"]
     assert limits["ConcurrentExecutions"] == 4
     assert limits["UnreservedConcurrentExecutions"] == 1
-    results = parallel_invokes(lam, other, 3, {"sleep": 0.5})
+    results = parallel_invokes(lam, other, 3, {"sleep": 2.0})
     assert sum(isinstance(r, dict) for r in results) == 1
     assert throttle_reasons(results) == {"ConcurrentInvocationLimitExceeded": 2}
     assert max_overlap(out) == 1
@@ -174,7 +174,7 @@ def test_no_slot_leaks_after_timeouts_and_crashes(
         assert all(r["FunctionError"] == "Unhandled" for r in results)
     # every slot came back: the full account limit can run at once again
     fine, out = sleeper(client=lam)
-    results = parallel_invokes(lam, fine, 2, {"sleep": 0.3})
+    results = parallel_invokes(lam, fine, 2, {"sleep": 1.5})
     assert all(isinstance(r, dict) and "FunctionError" not in r for r in results)
     assert max_overlap(out) == 2
 
@@ -195,7 +195,7 @@ def test_memory_budget_evicts_idle_environments_of_other_functions_lru_first(
     lam = small.client("lambda")
     first, _ = sleeper(client=lam, MemorySize=256)
     second, _ = sleeper(client=lam, MemorySize=256)
-    parallel_invokes(lam, first, 2, {"sleep": 0.3})  # two warm environments of `first`
+    parallel_invokes(lam, first, 2, {"sleep": 1.5})  # two warm environments of `first`
     assert node_figures(small)["memory_in_use_mb"] == 512
     out = lam.invoke(FunctionName=second, Payload=b"{}", LogType="Tail")
     assert init_duration(out)
@@ -217,7 +217,7 @@ def test_memory_budget_throttles_when_nothing_can_be_evicted(
     )
     holder.start()
     try:
-        wait_until(lambda: node_figures(small)["memory_in_use_mb"] == 256)
+        wait_for(lambda: node_figures(small)["memory_in_use_mb"] == 256)
         with pytest.raises(lam.exceptions.TooManyRequestsException) as exc:
             lam.invoke(FunctionName=other, Payload=b"{}")
         assert exc.value.response["Reason"] == "NodeMemoryBudgetExceeded"
@@ -225,11 +225,3 @@ def test_memory_budget_throttles_when_nothing_can_be_evicted(
         holder.join()
     assert lam.invoke(FunctionName=other, Payload=b"{}")["StatusCode"] == 200
     assert node_figures(small)["evictions"] == 1
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.05)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NodeProcess
+from conftest import NodeProcess, read_jsonl, wait_for
 
 CONSUMER = """
 import json, os, time
@@ -34,20 +34,8 @@ def handler(event, context):
 """
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
 def batches(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path)
 
 
 @pytest.fixture
