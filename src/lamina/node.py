@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations
 from lamina.engine.invoker import Invoker
+from lamina.engine.leases import LeaseBook
 from lamina.engine.log_sink import LogSink
 from lamina.engine.pool import Pool
 from lamina.engine.sources import Sources
@@ -73,6 +75,9 @@ class Node:
         self.functions = FunctionService(self.store, self.arns, self.code, self.clock)
         self.aliases = AliasService(self.functions)
         self.concurrency = Concurrency(settings.account_concurrency)
+        # stable across restarts of this node, so a restart takes over its own old record
+        node_id = f"{socket.gethostname()}:{settings.port}"
+        self.leases = LeaseBook(self.store, self.concurrency, self.clock, node_id=node_id)
         self.pool = Pool(
             idle_timeout_s=settings.env_idle_timeout,
             memory_budget_mb=settings.memory_budget or default_memory_budget_mb(),
@@ -146,6 +151,8 @@ class Node:
             log.info("fork server %s", "ready" if forked else "unavailable; environments spawn")
         await self.async_queue.start()
         await self.sources.start(await self.mappings.all())
+        await self.leases.sync()
+        self._spawn("leases", self.leases.run)
         self._spawn("reaper", self._reap_forever)
         self._spawn("queue-expiry", self.queues.expire_forever)
         self._spawn("logs", self.logs.run)
@@ -170,6 +177,7 @@ class Node:
         await self.pool.close()
         await forkserver.close()
         log.info("environments stopped")
+        await self.leases.withdraw()
         await self.logs.flush()
         await self.store.close()
         log.info("store closed")

@@ -5,6 +5,11 @@ free again. A function with reserved concurrency draws only from its own pool; e
 function shares what the reservations leave of the account limit (AWS: configuration-concurrency).
 Limits can change while leases are out: lowering one never kills running work, it only stops
 new admissions until enough leases come back.
+
+Leases are counted here, in memory, on the hot path; `engine/leases.py` publishes this node's
+counts to the store under an expiring record and feeds back what other live nodes hold
+(`set_others`), so limits hold across nodes sharing a store and a dead node's slots return
+when its record expires.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class Concurrency:
         self._in_use: dict[str, int] = {}
         self._unreserved_in_use = 0
         self._throttles: dict[str, int] = {}
+        self._others: dict[str, int] = {}  # leases other live nodes hold, per function
+        self._others_unreserved = 0
         self._freed = asyncio.Event()
 
     @property
@@ -60,6 +67,20 @@ class Concurrency:
         else:
             self._reserved[function] = value
         self._wake()
+
+    def set_others(self, in_use: dict[str, int], unreserved_in_use: int) -> None:
+        """What other live nodes hold now (from their published lease records)."""
+        freed = unreserved_in_use < self._others_unreserved or any(
+            in_use.get(f, 0) < n for f, n in self._others.items()
+        )
+        self._others = in_use
+        self._others_unreserved = unreserved_in_use
+        if freed:
+            self._wake()
+
+    def held(self) -> tuple[dict[str, int], int]:
+        """This node's leases: per function, and how many come from the unreserved pool."""
+        return dict(self._in_use), self._unreserved_in_use
 
     def try_acquire(self, function: str) -> Lease | None:
         """A lease if `function` has a free slot now, else None (not counted as a throttle:
@@ -79,14 +100,18 @@ class Concurrency:
         """How many leases `function` could take right now."""
         reserved = self._reserved.get(function)
         if reserved is not None:
-            return max(0, reserved - self._in_use.get(function, 0))
-        return max(0, self.unreserved_limit - self._unreserved_in_use)
+            return max(0, reserved - self._function_in_use(function))
+        return max(0, self.unreserved_limit - self._unreserved_in_use - self._others_unreserved)
+
+    def _function_in_use(self, function: str) -> int:
+        return self._in_use.get(function, 0) + self._others.get(function, 0)
 
     def _full(self, function: str) -> str | None:
         reserved = self._reserved.get(function)
         if reserved is not None:
-            return RESERVED_LIMIT if self._in_use.get(function, 0) >= reserved else None
-        return ACCOUNT_LIMIT if self._unreserved_in_use >= self.unreserved_limit else None
+            return RESERVED_LIMIT if self._function_in_use(function) >= reserved else None
+        unreserved = self._unreserved_in_use + self._others_unreserved
+        return ACCOUNT_LIMIT if unreserved >= self.unreserved_limit else None
 
     def _take(self, function: str) -> Lease:
         self._in_use[function] = self._in_use.get(function, 0) + 1
