@@ -24,6 +24,8 @@ from lamina.queues.service import Outgoing, QueueService, Received, Sent, parse_
 
 TARGET_PREFIX = "AmazonSQS."
 MAX_BATCH_ENTRIES = 10
+#: Most bytes of all messages of one SendMessageBatch together (SQS: 1 MiB).
+MAX_BATCH_BYTES = 1_048_576
 _ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _SYSTEM_ATTRIBUTES = ("ApproximateReceiveCount", "SentTimestamp", "SenderId",
                       "ApproximateFirstReceiveTimestamp", "DeadLetterQueueSourceArn")  # fmt: skip
@@ -220,6 +222,16 @@ def _check_entries(entries: list[Any] | None) -> list[Any]:
     return entries
 
 
+def _entry_size(e: SendEntry) -> int:
+    """Bytes an entry counts towards the batch limit: body, attribute names, types and values."""
+    size = len((e.message_body or "").encode())
+    for name, attr in (e.message_attributes or {}).items():
+        value = len(attr.binary_value) * 3 // 4 if attr.binary_value else 0  # base64 → bytes
+        value += len((attr.string_value or "").encode())
+        size += len(name.encode()) + len(attr.data_type.encode()) + value
+    return size
+
+
 def _failed(ident: str, exc: SqsError) -> dict[str, Any]:
     return {"Id": ident, "SenderFault": exc.sender, "Code": exc.sqs_code, "Message": exc.message}
 
@@ -228,12 +240,13 @@ def _failed(ident: str, exc: SqsError) -> dict[str, Any]:
 async def send_message_batch(q: QueueService, r: SendMessageBatch) -> dict[str, Any]:
     entries: list[SendEntry] = _check_entries(r.entries)
     record = q.record(r.queue_url)
-    total = sum(len((e.message_body or "").encode()) for e in entries)
-    limit = record.number("MaximumMessageSize")
-    if total > limit:
+    # The whole batch has a fixed limit; each message still has its queue's MaximumMessageSize.
+    total = sum(_entry_size(e) for e in entries)
+    if total > MAX_BATCH_BYTES:
         raise SqsError(
             "BatchRequestTooLong",
-            f"Batch requests cannot be longer than {limit} bytes. You have sent {total} bytes.",
+            f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent"
+            f" {total} bytes.",
         )
     outgoing: list[Outgoing] = []
     failed: list[dict[str, Any]] = []

@@ -318,8 +318,9 @@ class QueueService:
             results.append(Sent(row.message_id, row.md5_of_body, row.md5_of_attributes))
         if rows:
             await self.store.put_messages(record.name, rows)
-            if any(r.visible_at <= now for r in rows):
-                self._notify(record.name)
+            # Delayed messages too: a long poll parked until its deadline must learn when
+            # they become visible.
+            self._notify(record.name)
         return results
 
     def _new_message(
@@ -448,8 +449,7 @@ class QueueService:
                 f"Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does"
                 " not exist or is not available for visibility timeout change.",
             )
-        if timeout_s == 0:
-            self._notify(record.name)
+        self._notify(record.name)  # long polls re-read when the next message becomes visible
 
     def _notify(self, name: str) -> None:
         arrival = self._arrivals.pop(name, None)
