@@ -151,9 +151,11 @@ def test_list_queues_filters_by_prefix(node: NodeProcess, sqs: Any) -> None:
     alphas = sqs.list_queues(QueueNamePrefix="alpha")["QueueUrls"]
     none = sqs.list_queues(QueueNamePrefix="gamma")
 
-    assert sorted(everything) == [f"{node.url}/{ACCOUNT}/{n}" for n in ("alpha-1", "alpha-2",
-                                                                         "beta-1")]  # fmt: skip
-    assert sorted(alphas) == [f"{node.url}/{ACCOUNT}/alpha-{i}" for i in (1, 2)]
+    def urls(*names: str) -> list[str]:
+        return [f"{node.url}/{ACCOUNT}/{n}" for n in names]
+
+    assert sorted(everything) == urls("alpha-1", "alpha-2", "beta-1")
+    assert sorted(alphas) == urls("alpha-1", "alpha-2")
     assert "QueueUrls" not in none and "NextToken" not in none
 
 
@@ -356,14 +358,11 @@ def test_aws_cli_sends_and_receives(node: NodeProcess, sqs: Any, tmp_path: Path)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout) if done.stdout.strip() else None
 
-    sent = aws(
-        "send-message", "--queue-url", url, "--message-body", "hello from the CLI",
-        "--message-attributes", '{"kind": {"DataType": "String", "StringValue": "greeting"}}',
-    )  # fmt: skip
-    got = aws(
-        "receive-message", "--queue-url", url, "--wait-time-seconds", "1",
-        "--message-attribute-names", "All", "--attribute-names", "All",
-    )  # fmt: skip
+    kind = '{"kind": {"DataType": "String", "StringValue": "greeting"}}'
+    sent = aws("send-message", "--queue-url", url, "--message-body", "hello from the CLI",
+               "--message-attributes", kind)  # fmt: skip
+    got = aws("receive-message", "--queue-url", url, "--wait-time-seconds", "1",
+              "--message-attribute-names", "All", "--attribute-names", "All")  # fmt: skip
     listed = aws("list-queues", "--queue-name-prefix", "from-")
 
     (message,) = got["Messages"]
