@@ -24,6 +24,7 @@ from lamina.control.code import CodeCache
 from lamina.control.event_config import EventConfigService
 from lamina.control.functions import FunctionService
 from lamina.control.mappings import MappingService
+from lamina.control.provisioned import ProvisionedService
 from lamina.engine import forkserver
 from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.concurrency import Concurrency
@@ -32,6 +33,7 @@ from lamina.engine.invoker import Invoker
 from lamina.engine.leases import LeaseBook
 from lamina.engine.log_sink import LogSink
 from lamina.engine.pool import Pool
+from lamina.engine.provisioner import Provisioner
 from lamina.engine.sources import Sources
 from lamina.errors import LaminaError
 from lamina.queues.service import QueueService
@@ -108,6 +110,12 @@ class Node:
             self.mappings.record_result,
         )
         self.mappings.on_change(self.sources.changed)
+        self.provisioned = ProvisionedService(
+            self.store, self.aliases, self.clock, settings.unreserved_floor,
+            settings.account_concurrency,
+        )  # fmt: skip
+        self.provisioner = Provisioner(self.provisioned, self.aliases, self.invoker, self.pool)
+        self.provisioned.on_change(self.provisioner.changed)
         self.destinations = Destinations(self.arns, self.functions)
         self.event_configs = EventConfigService(
             self.functions, self.clock, self.destinations.exists
@@ -123,6 +131,7 @@ class Node:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.functions.on_change(self._sync_reserved)
+        self.functions.on_change(self.provisioner.changed)
 
     async def _sync_reserved(self, name: str) -> None:
         found = await self.functions.records.meta(name)
@@ -151,6 +160,7 @@ class Node:
             log.info("fork server %s", "ready" if forked else "unavailable; environments spawn")
         await self.async_queue.start()
         await self.sources.start(await self.mappings.all())
+        await self.provisioner.start()
         await self.leases.sync()
         self._spawn("leases", self.leases.run)
         self._spawn("reaper", self._reap_forever)
@@ -161,6 +171,7 @@ class Node:
     async def _reap_forever(self) -> None:
         while True:
             await asyncio.sleep(REAP_INTERVAL_S)
+            await self.provisioner.maintain()
             reaped = await self.pool.reap_idle()
             if reaped:
                 log.info("reaped %d idle environments", reaped)
@@ -172,6 +183,7 @@ class Node:
                 await task
         self._tasks.clear()
         await self.sources.stop()
+        await self.provisioner.stop()
         await self.async_queue.stop()
         log.info("async pollers and event source pollers stopped")
         await self.pool.close()

@@ -20,6 +20,7 @@ from lamina.api import (
     lamina,
     mappings,
     ops,
+    provisioned,
     sqs,
     tags,
 )
@@ -48,6 +49,7 @@ def build_app(node: Node) -> Starlette:
         *aliases.routes,
         *tags.routes,
         *concurrency.routes,
+        *provisioned.routes,
         *lamina.routes,
         *event_config.routes,
         *async_queue.routes,

@@ -139,3 +139,7 @@ class EventSourceMappingRequest(Shape):
     maximum_batching_window_in_seconds: int | None = None
     scaling_config: ScalingConfig | None = None
     function_response_types: list[str] | None = None
+
+
+class PutProvisionedConcurrencyRequest(Shape):
+    provisioned_concurrent_executions: int

@@ -206,6 +206,14 @@ class Environment:
             raise IllegalTransition(f"{self!r} cannot move to {status.value}")
         self.status = status
 
+    @property
+    def init_error(self) -> str | None:
+        """The errorType of a failed init; None if init succeeded or has not run."""
+        failure = self._init_failure
+        if failure is None:
+            return None
+        return failure.error_type if isinstance(failure, _Failure) else "Runtime.ExitError"
+
     async def start(self) -> bool:
         """Spawn the runtime and run init (import the handler), once.
 

@@ -66,6 +66,11 @@ class Pool:
         #: Cap on the sum of MemorySize of live environments (None: no cap).
         self.memory_budget_mb = memory_budget_mb
         self.evictions = 0
+        #: Versions with provisioned concurrency → invocations served by a provisioned
+        #: environment, and those that spilled over to on-demand ones (per function).
+        self._provisioned_keys: set[_Key] = set()
+        self.provisioned_invocations: Counter[str] = Counter()
+        self.spillover_invocations: Counter[str] = Counter()
         self._idle: dict[_Key, list[Environment]] = {}
         self._all: set[Environment] = set()
         self._closed = False
@@ -97,6 +102,9 @@ class Pool:
             self._all.add(env)
             self._cold_starts += 1
             await self._discard_all(doomed)
+        if self._provisioned_keys and (spec.function_name, spec.version) in self._provisioned_keys:
+            served = self.provisioned_invocations if env.provisioned else self.spillover_invocations
+            served[spec.function_name] += 1
         try:
             yield env
         finally:
@@ -149,6 +157,10 @@ class Pool:
         idle = self._idle.get((spec.function_name, spec.version))
         if not idle:
             return None, []
+        if self._provisioned_keys and (spec.function_name, spec.version) in self._provisioned_keys:
+            for i in range(len(idle) - 1, -1, -1):  # provisioned environments serve first
+                if idle[i].provisioned and idle[i].spec == spec:
+                    return idle.pop(i), []
         if idle[-1].spec is spec:  # the common case: the invoker's cached spec, unchanged
             return idle.pop(), []
         stale = [env for env in idle if env.spec != spec]
@@ -167,7 +179,39 @@ class Pool:
         self._all.discard(env)
         await env.close()
 
-    async def prewarm(self, spec: EnvironmentSpec, count: int) -> int:
+    def mark_provisioned(self, function_name: str, version: str, on: bool) -> None:
+        """Count invocations of this version as provisioned or spill-over (or stop)."""
+        key = (function_name, version)
+        if on:
+            self._provisioned_keys.add(key)
+        else:
+            self._provisioned_keys.discard(key)
+
+    def provisioned_count(self, function_name: str, version: str) -> tuple[int, int]:
+        """Live provisioned environments of a version: (all, busy)."""
+        idle = {id(e) for e in self._idle.get((function_name, version), ())}
+        live = [
+            e for e in self._all
+            if e.provisioned and e.spec.function_name == function_name
+            and e.spec.version == version and e.status is not EnvironmentStatus.DEAD
+        ]  # fmt: skip
+        return len(live), sum(1 for e in live if id(e) not in idle)
+
+    def trim_provisioned(self, function_name: str, version: str, keep: int) -> None:
+        """Keep at most `keep` provisioned environments of a version; the rest (idle ones
+        first) become ordinary on-demand environments, reaped when idle."""
+        idle = {id(e) for e in self._idle.get((function_name, version), ())}
+        live = sorted(
+            (e for e in self._all if e.provisioned and e.spec.function_name == function_name
+             and e.spec.version == version),
+            key=lambda e: id(e) in idle,
+        )  # fmt: skip
+        for env in live[keep:]:
+            env.provisioned = False
+
+    async def prewarm(
+        self, spec: EnvironmentSpec, count: int, errors: list[str] | None = None
+    ) -> int:
         """Start `count` environments of `spec` and park them idle (provisioned concurrency).
 
         Their first invoke reports no Init Duration, as on AWS.
@@ -175,21 +219,27 @@ class Pool:
         Parameters:
             spec: the function version and revision to run.
             count: how many environments to start, concurrently.
+            errors: if given, gets the errorType of every environment whose init failed.
 
         Returns how many are READY; the others failed init and were discarded.
 
         Raises:
             PoolClosed: `close()` was called.
+            TooManyRequests: the memory budget has no room for them.
         """
         if self._closed:
             raise PoolClosed("the environment pool is closed")
+        doomed = self._make_room(spec.memory_mb * count)
         envs = [Environment(spec, provisioned=True) for _ in range(count)]
         self._all.update(envs)
+        await self._discard_all(doomed)
         started = await asyncio.gather(*(env.start() for env in envs))
         for env, ok in zip(envs, started, strict=True):
             if ok:
                 await self._give_back(env)
             else:
+                if errors is not None:
+                    errors.append(env.init_error or "Runtime.Unknown")
                 await self._discard(env)
         return sum(started)
 
@@ -219,8 +269,10 @@ class Pool:
         horizon = time.monotonic() - self.idle_timeout_s
         doomed: list[Environment] = []
         for key, idle in self._idle.items():
-            doomed.extend(env for env in idle if env.last_used < horizon)
-            self._idle[key] = [env for env in idle if env.last_used >= horizon]
+            old = [env for env in idle if env.last_used < horizon and not env.provisioned]
+            if old:
+                doomed.extend(old)
+                self._idle[key] = [env for env in idle if env not in old]
         await self._discard_all(doomed)
         return len(doomed)
 

@@ -1,0 +1,71 @@
+"""Put/Get/Delete/ListProvisionedConcurrencyConfig(s): configs from the control plane, figures
+(allocated, status) from the provisioner."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from lamina.api import shapes
+from lamina.api.deps import node, path_name
+from lamina.api.http import empty, json, paged_json, parse
+from lamina.clock import iso8601_ms
+from lamina.control.provisioned import ProvisionedConfig
+
+if TYPE_CHECKING:
+    from lamina.node import Node
+
+PATH = "/2019-09-30/functions/{name}/provisioned-concurrency"
+
+
+def render(n: Node, c: ProvisionedConfig, *, arn: bool = False) -> dict[str, Any]:
+    allocated, status, reason = n.provisioner.figures(c.function, c.qualifier, c.requested)
+    out: dict[str, Any] = {
+        "RequestedProvisionedConcurrentExecutions": c.requested,
+        "AvailableProvisionedConcurrentExecutions": allocated,
+        "AllocatedProvisionedConcurrentExecutions": allocated,
+        "Status": status,
+        "LastModified": iso8601_ms(c.last_modified),
+    }
+    if reason:
+        out["StatusReason"] = reason
+    if arn:
+        out["FunctionArn"] = n.arns.function(c.function, c.qualifier)
+    return out
+
+
+async def put_config(request: Request) -> Response:
+    n = node(request)
+    name, qualifier = path_name(request)
+    req = await parse(request, shapes.PutProvisionedConcurrencyRequest)
+    config = await n.provisioned.put(name, qualifier, req.provisioned_concurrent_executions)
+    return json(request, render(n, config), 202)
+
+
+async def get_or_list(request: Request) -> Response:
+    n = node(request)
+    name, qualifier = path_name(request)
+    if request.query_params.get("List") == "ALL":
+        await n.functions.meta(name)
+        configs = sorted(await n.provisioned.all(name), key=lambda c: c.qualifier)
+        return paged_json(
+            request, "ProvisionedConcurrencyConfigs", configs, lambda c: render(n, c, arn=True)
+        )
+    return json(request, render(n, await n.provisioned.get(name, qualifier)))
+
+
+async def delete_config(request: Request) -> Response:
+    n = node(request)
+    name, qualifier = path_name(request)
+    await n.provisioned.delete(name, qualifier)
+    return empty(request)
+
+
+routes = [
+    Route(PATH, put_config, methods=["PUT"]),
+    Route(PATH, get_or_list, methods=["GET"]),
+    Route(PATH, delete_config, methods=["DELETE"]),
+]

@@ -1,0 +1,146 @@
+"""Provisioned concurrency at work: keep each configured version's environments initialised.
+
+After any change to a function or to its configs, the function's configs are resolved to
+versions (an alias to its primary version) and the pool is brought to the requested number
+of provisioned environments per version: missing ones are pre-initialised in the background
+(Status IN_PROGRESS → READY, or FAILED with a StatusReason), surplus ones become ordinary
+on-demand environments. `maintain` tops up environments that died (a crash, a timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+from lamina.control.aliases import AliasService
+from lamina.control.provisioned import ProvisionedConfig, ProvisionedService
+from lamina.engine.invoker import Invoker
+from lamina.engine.pool import Pool
+from lamina.errors import LaminaError, ResourceNotFound, TooManyRequests
+
+log = logging.getLogger("lamina.provisioner")
+
+IN_PROGRESS, READY, FAILED = "IN_PROGRESS", "READY", "FAILED"
+
+
+@dataclass
+class Allocation:
+    """Where one config stands."""
+
+    version: str | None = None
+    status: str = IN_PROGRESS
+    reason: str | None = None
+
+
+class Provisioner:
+    """Brings the pool to what the provisioned concurrency configs ask for."""
+
+    def __init__(
+        self, configs: ProvisionedService, aliases: AliasService, invoker: Invoker, pool: Pool
+    ) -> None:
+        self.configs = configs
+        self.aliases = aliases
+        self.invoker = invoker
+        self.pool = pool
+        self._state: dict[tuple[str, str], Allocation] = {}
+        self._requested: dict[tuple[str, str], int] = {}
+        self._versions: dict[str, set[str]] = {}  # function → versions marked provisioned
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        for function in {c.function for c in await self.configs.all()}:
+            await self.changed(function)
+
+    async def changed(self, function: str) -> None:
+        """Re-plan `function` in the background (a listener of functions and configs)."""
+        for key in [k for k in self._state if k[0] == function]:
+            self._state[key].status = IN_PROGRESS
+        task = asyncio.create_task(self._plan(function), name=f"lamina-provision-{function}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def maintain(self) -> None:
+        """Top up READY configs whose environments died."""
+        for function in {k[0] for k, a in self._state.items() if a.status == READY}:
+            for version in self._versions.get(function, ()):
+                wanted = self._wanted(function, version)
+                if self.pool.provisioned_count(function, version)[0] < wanted:
+                    await self.changed(function)
+                    break
+
+    def _wanted(self, function: str, version: str) -> int:
+        return sum(
+            self._requested.get((function, q), 0)
+            for (f, q), a in self._state.items()
+            if f == function and a.version == version
+        )
+
+    async def _plan(self, function: str) -> None:
+        async with self._locks.setdefault(function, asyncio.Lock()):
+            try:
+                configs = await self.configs.all(function)
+                if configs:
+                    await self.aliases.functions.meta(function)  # ResourceNotFound if deleted
+            except ResourceNotFound:
+                await self.configs.forget(function)
+                configs = []
+            per_version: dict[str, list[ProvisionedConfig]] = defaultdict(list)
+            keys = {(function, c.qualifier) for c in configs}
+            for key in [k for k in self._state if k[0] == function and k not in keys]:
+                del self._state[key]
+                self._requested.pop(key, None)
+            for c in configs:
+                state = self._state.setdefault((function, c.qualifier), Allocation())
+                self._requested[(function, c.qualifier)] = c.requested
+                try:
+                    version, _ = await self.aliases.resolve(function, c.qualifier, route=False)
+                except ResourceNotFound:
+                    state.status, state.reason = FAILED, "The qualifier no longer exists."
+                    continue
+                state.version = version.version
+                per_version[version.version].append(c)
+            for old in self._versions.get(function, set()) - set(per_version):
+                self.pool.mark_provisioned(function, old, False)
+                self.pool.trim_provisioned(function, old, 0)
+            self._versions[function] = set(per_version)
+            await asyncio.gather(*(self._fill(function, v, cs) for v, cs in per_version.items()))
+
+    async def _fill(self, function: str, version: str, configs: list[ProvisionedConfig]) -> None:
+        wanted = sum(c.requested for c in configs)
+        states = [self._state[(function, c.qualifier)] for c in configs]
+        self.pool.mark_provisioned(function, version, True)
+        self.pool.trim_provisioned(function, version, wanted)
+        missing = wanted - self.pool.provisioned_count(function, version)[0]
+        errors: list[str] = []
+        reason: str | None = None
+        try:
+            if missing > 0:
+                v, _ = await self.aliases.resolve(function, version)
+                spec = await self.invoker.spec(v)
+                ready = await self.pool.prewarm(spec, missing, errors)
+                log.info("%s:%s: %d/%d provisioned environments ready",
+                         function, version, ready, missing)  # fmt: skip
+        except TooManyRequests as exc:
+            reason = f"Not enough capacity on this node: {exc.message}"
+        except LaminaError as exc:
+            reason = str(exc)
+        if errors:
+            reason = f"FUNCTION_ERROR_INIT_FAILURE: init failed with {errors[0]}"
+        for state in states:
+            state.status, state.reason = (FAILED, reason) if reason else (READY, None)
+
+    def figures(self, function: str, qualifier: str, requested: int) -> tuple[int, str, str | None]:
+        """(allocated, status, status reason) of one config."""
+        state = self._state.get((function, qualifier))
+        if state is None:
+            return 0, IN_PROGRESS, None
+        live = self.pool.provisioned_count(function, state.version)[0] if state.version else 0
+        return min(live, requested), state.status, state.reason
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
