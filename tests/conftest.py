@@ -139,7 +139,7 @@ class NodeProcess:
 
     def client(self, service: str = "lambda", **config: Any) -> Any:
         cfg = Config(
-            retries={"max_attempts": 1, "mode": "standard"},
+            retries={"total_max_attempts": 1, "mode": "standard"},
             read_timeout=120,
             max_pool_connections=64,
             **config,

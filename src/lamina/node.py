@@ -35,6 +35,7 @@ from lamina.engine.log_sink import LogSink
 from lamina.engine.pool import Pool
 from lamina.engine.provisioner import Provisioner
 from lamina.engine.sources import Sources
+from lamina.engine.telemetry import Telemetry
 from lamina.errors import LaminaError
 from lamina.queues.service import QueueService
 from lamina.store.base import Store
@@ -85,6 +86,8 @@ class Node:
             memory_budget_mb=settings.memory_budget or default_memory_budget_mb(),
         )
         self.logs = LogSink(self.store)
+        self.telemetry = Telemetry()
+        self.telemetry.watch(self.concurrency, self.pool)
         self.invoker = Invoker(
             settings,
             self.store,
@@ -93,6 +96,7 @@ class Node:
             self.concurrency,
             self.logs,
             self.code.path,
+            self.telemetry,
         )
         self.queues = QueueService(
             self.store,

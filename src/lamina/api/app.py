@@ -23,6 +23,7 @@ from lamina.api import (
     provisioned,
     sqs,
     tags,
+    telemetry,
 )
 from lamina.api.errors import handle_aws_error, handle_http_error, handle_unexpected
 from lamina.errors import AwsError
@@ -55,6 +56,7 @@ def build_app(node: Node) -> Starlette:
         *async_queue.routes,
         *mappings.routes,
         *sqs.routes,
+        *telemetry.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -92,7 +92,7 @@ class Concurrency:
         """A lease, or TooManyRequests with AWS's Reason (counted as a throttle)."""
         reason = self._full(function)
         if reason:
-            self._throttle(function)
+            self.count_throttle(function)
             raise TooManyRequests(reason)
         return self._take(function)
 
@@ -139,7 +139,8 @@ class Concurrency:
             self._unreserved_in_use -= 1
         self._wake()
 
-    def _throttle(self, function: str) -> None:
+    def count_throttle(self, function: str) -> None:
+        """Count a throttle of `function` (admission here, or node capacity in the pool)."""
         self._throttles[function] = self._throttles.get(function, 0) + 1
 
     def statistics(self) -> ConcurrencyStatistics:

@@ -21,6 +21,8 @@ from lamina.engine.environment import EnvironmentSpec, InvokeResult
 from lamina.engine.log_sink import LogSink
 from lamina.engine.logs import tail_4kb
 from lamina.engine.pool import Pool
+from lamina.engine.telemetry import Telemetry
+from lamina.errors import TooManyRequests
 from lamina.store.base import Store
 
 log = logging.getLogger("lamina.invoker")
@@ -60,6 +62,7 @@ class Invoker:
     def __init__(
         self, settings: Settings, store: Store, aliases: AliasService, pool: Pool,
         concurrency: Concurrency, logs: LogSink, code_dir: Callable[[str], Path],
+        telemetry: Telemetry | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.store = store
@@ -68,6 +71,7 @@ class Invoker:
         self.concurrency = concurrency
         self.logs = logs
         self._code_dir = code_dir
+        self.telemetry = telemetry or Telemetry()
         self._cache: dict[tuple[str, str], tuple[VersionConfig, str]] = {}
         self._specs: dict[tuple[str, str, str], EnvironmentSpec] = {}
         aliases.functions.on_change(self._forget)
@@ -132,8 +136,12 @@ class Invoker:
                     client_context=inv.client_context, deadline=limit,
                 )  # fmt: skip
                 self.logs.add(version.log_group, env.log_stream_name, result.log_text)
+        except TooManyRequests:  # no room on this node for another environment
+            self.concurrency.count_throttle(inv.function)
+            raise
         finally:
             self.concurrency.release(lease)
+        self.telemetry.invoked(inv.function, result.duration_ms, result.function_error is not None)
         return self._outcome(inv, version, result)
 
     def _outcome(self, inv: Invocation, v: VersionConfig, r: InvokeResult) -> Outcome:

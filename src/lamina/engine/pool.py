@@ -197,6 +197,16 @@ class Pool:
         ]  # fmt: skip
         return len(live), sum(1 for e in live if id(e) not in idle)
 
+    def provisioned_by_function(self) -> dict[str, tuple[int, int]]:
+        """Live provisioned environments per function: (all, busy)."""
+        idle = {id(e) for stack in self._idle.values() for e in stack}
+        out: dict[str, tuple[int, int]] = {}
+        for env in self._all:
+            if env.provisioned and env.status is not EnvironmentStatus.DEAD:
+                n, busy = out.get(env.spec.function_name, (0, 0))
+                out[env.spec.function_name] = (n + 1, busy + (id(env) not in idle))
+        return out
+
     def trim_provisioned(self, function_name: str, version: str, keep: int) -> None:
         """Keep at most `keep` provisioned environments of a version; the rest (idle ones
         first) become ordinary on-demand environments, reaped when idle."""
