@@ -5,9 +5,8 @@ Three rounds on one node: cold (no environment exists: the pool scales 0 → 100
 100 environments from the cold round are idle), and provisioned (100 pre-initialised
 environments on an alias). Each round fires all 1,000 calls at once from one asyncio client
 (1,000 connections, opened before the start) and reports throughput of admitted calls,
-throttles (429), p50/p99
-latency of admitted calls, and for the cold round how long the pool took to reach 100 live
-environments.
+throttles (429), p50/p99 latency of admitted calls, and for the cold round how long the pool
+took to reach 100 live environments.
 
 Run: python bench/burst.py
 """
