@@ -15,7 +15,7 @@ import base64
 import binascii
 import contextlib
 import logging
-import uuid
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +87,21 @@ class Outgoing:
     body: str | None
     attributes: Mapping[str, MessageAttribute] | None = None
     delay_s: int | None = None
+
+
+def message_ids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs as text, from one read of the system's random source
+    (one `uuid4()` per message was a fifth of SendMessageBatch's time)."""
+    raw = bytearray(os.urandom(16 * count))
+    for at in range(0, len(raw), 16):
+        raw[at + 6] = (raw[at + 6] & 0x0F) | 0x40  # version 4
+        raw[at + 8] = (raw[at + 8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-"
+        f"{h[i + 20 : i + 32]}"
+        for i in range(0, len(h), 32)
+    ]
 
 
 def receipt_handle(seq: int, receipt: str) -> str:
@@ -308,9 +323,10 @@ class QueueService:
         sent_at = int(now * 1000)
         results: list[Sent | SqsError] = []
         rows: list[NewMessage] = []
-        for entry in entries:
+        ids = message_ids(len(entries))
+        for entry, message_id in zip(entries, ids, strict=True):
             try:
-                row = self._new_message(record, entry, now, sent_at)
+                row = self._new_message(record, entry, now, sent_at, message_id)
             except SqsError as exc:
                 results.append(exc)
                 continue
@@ -324,7 +340,7 @@ class QueueService:
         return results
 
     def _new_message(
-        self, record: QueueRecord, entry: Outgoing, now: float, sent_at: int
+        self, record: QueueRecord, entry: Outgoing, now: float, sent_at: int, message_id: str
     ) -> NewMessage:
         body = msg.check_body(entry.body)
         attributes = msg.check_attributes(entry.attributes)
@@ -341,7 +357,7 @@ class QueueService:
                 " 0 and 900, if provided."
             )
         return NewMessage(
-            message_id=str(uuid.uuid4()),
+            message_id=message_id,
             body=body,
             attributes=msg.encode_attributes(attributes),
             md5_of_body=msg.md5_of_body(body),

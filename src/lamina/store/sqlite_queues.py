@@ -62,18 +62,21 @@ class SqliteQueuesMixin:
 
         def _receive(conn: sqlite3.Connection) -> list[StoredMessage]:
             taken: list[StoredMessage] = []
+            tokens = os.urandom(12 * limit).hex()  # one read of the random source per receive
             while len(taken) < limit:
                 rows = conn.execute(
                     f"{_SELECT} WHERE queue = ? AND visible_at <= ? AND sent_at >= ?"
                     " ORDER BY visible_at, seq LIMIT ?",
                     (queue, now, oldest, limit - len(taken)),
                 ).fetchall()
-                moved, got = [], []
+                moved: list[tuple[str, float, str, int]] = []
+                got: list[StoredMessage] = []
                 for r in rows:
                     if redrive is not None and r[7] >= redrive.max_receives:
                         moved.append((redrive.target, now, queue, r[0]))
                     else:
-                        got.append(_received(r, os.urandom(12).hex(), now_ms))
+                        at = 24 * (len(taken) + len(got))
+                        got.append(_received(r, tokens[at : at + 24], now_ms))
                 conn.executemany(
                     "UPDATE messages SET visible_at = ?, receive_count = ?, first_receive_at = ?,"
                     " receipt = ? WHERE seq = ?",
