@@ -195,6 +195,19 @@ def test_message_bodies_and_attributes_are_validated(sqs: Any) -> None:
     sqs.send_message(QueueUrl=url, MessageBody="x" * 1024)
 
 
+def test_a_message_of_the_full_default_size_round_trips(sqs: Any) -> None:
+    url = make_queue(sqs)
+    body = ("0123456789abcdef" * 65_536)[:1_048_576]  # 1 MiB exactly
+
+    sent = sqs.send_message(QueueUrl=url, MessageBody=body)
+    (got,) = receive(sqs, url)
+
+    assert got["Body"] == body and got["MD5OfBody"] == sent["MD5OfMessageBody"] == md5_of_body(body)
+    with pytest.raises(sqs.exceptions.ClientError) as too_big:
+        sqs.send_message(QueueUrl=url, MessageBody=body + "x")
+    assert error_code(too_big) == "InvalidParameterValue"
+
+
 # -- batches --------------------------------------------------------------------------------
 
 

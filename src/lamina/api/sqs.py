@@ -354,7 +354,7 @@ async def dispatch(request: Request) -> Response:
         raise SqsError(
             "InvalidAction",
             "Lamina serves the SQS JSON protocol: send X-Amz-Target: AmazonSQS.<Action>"
-            " (boto3 >= 1.34, AWS CLI >= 1.32 do).",
+            " (botocore releases since April 2024, so boto3 and the AWS CLI built on them, do).",
         )
     action = target[len(TARGET_PREFIX) :]
     found = _ops.get(action)
