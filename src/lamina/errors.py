@@ -136,6 +136,23 @@ class TooManyRequests(AwsError):
         return {"Retry-After": str(self.retry_after_s)}
 
 
+#: The legacy query-protocol codes SQS sends in `x-amzn-query-error` (botocore shows them as
+#: Error.Code and still raises the modeled class); codes not listed are sent as they are.
+SQS_QUERY_CODES = {
+    "QueueDoesNotExist": "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueNameExists": "QueueAlreadyExists",
+    "QueueDeletedRecently": "AWS.SimpleQueueService.QueueDeletedRecently",
+    "PurgeQueueInProgress": "AWS.SimpleQueueService.PurgeQueueInProgress",
+    "MessageNotInflight": "AWS.SimpleQueueService.MessageNotInflight",
+    "EmptyBatchRequest": "AWS.SimpleQueueService.EmptyBatchRequest",
+    "TooManyEntriesInBatchRequest": "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+    "BatchEntryIdsNotDistinct": "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+    "BatchRequestTooLong": "AWS.SimpleQueueService.BatchRequestTooLong",
+    "InvalidBatchEntryId": "AWS.SimpleQueueService.InvalidBatchEntryId",
+    "UnsupportedOperation": "AWS.SimpleQueueService.UnsupportedOperation",
+}
+
+
 class SqsError(AwsError):
     """An SQS error; `code` is set per instance (QueueDoesNotExist, ReceiptHandleIsInvalid, …)."""
 

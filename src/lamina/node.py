@@ -134,6 +134,7 @@ class Node:
             self.clock,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.functions.on_change(self._sync_reserved)
         self.functions.on_change(self.provisioner.changed)
 
@@ -152,7 +153,13 @@ class Node:
 
         self._tasks.append(asyncio.create_task(guarded(), name=f"lamina-{name}"))
 
+    def stopping_threadsafe(self) -> None:
+        """A stop was asked for (from a signal handler): answer open long polls now."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.queues.close)
+
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self.store.open()
         log.info("store opened: %s at %s", self.store_kind, self.settings.data_dir)
         for meta in await self.functions.records.all_meta():
@@ -186,6 +193,7 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self.queues.close()
         await self.sources.stop()
         await self.provisioner.stop()
         await self.async_queue.stop()

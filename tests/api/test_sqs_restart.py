@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -144,3 +146,20 @@ def test_deleted_queues_and_purged_messages_stay_gone_after_kill_9(
     # The name of the deleted queue is free again on the new node, with no leftovers
     gone = sqs.create_queue(QueueName="gone")["QueueUrl"]
     assert counts(sqs, gone) == (0, 0, 0)
+
+
+def test_stopping_answers_open_long_polls_at_once(node_factory: NodeFactory) -> None:
+    node = node_factory()
+    sqs = node.client("sqs")
+    url = sqs.create_queue(QueueName="quiet")["QueueUrl"]
+    answers: list[Any] = []
+    poller = threading.Thread(
+        target=lambda: answers.append(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20))
+    )
+    poller.start()
+    time.sleep(0.5)  # give the request time to reach the node; nothing answers it before stop
+    assert node.stop() == 0
+    poller.join()
+    # answered (empty) by the stopping node; cut off at uvicorn's graceful timeout, the call
+    # would have raised in the thread instead
+    assert answers and "Messages" not in answers[0]

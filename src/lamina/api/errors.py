@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lamina.errors import AwsError, ServiceError, SqsError, UnknownOperation
+from lamina.errors import SQS_QUERY_CODES, AwsError, ServiceError, SqsError, UnknownOperation
 
 log = logging.getLogger("lamina.api")
 
@@ -32,7 +32,10 @@ def aws_error_response(exc: AwsError, rid: str) -> Response:
         }
         headers = {
             "x-amzn-RequestId": rid,
-            "x-amzn-query-error": f"{exc.sqs_code};{'Sender' if exc.sender else 'Receiver'}",
+            "x-amzn-query-error": (
+                f"{SQS_QUERY_CODES.get(exc.sqs_code, exc.sqs_code)};"
+                f"{'Sender' if exc.sender else 'Receiver'}"
+            ),
         }
         return Response(
             msgspec.json.encode(body),

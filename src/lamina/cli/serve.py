@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Generator
+from types import FrameType
 
 import uvicorn
 
@@ -16,11 +17,20 @@ log = logging.getLogger("lamina.node")
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, except that a stop signal ends the process with status 0.
+    """uvicorn's server, except that a stop signal ends the process with status 0 and tells
+    the node at once (so open long polls answer instead of holding up the graceful shutdown).
 
     uvicorn re-raises the signal it caught once shutdown is complete, which would make a clean
     SIGTERM look like a crash (exit -15) to supervisors and tests.
     """
+
+    def __init__(self, config: uvicorn.Config, node: Node) -> None:
+        super().__init__(config)
+        self.node = node
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self.node.stopping_threadsafe()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -48,4 +58,4 @@ def run(settings: Settings) -> None:
         log_config=None,
     )
     log.info("listening on http://%s:%d (lamina %s)", settings.host, settings.port, "node")
-    _Server(config).run()
+    _Server(config, node).run()

@@ -32,6 +32,8 @@ LONG_POLL_S = 20
 RECEIVE_MAX = 10
 #: Batches in flight per mapping when ScalingConfig sets no maximum.
 DEFAULT_MAX_BATCHES = 1000
+#: Receives each mapping keeps open at once.
+RECEIVERS = 5
 #: Pause after an unexpected poller error before trying again.
 ERROR_BACKOFF_S = 1.0
 
@@ -78,29 +80,39 @@ class SourcePoller:
 
     async def run(self) -> None:
         limit = self.m.maximum_concurrency or DEFAULT_MAX_BATCHES
+        slots = asyncio.Semaphore(limit)  # a batch holds one from its receive to its end
         try:
-            while True:
-                if len(self._batches) >= limit:
-                    await asyncio.wait(self._batches, return_when=asyncio.FIRST_COMPLETED)
-                    continue
-                if self.concurrency.available(self.m.function) == 0:
-                    await self.concurrency.wait_capacity(1.0)
-                    continue
-                try:
-                    messages = await self._collect()
-                except LaminaError as exc:  # the queue went away or the store failed
-                    log.warning("mapping %s: receive failed: %s", self.m.uuid, exc)
-                    await asyncio.sleep(ERROR_BACKOFF_S)
-                    continue
-                if messages:
-                    lease = await self._lease()
-                    task = asyncio.create_task(self._process(messages, lease))
-                    self._batches.add(task)
-                    task.add_done_callback(self._batches.discard)
+            await asyncio.gather(*(self._receive_loop(slots) for _ in range(min(RECEIVERS, limit))))
         finally:
             for task in self._batches:
                 task.cancel()
             await asyncio.gather(*self._batches, return_exceptions=True)
+
+    async def _receive_loop(self, slots: asyncio.Semaphore) -> None:
+        """One of the mapping's concurrent receivers (AWS starts with five pollers)."""
+        while True:
+            if self.concurrency.available(self.m.function) == 0:
+                await self.concurrency.wait_capacity(1.0)
+                continue
+            await slots.acquire()
+            try:
+                messages = await self._collect()
+            except LaminaError as exc:  # the queue went away or the store failed
+                slots.release()
+                log.warning("mapping %s: receive failed: %s", self.m.uuid, exc)
+                await asyncio.sleep(ERROR_BACKOFF_S)
+                continue
+            except BaseException:
+                slots.release()
+                raise
+            if not messages:
+                slots.release()
+                continue
+            lease = await self._lease()
+            task = asyncio.create_task(self._process(messages, lease))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+            task.add_done_callback(lambda _: slots.release())
 
     async def _lease(self) -> Lease:
         while True:

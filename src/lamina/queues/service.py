@@ -134,6 +134,7 @@ class QueueService:
         self._deleted_at: dict[str, float] = {}
         self._purged_at: dict[str, float] = {}
         self._arrivals: dict[str, asyncio.Event] = {}
+        self._closing = False
 
     async def start(self) -> None:
         self._records = {k: records.decode(v) for k, v in await self.store.scan(records.KIND)}
@@ -399,7 +400,7 @@ class QueueService:
             arrival = self._arrivals.setdefault(record.name, asyncio.Event())
             got = await self._take(record, count, hide)
             left = deadline - self.clock.monotonic()
-            if got or left <= 0:
+            if got or left <= 0 or self._closing:
                 return got
             now = self.clock.time()
             nxt = await self.store.next_visible_at(record.name, now=now)
@@ -466,6 +467,12 @@ class QueueService:
                 " not exist or is not available for visibility timeout change.",
             )
         self._notify(record.name)  # long polls re-read when the next message becomes visible
+
+    def close(self) -> None:
+        """The node is stopping: open long polls answer with what they have, new ones at once."""
+        self._closing = True
+        for name in list(self._arrivals):
+            self._notify(name)
 
     def _notify(self, name: str) -> None:
         arrival = self._arrivals.pop(name, None)
