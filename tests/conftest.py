@@ -47,6 +47,44 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def aws_env(home: Path) -> dict[str, str]:
+    """Environment for the AWS CLI: throwaway credentials, config files under `home`."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": str(home / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+        "AWS_PAGER": "",
+    }
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+def run_aws(node: NodeProcess, home: Path, service: str, *args: str) -> Any:
+    """Run `aws SERVICE ARGS` against `node`; its parsed JSON output."""
+    done = subprocess.run(
+        ["aws", service, *args, "--endpoint-url", node.url, "--output", "json"],
+        env=aws_env(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def queue_counts(sqs: Any, url: str) -> tuple[int, int, int]:
+    """(visible, in flight, delayed) messages of a queue."""
+    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return (
+        int(got["ApproximateNumberOfMessages"]),
+        int(got["ApproximateNumberOfMessagesNotVisible"]),
+        int(got["ApproximateNumberOfMessagesDelayed"]),
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

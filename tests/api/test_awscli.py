@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,32 +10,14 @@ from typing import Any
 
 import pytest
 
-from conftest import NodeProcess
+from conftest import NodeProcess, run_aws
 
 pytestmark = pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 
 
 def aws(node: NodeProcess, home: Path, *args: str) -> Any:
-    """Run `aws lambda ARGS` against `node` with throwaway credentials; return parsed JSON."""
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_PAGER": "",
-    }
-    env.pop("AWS_PROFILE", None)
-    done = subprocess.run(
-        ["aws", "lambda", *args, "--endpoint-url", node.url, "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if done.stdout.strip() else None
+    """Run `aws lambda ARGS` against `node`; return parsed JSON."""
+    return run_aws(node, home, "lambda", *args)
 
 
 def test_aws_cli_lists_and_gets_functions(

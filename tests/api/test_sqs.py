@@ -6,7 +6,6 @@ Messages are in test_sqs_messages.py, restarts in test_sqs_restart.py.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import NodeProcess
+from conftest import NodeProcess, aws_env, run_aws
 
 ACCOUNT = "000000000000"
 
@@ -340,27 +339,9 @@ def test_errors_carry_the_json_type_and_the_query_error_header(node: NodeProcess
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 def test_aws_cli_sends_and_receives(node: NodeProcess, sqs: Any, tmp_path: Path) -> None:
     url = sqs.create_queue(QueueName="from-cli")["QueueUrl"]
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        "AWS_PAGER": "",
-    }
-    env.pop("AWS_PROFILE", None)
 
     def aws(*args: str) -> Any:
-        done = subprocess.run(
-            ["aws", "sqs", *args, "--endpoint-url", node.url, "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) if done.stdout.strip() else None
+        return run_aws(node, tmp_path, "sqs", *args)
 
     kind = '{"kind": {"DataType": "String", "StringValue": "greeting"}}'
     sent = aws("send-message", "--queue-url", url, "--message-body", "hello from the CLI",
@@ -381,7 +362,7 @@ def test_aws_cli_sends_and_receives(node: NodeProcess, sqs: Any, tmp_path: Path)
     # A CLI error names the SQS error
     done = subprocess.run(
         ["aws", "sqs", "get-queue-url", "--queue-name", "nope", "--endpoint-url", node.url],
-        env=env,
+        env=aws_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=60,

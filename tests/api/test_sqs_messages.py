@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import NodeProcess, wait_for
+from conftest import NodeProcess, queue_counts, wait_for
 
 ACCOUNT = "000000000000"
 
@@ -29,13 +29,7 @@ def make_queue(sqs: Any, name: str = "q", **attributes: str) -> str:
 
 
 def counts(sqs: Any, url: str) -> tuple[int, int, int]:
-    """(visible, in flight, delayed)"""
-    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    return (
-        int(got["ApproximateNumberOfMessages"]),
-        int(got["ApproximateNumberOfMessagesNotVisible"]),
-        int(got["ApproximateNumberOfMessagesDelayed"]),
-    )
+    return queue_counts(sqs, url)
 
 
 def receive(sqs: Any, url: str, **kwargs: Any) -> list[dict[str, Any]]:

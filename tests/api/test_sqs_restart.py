@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NodeProcess, wait_for
+from conftest import NodeProcess, queue_counts, wait_for
 
 NodeFactory = Callable[..., NodeProcess]
 ACCOUNT = "000000000000"
@@ -38,12 +38,7 @@ def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
 
 
 def counts(sqs: Any, url: str) -> tuple[int, int, int]:
-    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    return (
-        int(got["ApproximateNumberOfMessages"]),
-        int(got["ApproximateNumberOfMessagesNotVisible"]),
-        int(got["ApproximateNumberOfMessagesDelayed"]),
-    )
+    return queue_counts(sqs, url)
 
 
 @pytest.mark.parametrize("stop", [NodeProcess.kill9, NodeProcess.stop], ids=["kill9", "sigterm"])
