@@ -119,6 +119,8 @@ def test_validation_and_delete(lam: Any, create_function: Any) -> None:
     lam.put_provisioned_concurrency_config(
         FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=2
     )
+    with pytest.raises(lam.exceptions.InvalidParameterValueException, match="provisioned"):
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
     lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
     with pytest.raises(lam.exceptions.ProvisionedConcurrencyConfigNotFoundException):
         lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")

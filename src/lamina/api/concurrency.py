@@ -54,6 +54,12 @@ async def put_function_concurrency(request: Request) -> Response:
             for m in await n.functions.records.all_meta()
             if m.name != name
         )
+        provisioned = sum(c.requested for c in await n.provisioned.all(name))
+        if value < provisioned:
+            raise InvalidParameterValue(
+                f"Specified ReservedConcurrentExecutions for function is less than the function's"
+                f" provisioned concurrency [{provisioned}]."
+            )
         minimum = n.settings.unreserved_floor
         if n.settings.account_concurrency - others - value < minimum:
             raise InvalidParameterValue(
