@@ -30,6 +30,7 @@ class Settings:
     env_idle_timeout: float = DEFAULT_ENV_IDLE_TIMEOUT_S
     log_level: str = "info"
     fork_server: bool = True
+    fsync: bool = False  # fsync every commit (power-cut safe) instead of WAL-only (kill -9 safe)
     memory_budget: int | None = None  # MB; None: three quarters of RAM
     unreserved_minimum: int | None = None  # None: min(100, account_concurrency // 10)
 

@@ -55,7 +55,7 @@ def default_memory_budget_mb() -> int:
 def open_store(settings: Settings) -> tuple[Store, str]:
     """The store named by `--store`, and a short name for it."""
     if settings.store in ("sqlite", ""):
-        return SqliteStore(Path(settings.data_dir)), "sqlite"
+        return SqliteStore(Path(settings.data_dir), fsync=settings.fsync), "sqlite"
     if settings.store.startswith(("redis://", "rediss://", "unix://")):
         raise LaminaError("the Redis store is not available yet; use --store sqlite")
     raise LaminaError(f"unknown --store {settings.store!r}: use sqlite or redis://host:port/db")

@@ -319,3 +319,20 @@ def test_one_failing_write_does_not_undo_its_group(tmp_path: Path) -> None:
     assert results[0] is True and results[2] is True
     assert isinstance(results[1], RuntimeError)
     assert rows == [("after", b"2"), ("before", b"1")]
+
+
+@pytest.mark.parametrize(("fsync", "level"), [(False, 1), (True, 2)])
+def test_commits_are_fsynced_only_when_asked(tmp_path: Path, fsync: bool, level: int) -> None:
+    """WAL-only commits (NORMAL, survive kill -9) by default; FULL with fsync."""
+
+    async def main() -> int:
+        store = SqliteStore(tmp_path, fsync=fsync)
+        await store.open()
+        try:
+            return await store.io.write(
+                lambda c: int(c.execute("PRAGMA synchronous").fetchone()[0])
+            )
+        finally:
+            await store.close()
+
+    assert asyncio.run(main()) == level

@@ -83,6 +83,13 @@ def cli() -> None:
     default=None,
     help="MB of MemorySize all live environments may sum to [default: 3/4 of RAM].",
 )
+@click.option(
+    "--fsync/--no-fsync",
+    envvar="LAMINA_FSYNC",
+    default=Settings.fsync,
+    help="Flush every commit to disk (survives a power cut; slower). Without it a commit"
+    " survives kill -9 of the node, and WAL checkpoints are flushed.",
+)
 def serve(**options: object) -> None:
     """Start a node in the foreground; stops cleanly on SIGTERM / SIGINT."""
     from lamina.cli.serve import run

@@ -29,10 +29,10 @@ DB_FILE = "lamina.db"
 class SqliteStore(SqliteEventsMixin, SqliteQueuesMixin):
     """`Store` on a SQLite file in `data_dir`."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, fsync: bool = False) -> None:
         self.data_dir = data_dir
         self._blob_dir = data_dir / "blobs"
-        self.io = SqliteIO(data_dir / DB_FILE)
+        self.io = SqliteIO(data_dir / DB_FILE, fsync=fsync)
         self._io = self.io
 
     async def open(self) -> None:
