@@ -93,12 +93,13 @@ class ProvisionedService:
                     "Requested Provisioned Concurrency should not be greater than the"
                     " reservedConcurrentExecution for function"
                 )
-            room = self.account_limit - self.unreserved_floor
-            if meta.reserved_concurrency is None and total > room:
-                raise InvalidParameterValue(
-                    f"Requested Provisioned Concurrency ({total}) exceeds the account's"
-                    f" unreserved concurrency less its minimum [{room}]."
-                )
+            if meta.reserved_concurrency is None:
+                room = await self._unreserved_room(function)
+                if total > room:
+                    raise InvalidParameterValue(
+                        f"Requested Provisioned Concurrency ({total}) exceeds the account's"
+                        f" unreserved concurrency less its minimum [{room}]."
+                    )
             config = ProvisionedConfig(
                 function=function, qualifier=qualifier, requested=requested,
                 last_modified=self.clock.time(),
@@ -106,6 +107,19 @@ class ProvisionedService:
             await self.store.transact([Put(KIND, _key(function, qualifier), _encode(config))])
         await self._changed(function)
         return config
+
+    async def _unreserved_room(self, function: str) -> int:
+        """What a function without a reservation may provision: the unreserved pool (the
+        account less every reservation) less its minimum, less what the other functions
+        without a reservation already provision from it."""
+        metas = await self.aliases.functions.records.all_meta()
+        reserving = {m.name for m in metas if m.reserved_concurrency is not None}
+        unreserved = self.account_limit - sum(m.reserved_concurrency or 0 for m in metas)
+        taken = sum(
+            c.requested for c in await self.all() if c.function != function
+            and c.function not in reserving
+        )  # fmt: skip
+        return unreserved - self.unreserved_floor - taken
 
     async def delete(self, function: str, qualifier: str | None) -> None:
         config = await self.get(function, qualifier)
