@@ -144,6 +144,7 @@ def test_failed_init_makes_the_config_failed_with_a_reason(lam: Any, create_func
     cfg = settled(lam, name, "1")
     assert cfg["Status"] == "FAILED"
     assert "FUNCTION_ERROR_INIT_FAILURE" in cfg["StatusReason"]
+    assert cfg["AllocatedProvisionedConcurrentExecutions"] == 0
 
 
 def test_validation_and_delete(lam: Any, create_function: Any) -> None:
