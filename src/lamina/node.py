@@ -24,6 +24,7 @@ from lamina.control.code import CodeCache
 from lamina.control.event_config import EventConfigService
 from lamina.control.functions import FunctionService
 from lamina.control.mappings import MappingService
+from lamina.control.permissions import PermissionService
 from lamina.control.provisioned import ProvisionedService
 from lamina.engine import forkserver
 from lamina.engine.async_queue import AsyncQueue
@@ -124,6 +125,7 @@ class Node:
         self.event_configs = EventConfigService(
             self.functions, self.clock, self.destinations.exists
         )
+        self.permissions = PermissionService(self.functions)
         self.async_queue = AsyncQueue(
             settings,
             self.store,
