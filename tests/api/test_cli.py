@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -89,6 +90,12 @@ def test_queue_commands_show_pause_and_purge(
         lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"i": i}))
     stats = lamina(node, "queue", "stats", name).stdout
     assert any(line.split() == ["depth", "3"] for line in stats.splitlines())
-    assert len(lamina(node, "queue", "list", name).stdout.strip().splitlines()) == 3
+    listed = lamina(node, "queue", "list", name).stdout.strip().splitlines()
+    assert len(listed) == 3
+    # Oldest first, with ISO-8601 UTC times (not epoch seconds).
+    enqueued = [line.split()[0] for line in listed]
+    assert enqueued == sorted(enqueued)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", t) for t in enqueued)
+    assert "next=20" in listed[0]
     assert "purged 3 events" in lamina(node, "queue", "purge", name).stdout
     assert "resumed" in lamina(node, "queue", "resume", name).stdout

@@ -92,7 +92,7 @@ def test_failing_handler_sends_messages_to_the_dead_letter_queue(
         QueueName="orders-failing", Attributes={"VisibilityTimeout": "1", "RedrivePolicy": policy}
     )["QueueUrl"]
     name, out = consumer(create_function, tmp_path, MODE="fail")
-    lam.create_event_source_mapping(FunctionName=name, EventSourceArn=queue_arn(sqs, url))
+    mapping = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=queue_arn(sqs, url))
     send_numbers(sqs, url, range(3))
 
     def dead() -> list[Any]:
@@ -102,6 +102,8 @@ def test_failing_handler_sends_messages_to_the_dead_letter_queue(
     moved: list[Any] = []
     wait_for(lambda: moved.extend(dead()) or len(moved) >= 3, timeout=40)
     assert sorted(json.loads(m["Body"]) for m in moved) == [0, 1, 2]
+    result = lam.get_event_source_mapping(UUID=mapping["UUID"])["LastProcessingResult"]
+    assert result == "PROBLEM: Function call failed"
     tries = Counter(n for b in batches(out) for n in b["bodies"])
     assert all(tries[n] == 2 for n in range(3))
 
@@ -118,6 +120,8 @@ def test_partial_batch_failure_leaves_only_the_failed_messages(
     send_numbers(sqs, url, range(10))
     # Odd numbers fail every time: they come back; even ones are deleted after one try.
     wait_for(lambda: Counter(n for b in batches(out) for n in b["bodies"])[1] >= 3, timeout=30)
+    # A run that returned a partial batch response succeeded, as AWS reports it.
+    assert lam.get_event_source_mapping(UUID=mapping["UUID"])["LastProcessingResult"] == "OK"
     lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
     tries = Counter(n for b in batches(out) for n in b["bodies"])
     assert all(tries[n] == 1 for n in range(0, 10, 2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -129,22 +130,40 @@ def queue_stats(name: str, endpoint_url: str) -> None:
 @click.option("--limit", default=100, show_default=True)
 @endpoint_option
 def queue_list(name: str, limit: int, endpoint_url: str) -> None:
-    """Queued events with attempt count, next attempt time and last error."""
+    """Queued events, oldest first: enqueue time, attempts, next attempt time, last error."""
+    events = _all_events(endpoint_url, name)
+    events.sort(key=lambda e: (e["enqueuedAt"], e["requestId"]))
+    for e in events[:limit]:
+        fields = [_iso(e["enqueuedAt"]), e["requestId"], f"attempts={e['attempts']}"]
+        fields.append(f"next={_iso(e['nextAttemptAt'])}")
+        fields += ["in-flight"] if e["inFlight"] else []
+        fields += [e["lastError"]] if e["lastError"] else []
+        click.echo("  ".join(fields))
+    if len(events) >= MAX_LISTED:
+        click.echo(f"(only the first {MAX_LISTED} events by request id were read)", err=True)
+
+
+#: How many events `queue list` reads before sorting them into enqueue order.
+MAX_LISTED = 10_000
+
+
+def _all_events(endpoint_url: str, name: str) -> list[dict[str, Any]]:
+    """Every queued event (up to MAX_LISTED); the API pages them by request id."""
+    events: list[dict[str, Any]] = []
     after = ""
-    shown = 0
-    while shown < limit:
-        page = _queue_call(
-            "GET", endpoint_url, name, "/events", after=after, limit=min(100, limit - shown)
-        )
-        for e in page["events"]:
-            click.echo(
-                f"{e['requestId']}  attempts={e['attempts']}  next={e['nextAttemptAt']:.3f}"
-                f"  {'in-flight' if e['inFlight'] else ''}  {e['lastError'] or ''}"
-            )
-            shown += 1
+    while len(events) < MAX_LISTED:
+        page = _queue_call("GET", endpoint_url, name, "/events", after=after, limit=1000)
+        events.extend(page["events"])
         if "next" not in page:
             break
         after = page["next"]
+    return events
+
+
+def _iso(epoch_s: float) -> str:
+    """`2026-12-01T10:26:43.123Z` for an epoch time in seconds."""
+    moment = datetime.fromtimestamp(epoch_s, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @queue.command("purge")

@@ -156,7 +156,10 @@ class SourcePoller:
         done = [m.receipt_handle for m in messages if m.message_id not in keep]
         if done:
             await self.queues.delete_batch(self.m.source_arn, done)
-        await self.report(self.m.uuid, "OK" if not keep else "PROBLEM: Function call failed")
+        # As AWS: a run that returned (even listing batchItemFailures) is OK; only a function
+        # error is a problem.
+        result = "PROBLEM: Function call failed" if outcome.function_error else "OK"
+        await self.report(self.m.uuid, result)
 
     def _failed_items(self, messages: list[SourceMessage], out: Outcome) -> set[str]:
         """Message ids to leave on the queue."""
