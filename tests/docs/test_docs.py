@@ -1,0 +1,145 @@
+"""Executable docs: every python/bash block of README.md and docs/*.md runs against a real node.
+
+One test per page, so a failure names the page (and the block's line). The pages share one
+node, as a reader following README.md and then every page would; each page gets a fresh working
+directory. The marking convention is described in `docs_runner.py` and docs/contributing-docs.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from docs_runner import Block, PageError, PageRun, blocks, created_names
+
+from conftest import NodeProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def page_name(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+@pytest.fixture(scope="module")
+def docs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    """One node for every page, as a reader has one node running while following the docs."""
+    node = NodeProcess(tmp_path_factory.mktemp("docs-node") / "data", free_port())
+    node.start()
+    yield node
+    node.stop()
+
+
+def reader_env(home: Path, node: NodeProcess) -> dict[str, str]:
+    """A clean shell environment: no AWS settings of the machine, `lamina` on PATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAMINA_"))}
+    env.update(
+        {
+            "HOME": str(home),
+            "AWS_CONFIG_FILE": str(home / "aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_PAGER": "",
+            "LAMINA_ENDPOINT_URL": node.url,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
+    return env
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("path", PAGES, ids=page_name)
+def test_page_runs_top_to_bottom(path: Path, docs_node: NodeProcess, tmp_path: Path) -> None:
+    page_blocks = blocks(path, page_name(path))
+    home = tmp_path / "home"
+    home.mkdir()
+    run = PageRun(f"127.0.0.1:{docs_node.port}", tmp_path, reader_env(home, docs_node))
+    try:
+        run.run(page_blocks)
+    except PageError as exc:
+        pytest.fail(f"{exc}\n--- node log (tail) ---\n{docs_node.log()[-3000:]}", pytrace=False)
+
+
+def test_pages_create_distinct_functions_and_queues() -> None:
+    """A reader runs every page on one node: two pages creating one name would collide."""
+    owner: dict[tuple[str, str], str] = {}
+    clashes = []
+    for path in PAGES:
+        for key in set(created_names(blocks(path, page_name(path)))):
+            if key in owner:
+                clashes.append(f"{key[0]} {key[1]!r}: {owner[key]} and {page_name(path)}")
+            owner[key] = page_name(path)
+    assert not clashes, "names created by more than one page:\n" + "\n".join(clashes)
+
+
+def test_every_page_is_linked_from_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [p.name for p in PAGES[1:] if f"docs/{p.name}" not in readme]
+    assert not missing, f"README.md does not link: {missing}"
+
+
+# -- the runner itself ----------------------------------------------------------------------
+
+
+def write_page(tmp_path: Path, text: str) -> Path:
+    page = tmp_path / "page.md"
+    page.write_text(text)
+    return page
+
+
+def test_runner_marks_skip_and_output(tmp_path: Path) -> None:
+    page = write_page(
+        tmp_path,
+        "<!-- docs: skip (starts a node) -->\n```bash\nlamina serve\n```\n\n"
+        "```text\nwhatever\n```\n\n```python\nx = 1\n```\n",
+    )
+    found = blocks(page, "page.md")
+    assert [(b.lang, b.skip, b.runs) for b in found] == [
+        ("bash", "starts a node", False),
+        ("text", None, False),
+        ("python", None, True),
+    ]
+    assert found[2].line == 11
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("```console\n$ ls\n```\n", "not allowed"),
+        ("```\nplain\n```\n", "not allowed"),
+        ("```bash\npip install lamina\n```\n", "docs: skip"),
+        ("```bash\nls && lamina serve --port 1\n```\n", "docs: skip"),
+    ],
+)
+def test_runner_refuses_what_would_dodge_it(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(PageError, match=message):
+        blocks(write_page(tmp_path, text), "page.md")
+
+
+def test_runner_shares_state_and_names_the_failing_block(tmp_path: Path) -> None:
+    page = write_page(
+        tmp_path,
+        "```bash\nexport GREETING=hi\nWHO=you\n```\n\n"
+        "```python\nimport os\nseen = os.environ['GREETING']\n```\n\n"
+        '```bash\ntest "$WHO" = you\n```\n\n'
+        "```python\nassert seen == 'hi'\n```\n\n"
+        "```bash\nfalse\necho never\n```\n",
+    )
+    page_blocks: list[Block] = blocks(page, "page.md")
+    run = PageRun("127.0.0.1:1", tmp_path, dict(os.environ))
+    with pytest.raises(PageError, match=r"page.md:20 \(bash block\) failed"):
+        run.run(page_blocks)
+
+
+def test_runner_substitutes_the_endpoint(tmp_path: Path) -> None:
+    page = write_page(tmp_path, '```python\nurl = "http://127.0.0.1:9001/health"\n```\n')
+    run = PageRun("127.0.0.1:4242", tmp_path, dict(os.environ))
+    namespace_probe = tmp_path / "probe.md"
+    namespace_probe.write_text(
+        '```python\nassert url == "http://127.0.0.1:4242/health", url\n```\n'
+    )
+    run.run(blocks(page, "page.md") + blocks(namespace_probe, "probe.md"))
