@@ -22,6 +22,7 @@ import os
 import re
 import select
 import subprocess
+import sys
 import textwrap
 import traceback
 from collections.abc import Iterator
@@ -33,7 +34,19 @@ SKIP_RE = re.compile(r"^<!--\s*docs:\s*skip\s*\((?P<reason>[^)]+)\)\s*-->\s*$")
 FENCE_RE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+)\s*(?P<lang>[^\s`]*)\s*$")
 RUN_LANGS = {"python", "bash"}
 #: Fences that are never run: output and data.
-SHOWN_LANGS = {"text", "json", "yaml", "toml", "ini", "dockerfile", "svg", "xml", "promql", "diff"}
+SHOWN_LANGS = {
+    "text",
+    "json",
+    "yaml",
+    "toml",
+    "ini",
+    "dockerfile",
+    "hcl",
+    "svg",
+    "xml",
+    "promql",
+    "diff",
+}
 #: Spellings that would silently dodge the runner: use python, bash or text instead.
 REFUSED_LANGS = {"", "console", "sh", "shell", "py", "python3", "pycon", "shell-session", "zsh"}
 #: Commands a run block must not contain: mark such a block with a skip line.
@@ -136,8 +149,7 @@ class Shell:
         env_dump = self.workdir / f".block-{self._count}.env"
         script.write_text(code)
         self._send(
-            f"source {script} > {out} 2>&1 < /dev/null\n"
-            f"env -0 > {env_dump}\necho __done__\n"
+            f"source {script} > {out} 2>&1 < /dev/null\nenv -0 > {env_dump}\necho __done__\n"
         )
         done = self._wait_line()
         output = out.read_text(errors="replace") if out.exists() else ""
@@ -199,6 +211,7 @@ class PageRun:
         shell = Shell(self.workdir, self.base_env)
         ran: list[str] = []
         saved_env, saved_cwd = dict(os.environ), Path.cwd()
+        saved_path, saved_modules = list(sys.path), set(sys.modules)
         os.environ.clear()
         os.environ.update(self.base_env)
         os.chdir(self.workdir)
@@ -215,6 +228,12 @@ class PageRun:
                 ran.append(block.where())
         finally:
             shell.close()
+            sys.path[:] = saved_path
+            for module in set(sys.modules) - saved_modules:
+                if getattr(sys.modules[module], "__file__", None) and str(
+                    getattr(sys.modules[module], "__file__", "")
+                ).startswith(str(self.workdir)):
+                    del sys.modules[module]  # modules a page wrote and imported
             os.chdir(saved_cwd)
             os.environ.clear()
             os.environ.update(saved_env)

@@ -8,6 +8,7 @@ directory. The marking convention is described in `docs_runner.py` and docs/cont
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,3 +144,36 @@ def test_runner_substitutes_the_endpoint(tmp_path: Path) -> None:
         '```python\nassert url == "http://127.0.0.1:4242/health", url\n```\n'
     )
     run.run(blocks(page, "page.md") + blocks(namespace_probe, "probe.md"))
+
+
+LINK_RE = re.compile(r"\]\((?P<target>[^)\s]+)\)")
+BARE_PAGE_RE = re.compile(r"`(?P<page>[\w-]+\.md)`")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    lines = path.read_text().splitlines()
+    return {slug(line.lstrip("#")) for line in lines if line.startswith("#")}
+
+
+@pytest.mark.parametrize("path", PAGES, ids=page_name)
+def test_links_point_to_files_that_exist(path: Path) -> None:
+    broken = []
+    prose = re.sub(r"`[^`\n]*`", "", path.read_text())  # links are not in inline code
+    for m in LINK_RE.finditer(prose):
+        target = m["target"]
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        file_part, _, anchor = target.partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        if not linked.exists() or (anchor and anchor not in anchors(linked)):
+            broken.append(target)
+    bare = [m["page"] for m in BARE_PAGE_RE.finditer(path.read_text())
+            if (ROOT / "docs" / m["page"]).exists()]  # fmt: skip
+    assert not broken, f"{page_name(path)}: links to nothing: {broken}"
+    assert not bare, f"{page_name(path)}: page names that should be links: {bare}"
