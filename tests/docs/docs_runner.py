@@ -174,6 +174,9 @@ class Shell:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 def _read_env(path: Path) -> dict[str, str]:
@@ -229,15 +232,19 @@ class PageRun:
         finally:
             shell.close()
             sys.path[:] = saved_path
-            for module in set(sys.modules) - saved_modules:
-                if getattr(sys.modules[module], "__file__", None) and str(
-                    getattr(sys.modules[module], "__file__", "")
-                ).startswith(str(self.workdir)):
-                    del sys.modules[module]  # modules a page wrote and imported
+            _forget_modules_under(self.workdir, saved_modules)
             os.chdir(saved_cwd)
             os.environ.clear()
             os.environ.update(saved_env)
         return ran
+
+
+def _forget_modules_under(workdir: Path, before: set[str]) -> None:
+    """Drop the modules a page wrote into its working directory and imported."""
+    for name in set(sys.modules) - before:
+        origin = getattr(sys.modules[name], "__file__", None) or ""
+        if origin.startswith(str(workdir)):
+            del sys.modules[name]
 
 
 def _apply_env(env: dict[str, str]) -> None:
