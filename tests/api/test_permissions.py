@@ -67,6 +67,8 @@ def test_principals_and_conditions(lam: Any, fn: dict[str, Any]) -> None:
     wildcard = add("wild", Action="lambda:InvokeFunction", Principal="*", SourceAccount=ACCOUNT)
     assert wildcard["Principal"] == "*"
     assert wildcard["Condition"] == {"StringEquals": {"AWS:SourceAccount": ACCOUNT}}
+    role = f"arn:aws:iam::{ACCOUNT}:role/deployer"
+    assert add("role", Action="lambda:*", Principal=role)["Principal"] == {"AWS": role}
     account = add("acct", Action="lambda:InvokeFunction", Principal=ACCOUNT)
     assert account["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
     assert "Condition" not in account
@@ -91,7 +93,7 @@ def test_principals_and_conditions(lam: Any, fn: dict[str, Any]) -> None:
     alexa = add("alexa", Action="lambda:InvokeFunction", Principal="*", EventSourceToken=token)
     assert alexa["Condition"] == {"StringEquals": {"lambda:EventSourceToken": token}}
     sids = [s["Sid"] for s in json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]]
-    assert sids == ["wild", "acct", "url", "alexa"]
+    assert sids == ["wild", "role", "acct", "url", "alexa"]
 
 
 def test_remove_and_errors(lam: Any, fn: dict[str, Any]) -> None:

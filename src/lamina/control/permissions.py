@@ -33,6 +33,7 @@ POLICY_VERSION = "2012-10-17"
 _SID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,100}$")
 _ACTION_RE = re.compile(r"^(lambda:[*]|lambda:[a-zA-Z]+|[*])$")
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
+_IAM_ARN_RE = re.compile(r"^arn:aws[a-zA-Z-]*:(iam|sts)::\d{12}:\S+$")
 _SERVICE_RE = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$")
 _NO_RESOURCE = "The resource you requested does not exist."
 
@@ -75,7 +76,7 @@ def principal_of(raw: str, account_id: str) -> str | dict[str, str]:
         return "*"
     if _ACCOUNT_RE.match(raw):
         return {"AWS": f"arn:aws:iam::{raw}:root"}
-    if raw.startswith("arn:aws") and ":iam::" in raw:
+    if _IAM_ARN_RE.match(raw):
         return {"AWS": raw}
     if _SERVICE_RE.match(raw):
         return {"Service": raw}
