@@ -254,22 +254,24 @@ def _apply_env(env: dict[str, str]) -> None:
     os.environ.update({k: v for k, v in env.items() if k not in ("PWD", "OLDPWD", "SHLVL", "_")})
 
 
-def created_names(page_blocks: list[Block]) -> Iterator[tuple[str, str]]:
-    """(kind, name) of every function and queue a page's run blocks create."""
-    patterns = {
-        "function": (
-            r"create_function\(\s*FunctionName=\"([^\"]+)\"",
-            r"create-function\s+(?:\\\s*)?--function-name\s+(\S+)",
-        ),
-        "queue": (
-            r"create_queue\(\s*QueueName=\"([^\"]+)\"",
-            r"create-queue\b[^\n]*?--queue-name\s+(\S+)",
-        ),
-    }
+#: Where run blocks name functions and queues (created or used).
+NAME_PATTERNS = {
+    "function": (
+        r"FunctionName=\"([^\"]+)\"",
+        r"--function-name\s+(\S+)",
+        r"\blamina\s+(?:invoke|logs|queue\s+\w+)\s+([\w-]+)",
+        r"\bdeploy_\w*\(\s*\"([^\"]+)\"",
+    ),
+    "queue": (r"QueueName=\"([^\"]+)\"", r"--queue-name\s+(\S+)"),
+}
+
+
+def used_names(page_blocks: list[Block]) -> Iterator[tuple[str, str]]:
+    """(kind, name) of every function and queue a page's run blocks create or use."""
     for block in page_blocks:
         if not block.runs:
             continue
-        for kind, regexes in patterns.items():
+        for kind, regexes in NAME_PATTERNS.items():
             for regex in regexes:
                 for m in re.finditer(regex, block.code):
-                    yield kind, m.group(1)
+                    yield kind, m.group(1).split(":")[0]

@@ -12,9 +12,10 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
-from docs_runner import Block, PageError, PageRun, blocks, created_names
+from docs_runner import Block, PageError, PageRun, blocks, used_names
 
 from conftest import NodeProcess, free_port
 
@@ -65,12 +66,13 @@ def test_page_runs_top_to_bottom(path: Path, docs_node: NodeProcess, tmp_path: P
         pytest.fail(f"{exc}\n--- node log (tail) ---\n{docs_node.log()[-3000:]}", pytrace=False)
 
 
-def test_pages_create_distinct_functions_and_queues() -> None:
-    """A reader runs every page on one node: two pages creating one name would collide."""
+def test_pages_use_distinct_functions_and_queues() -> None:
+    """Pages run on one node: each creates and uses its own names, so none collide or depend
+    on another page having run first."""
     owner: dict[tuple[str, str], str] = {}
     clashes = []
     for path in PAGES:
-        for key in set(created_names(blocks(path, page_name(path)))):
+        for key in set(used_names(blocks(path, page_name(path)))):
             if key in owner:
                 clashes.append(f"{key[0]} {key[1]!r}: {owner[key]} and {page_name(path)}")
             owner[key] = page_name(path)
@@ -177,3 +179,13 @@ def test_links_point_to_files_that_exist(path: Path) -> None:
             if (ROOT / "docs" / m["page"]).exists()]  # fmt: skip
     assert not broken, f"{page_name(path)}: links to nothing: {broken}"
     assert not bare, f"{page_name(path)}: page names that should be links: {bare}"
+
+
+def test_diagrams_are_well_formed_svg() -> None:
+    """Diagrams are checked-in SVG files a browser shows without a network."""
+    diagrams = sorted((ROOT / "docs").glob("*.svg"))
+    assert len(diagrams) >= 3
+    for svg in diagrams:
+        root = ElementTree.parse(svg).getroot()
+        assert root.tag == "{http://www.w3.org/2000/svg}svg", svg.name
+        assert "http" not in svg.read_text().replace("http://www.w3.org/2000/svg", ""), svg.name
