@@ -134,7 +134,11 @@ class Shell:
             text=True,
         )
         self._count = 0
-        self._send("set -e -o pipefail\n")
+        # On a failing command: which Markdown line it was (DOCS_LINE = the block's first line).
+        self._send(
+            "set -e -o pipefail\n"
+            "trap 'echo \"docs: line $((DOCS_LINE + LINENO - 1)) failed: $BASH_COMMAND\" >&2' ERR\n"
+        )
 
     def _send(self, text: str) -> None:
         assert self.proc.stdin is not None
@@ -149,7 +153,8 @@ class Shell:
         env_dump = self.workdir / f".block-{self._count}.env"
         script.write_text(code)
         self._send(
-            f"source {script} > {out} 2>&1 < /dev/null\nenv -0 > {env_dump}\necho __done__\n"
+            f"DOCS_LINE={block.line}\nsource {script} > {out} 2>&1 < /dev/null\n"
+            f"env -0 > {env_dump}\necho __done__\n"
         )
         done = self._wait_line()
         output = out.read_text(errors="replace") if out.exists() else ""

@@ -134,8 +134,10 @@ def test_runner_shares_state_and_names_the_failing_block(tmp_path: Path) -> None
     )
     page_blocks: list[Block] = blocks(page, "page.md")
     run = PageRun("127.0.0.1:1", tmp_path, dict(os.environ))
-    with pytest.raises(PageError, match=r"page.md:20 \(bash block\) failed"):
+    with pytest.raises(PageError, match=r"page.md:20 \(bash block\) failed") as failed:
         run.run(page_blocks)
+    assert "docs: line 20 failed: false" in str(failed.value)
+    assert "never" not in str(failed.value).split("output:")[1]
 
 
 def test_runner_substitutes_the_endpoint(tmp_path: Path) -> None:
