@@ -9,15 +9,20 @@ The convention every page follows:
 - The line `<!-- docs: skip (reason) -->` immediately before a fence means "do not run this
   block" (a `lamina serve` start, a `pip install`, something that needs what the test cannot
   give). The reason is required.
-- Output is shown in ```` ```text ```` fences, which are never run; so are data fences
-  (`json`, `yaml`, `toml`, `ini`, `dockerfile`, `svg`…). Fences spelled `console`, `sh`, `shell`,
-  `py` or left without a language are refused, so nothing escapes the runner by accident.
+- Output is shown in ```` ```text ```` fences, which are never run. The line
+  `<!-- docs: output -->` before a text fence makes it checked: each of its non-blank lines must
+  appear, in order, in what the run block just above it printed (`…` matches anything).
+- Data fences (`json`, `yaml`, `toml`, `ini`, `dockerfile`, `hcl`…) are never run either.
+  Fences spelled `console`, `sh`, `shell`, `py` or left without a language are refused, so
+  nothing escapes the runner by accident.
 - `http://127.0.0.1:9001` and `localhost:9001` are replaced by the test node's address, and
   `LAMINA_ENDPOINT_URL` points the `lamina` client commands at it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import select
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 SKIP_RE = re.compile(r"^<!--\s*docs:\s*skip\s*\((?P<reason>[^)]+)\)\s*-->\s*$")
+OUTPUT_RE = re.compile(r"^<!--\s*docs:\s*output\s*-->\s*$")
 FENCE_RE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+)\s*(?P<lang>[^\s`]*)\s*$")
 RUN_LANGS = {"python", "bash"}
 #: Fences that are never run: output and data.
@@ -64,6 +70,7 @@ class Block:
     lang: str
     code: str
     skip: str | None  # the reason, when marked not to run
+    checks_output: bool = False  # a text block marked to match the output above it
 
     @property
     def runs(self) -> bool:
@@ -91,15 +98,19 @@ def blocks(path: Path, page: str) -> list[Block]:
         end = i + 1
         while end < len(lines) and lines[end].strip() != fence:
             end += 1
-        skip = SKIP_RE.match(lines[i - 1].strip()) if i > 0 else None
+        before = lines[i - 1].strip() if i > 0 else ""
+        skip = SKIP_RE.match(before)
         body = "\n".join(line[indent:] for line in lines[i + 1 : end])
-        found.append(Block(page, i + 2, lang, body + "\n", skip["reason"] if skip else None))
+        reason = skip["reason"] if skip else None
+        found.append(Block(page, i + 2, lang, body + "\n", reason, bool(OUTPUT_RE.match(before))))
         _check(found[-1])
         i = end + 1
     return found
 
 
 def _check(block: Block) -> None:
+    if block.checks_output and block.lang != "text":
+        raise PageError(f"{block.where()}: `docs: output` marks text blocks only")
     if block.lang in REFUSED_LANGS:
         raise PageError(
             f"{block.where()}: fence language {block.lang or '(none)'!r} is not allowed; use"
@@ -193,16 +204,39 @@ def _read_env(path: Path) -> dict[str, str]:
     return env
 
 
-def run_python(block: Block, code: str, namespace: dict[str, Any]) -> None:
-    """Exec `code` in the page's namespace; tracebacks show the Markdown file's line numbers."""
+def run_python(block: Block, code: str, namespace: dict[str, Any]) -> str:
+    """Exec `code` in the page's namespace; what it printed. Tracebacks show the Markdown
+    file's line numbers."""
     source = "\n" * (block.line - 1) + code
+    printed = io.StringIO()
     try:
-        exec(compile(source, block.page, "exec"), namespace)
+        with contextlib.redirect_stdout(printed):
+            exec(compile(source, block.page, "exec"), namespace)
+        return printed.getvalue()
     except Exception as exc:
         raise PageError(
             f"{block.where()} failed:\n{textwrap.indent(code, '    ')}\n"
+            f"printed:\n{textwrap.indent(printed.getvalue(), '    ')}\n"
             f"{''.join(traceback.format_exception(exc))}"
         ) from exc
+    finally:
+        sys.stdout.write(printed.getvalue())
+
+
+def check_output(shown: Block, output: str) -> None:
+    """Each non-blank line of `shown` must match a line of `output`, in order (… = anything)."""
+    got = [line.rstrip() for line in output.splitlines()]
+    position = 0
+    for want in (line.rstrip() for line in shown.code.splitlines() if line.strip()):
+        pattern = re.compile(".*?".join(re.escape(part) for part in want.split("…")))
+        while position < len(got) and not pattern.fullmatch(got[position]):
+            position += 1
+        if position == len(got):
+            raise PageError(
+                f"{shown.where()}: the line {want!r} is not in the output above it, which was:\n"
+                f"{textwrap.indent(output, '    ')}"
+            )
+        position += 1
 
 
 @dataclass
@@ -224,16 +258,15 @@ class PageRun:
         os.environ.update(self.base_env)
         os.chdir(self.workdir)
         try:
+            output: str | None = None  # what the block just above printed, if it ran
             for block in page_blocks:
-                if not block.runs:
-                    continue
-                code = substitute(block.code, self.endpoint)
-                if block.lang == "bash":
-                    _, env = shell.run(block, code)
-                    _apply_env(env)
-                else:
-                    run_python(block, code, namespace)
-                ran.append(block.where())
+                if block.checks_output:
+                    if output is None:
+                        raise PageError(f"{block.where()}: `docs: output` follows no run block")
+                    check_output(block, output)
+                output = self._run_block(block, shell, namespace) if block.runs else None
+                if block.runs:
+                    ran.append(block.where())
         finally:
             shell.close()
             sys.path[:] = saved_path
@@ -242,6 +275,15 @@ class PageRun:
             os.environ.clear()
             os.environ.update(saved_env)
         return ran
+
+    def _run_block(self, block: Block, shell: Shell, namespace: dict[str, Any]) -> str:
+        """Run one block; what it printed."""
+        code = substitute(block.code, self.endpoint)
+        if block.lang == "python":
+            return run_python(block, code, namespace)
+        printed, env = shell.run(block, code)
+        _apply_env(env)
+        return printed
 
 
 def _forget_modules_under(workdir: Path, before: set[str]) -> None:

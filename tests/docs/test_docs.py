@@ -191,3 +191,15 @@ def test_diagrams_are_well_formed_svg() -> None:
         root = ElementTree.parse(svg).getroot()
         assert root.tag == "{http://www.w3.org/2000/svg}svg", svg.name
         assert "http" not in svg.read_text().replace("http://www.w3.org/2000/svg", ""), svg.name
+
+
+def test_runner_checks_marked_output(tmp_path: Path) -> None:
+    page = write_page(
+        tmp_path,
+        "```python\nprint('request 3f6c-77 took 12 ms')\nprint('done')\n```\n\n"
+        "<!-- docs: output -->\n```text\nrequest … took … ms\ndone\n```\n\n"
+        "```bash\necho one; echo two\n```\n\n"
+        "<!-- docs: output -->\n```text\ntwo\none\n```\n",
+    )
+    with pytest.raises(PageError, match=r"page.md:18 \(text block\): the line 'one' is not in"):
+        PageRun("127.0.0.1:1", tmp_path, dict(os.environ)).run(blocks(page, "page.md"))
