@@ -212,3 +212,11 @@ def test_policy_survives_restart_and_goes_with_the_function(
     create_function(name=name, client=again)
     with pytest.raises(again.exceptions.ResourceNotFoundException):
         again.get_policy(FunctionName=name)
+
+
+def test_code_signing_config_reads_as_none(lam: Any, fn: dict[str, Any]) -> None:
+    """Terraform reads it after creating a function; Lamina has no code signing."""
+    out = lam.get_function_code_signing_config(FunctionName=fn["FunctionName"])
+    assert out.get("CodeSigningConfigArn", "") == ""
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_code_signing_config(FunctionName="doesnotexist")

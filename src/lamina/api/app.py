@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 from lamina.api import (
     aliases,
     async_queue,
+    code_signing,
     concurrency,
     event_config,
     functions,
@@ -51,6 +52,7 @@ def build_app(node: Node) -> Starlette:
         *aliases.routes,
         *tags.routes,
         *permissions.routes,
+        *code_signing.routes,
         *concurrency.routes,
         *provisioned.routes,
         *lamina.routes,
