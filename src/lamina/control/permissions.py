@@ -155,10 +155,10 @@ class PermissionService:
         async with self.functions.lock(name):
             target_revision = await self._target_revision(name, qualifier)
             doc, raw = await self._load(name, qualifier)
-            if revision_id and revision_id not in (
-                doc.revision_id if doc else target_revision,
-                target_revision,
-            ):
+            # The policy's own revision, or (Lamina's stand-in for AWS's shared one) the
+            # function's or alias's current RevisionId.
+            accepted = {target_revision, *([doc.revision_id] if doc else [])}
+            if revision_id and revision_id not in accepted:
                 raise _stale(qualifier)
             statements = list(doc.statements) if doc else []
             if any(s["Sid"] == grant.sid for s in statements):
