@@ -40,6 +40,7 @@ from lamina.engine.telemetry import Telemetry
 from lamina.errors import LaminaError
 from lamina.queues.service import QueueService
 from lamina.store.base import Store
+from lamina.store.memory import MemoryStore
 from lamina.store.sqlite import SqliteStore
 
 log = logging.getLogger("lamina.node")
@@ -57,9 +58,13 @@ def open_store(settings: Settings) -> tuple[Store, str]:
     """The store named by `--store`, and a short name for it."""
     if settings.store in ("sqlite", ""):
         return SqliteStore(Path(settings.data_dir), fsync=settings.fsync), "sqlite"
+    if settings.store == "memory":  # keeps nothing across restarts: for tests and trials
+        return MemoryStore(), "memory"
     if settings.store.startswith(("redis://", "rediss://", "unix://")):
         raise LaminaError("the Redis store is not available yet; use --store sqlite")
-    raise LaminaError(f"unknown --store {settings.store!r}: use sqlite or redis://host:port/db")
+    raise LaminaError(
+        f"unknown --store {settings.store!r}: use sqlite, memory or redis://host:port/db"
+    )
 
 
 class Node:

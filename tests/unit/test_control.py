@@ -14,9 +14,9 @@ import pytest
 from lamina.control import validate
 from lamina.control.arns import ALIAS_RE, Arns
 from lamina.control.code import CodeCache, check_zip
+from lamina.control.function_docs import version_key
 from lamina.control.models import LATEST, VersionConfig, alias_configuration, configuration
 from lamina.control.models import Alias as AliasRecord
-from lamina.control.records import version_key
 from lamina.errors import (
     InvalidParameterValue,
     RequestTooLarge,

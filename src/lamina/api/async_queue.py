@@ -66,7 +66,7 @@ async def list_events(request: Request) -> Response:
             "attempts": e.attempts,
             "enqueuedAt": e.enqueued_at,
             "nextAttemptAt": e.next_at,
-            "inFlight": e.leased_until is not None and e.leased_until >= now,
+            "inFlight": e.claimed_until is not None and e.claimed_until >= now,
             "lastError": e.last_error,
             "payload": base64.b64encode(e.payload).decode(),
         }

@@ -33,7 +33,7 @@ def cli() -> None:
     "--store",
     envvar="LAMINA_STORE",
     default=Settings.store,
-    help="sqlite (embedded) or redis://host:port/db.",
+    help="sqlite (embedded), memory (nothing kept across restarts) or redis://host:port/db.",
 )
 @click.option(
     "--account-concurrency",

@@ -13,8 +13,8 @@ import msgspec
 from lamina.clock import Clock
 from lamina.control.arns import Arns
 from lamina.control.code import CodeCache, CodePackage
+from lamina.control.function_docs import FunctionDocs
 from lamina.control.models import LATEST, FunctionMeta, VersionConfig
-from lamina.control.records import Records
 from lamina.errors import (
     InvalidParameterValue,
     PreconditionFailed,
@@ -51,7 +51,7 @@ class FunctionService:
     """The only writer of function, version and alias records."""
 
     def __init__(self, store: Store, arns: Arns, code: CodeCache, clock: Clock) -> None:
-        self.records = Records(store)
+        self.records = FunctionDocs(store)
         self.store = store
         self.arns = arns
         self.code = code

@@ -1,7 +1,7 @@
 """The async invocation queue: accept durably, then run each event through the invoker.
 
 One poller per function with queued events. A poller takes concurrency leases first (so a
-throttled function's events simply wait — a throttle is never an attempt), then leases that
+throttled function's events simply wait — a throttle is never an attempt), then claims that
 many due events from the store and runs each through the single invoker path. The outcome
 decides what happens next (reference C.1):
 
@@ -35,10 +35,10 @@ from lamina.store.events import AsyncEvent, EventQueueStats
 
 log = logging.getLogger("lamina.async")
 
-#: Most events one poller leases per round.
+#: Most events one poller claims per round.
 MAX_BATCH = 64
-#: Longest a store lease on an event lasts (max function timeout plus slack).
-EVENT_LEASE_S = 960.0
+#: Longest a poller's claim on an event lasts (max function timeout plus slack).
+EVENT_CLAIM_S = 960.0
 #: A poller with nothing due looks again after at most this long.
 IDLE_POLL_S = 1.0
 #: Backoff after a system error: first delay, and cap (reference C.1).
@@ -89,14 +89,14 @@ class AsyncQueue:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Forget leases of a previous run (this node owns the store) and resume every queue."""
+        """Void event claims of a previous run (this node owns the store) and resume every queue."""
         self._paused = {k for k, _ in await self.store.scan(PAUSED_KIND)}
-        await self.store.reset_event_leases()
+        await self.store.reset_event_claims()
         for function in await self.store.event_functions():
             self._ensure_poller(function)
 
     async def stop(self) -> None:
-        """Cancel pollers and running events; their leases let them run again after restart."""
+        """Cancel pollers and running events; their claims let them run again after restart."""
         tasks = [*self._pollers.values(), *self._running]
         for task in tasks:
             task.cancel()
@@ -148,8 +148,8 @@ class AsyncQueue:
                 if free == 0:
                     await self.concurrency.wait_capacity(IDLE_POLL_S)
                     continue
-                events = await self.store.lease_events(
-                    function, now=self.clock.time(), lease_s=EVENT_LEASE_S, limit=free
+                events = await self.store.claim_events(
+                    function, now=self.clock.time(), claim_s=EVENT_CLAIM_S, limit=free
                 )
                 for event in events:
                     lease = self.concurrency.try_acquire(function)

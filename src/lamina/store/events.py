@@ -1,8 +1,9 @@
 """The async-event part of the Store contract: one durable queue of events per function.
 
-An event is leased by a poller for a bounded time; if its holder dies the lease expires and
-the event runs again, with its attempt count unchanged (a run the crash cut off is not an
-attempt). Every write returns only after commit.
+A poller claims an event for a bounded time; if its holder dies the claim expires and the event
+runs again, with its attempt count unchanged (a run the crash cut off is not an attempt).
+"Claim" is the word for an event held by a poller; "lease" is reserved for concurrency.
+Every write returns only after commit.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class AsyncEvent(msgspec.Struct, frozen=True, kw_only=True):
     enqueued_at: float  # epoch seconds
     attempts: int = 0  # completed attempts that ended in a function error
     next_at: float = 0.0  # not run before this (epoch seconds)
-    leased_until: float | None = None
+    claimed_until: float | None = None  # held by a poller until then (epoch seconds)
     last_error: str | None = None
 
 
@@ -31,8 +32,8 @@ class EventQueueStats(msgspec.Struct, frozen=True, kw_only=True):
     """Counts for one function's queue at one moment."""
 
     depth: int  # every event still queued
-    ready: int  # due now and not leased
-    in_flight: int  # leased
+    ready: int  # due now and not claimed
+    in_flight: int  # claimed
     delayed: int  # waiting for a retry time
     oldest_enqueued_at: float | None
 
@@ -41,13 +42,15 @@ class EventStore(Protocol):
     async def enqueue_events(self, events: Sequence[AsyncEvent]) -> None:
         """Append events; returns only after commit. An id already queued is left as it is."""
 
-    async def lease_events(
-        self, function: str, *, now: float, lease_s: float, limit: int
+    async def claim_events(
+        self, function: str, *, now: float, claim_s: float, limit: int
     ) -> list[AsyncEvent]:
-        """Atomically lease up to `limit` due events of `function` (oldest due first)."""
+        """Atomically claim up to `limit` due, unclaimed events of `function` until
+        `now + claim_s` (earliest `next_at` first; a claim that ended before `now` is void)."""
 
-    async def reset_event_leases(self) -> int:
-        """Forget every lease; called at start by a node that is the store's only user."""
+    async def reset_event_claims(self) -> int:
+        """Void every claim; return how many. Called at start by a node that is the store's
+        only user."""
 
     async def ack_events(self, request_ids: Sequence[str]) -> None:
         """Remove finished events. Idempotent."""
@@ -55,7 +58,8 @@ class EventStore(Protocol):
     async def reschedule_event(
         self, request_id: str, *, next_at: float, attempts: int, last_error: str | None
     ) -> None:
-        """Give back a leased event to run again at `next_at` with `attempts` recorded."""
+        """Give back a claimed event (voiding its claim) to run again at `next_at` with
+        `attempts` recorded. An unknown id is ignored."""
 
     async def event_functions(self) -> list[str]:
         """Names of functions that have queued events."""
@@ -67,4 +71,4 @@ class EventStore(Protocol):
         """Events of `function` ordered by request id, starting after `after`."""
 
     async def purge_events(self, function: str) -> int:
-        """Delete every queued event of `function` that is not leased; return how many."""
+        """Delete every queued event of `function` that is not claimed; return how many."""

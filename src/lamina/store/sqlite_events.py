@@ -10,7 +10,7 @@ from lamina.store.events import AsyncEvent, EventQueueStats
 from lamina.store.sqlite_io import SqliteIO
 
 _COLUMNS = (
-    "request_id, function, qualifier, payload, enqueued_at, attempts, next_at, leased_until,"
+    "request_id, function, qualifier, payload, enqueued_at, attempts, next_at, claimed_until,"
     " last_error"
 )
 
@@ -24,7 +24,7 @@ def _row(r: tuple[Any, ...]) -> AsyncEvent:
         enqueued_at=float(r[4]),
         attempts=int(r[5]),
         next_at=float(r[6]),
-        leased_until=r[7],
+        claimed_until=r[7],
         last_error=r[8],
     )
 
@@ -58,28 +58,29 @@ class SqliteEventsMixin:
 
         await self.io.write(_insert)
 
-    async def lease_events(
-        self, function: str, *, now: float, lease_s: float, limit: int
+    async def claim_events(
+        self, function: str, *, now: float, claim_s: float, limit: int
     ) -> list[AsyncEvent]:
-        def _lease(conn: sqlite3.Connection) -> list[AsyncEvent]:
+        def _claim(conn: sqlite3.Connection) -> list[AsyncEvent]:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE function = ? AND next_at <= ?"
-                " AND (leased_until IS NULL OR leased_until < ?) ORDER BY next_at LIMIT ?",
+                " AND (claimed_until IS NULL OR claimed_until < ?)"
+                " ORDER BY next_at, request_id LIMIT ?",
                 (function, now, now, limit),
             ).fetchall()
-            until = now + lease_s
+            until = now + claim_s
             conn.executemany(
-                "UPDATE events SET leased_until = ? WHERE request_id = ?",
+                "UPDATE events SET claimed_until = ? WHERE request_id = ?",
                 [(until, r[0]) for r in rows],
             )
             return [_row((*r[:7], until, r[8])) for r in rows]
 
-        return await self.io.write(_lease)
+        return await self.io.write(_claim)
 
-    async def reset_event_leases(self) -> int:
+    async def reset_event_claims(self) -> int:
         def _reset(conn: sqlite3.Connection) -> int:
             return conn.execute(
-                "UPDATE events SET leased_until = NULL WHERE leased_until IS NOT NULL"
+                "UPDATE events SET claimed_until = NULL WHERE claimed_until IS NOT NULL"
             ).rowcount
 
         return await self.io.write(_reset)
@@ -97,7 +98,7 @@ class SqliteEventsMixin:
     ) -> None:
         def _reschedule(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE events SET next_at = ?, attempts = ?, last_error = ?, leased_until = NULL"
+                "UPDATE events SET next_at = ?, attempts = ?, last_error = ?, claimed_until = NULL"
                 " WHERE request_id = ?",
                 (next_at, attempts, last_error, request_id),
             )
@@ -114,8 +115,8 @@ class SqliteEventsMixin:
         def _stats(conn: sqlite3.Connection) -> EventQueueStats:
             row = conn.execute(
                 "SELECT COUNT(*),"
-                " SUM(CASE WHEN leased_until >= ? THEN 1 ELSE 0 END),"
-                " SUM(CASE WHEN (leased_until IS NULL OR leased_until < ?) AND next_at > ?"
+                " SUM(CASE WHEN claimed_until >= ? THEN 1 ELSE 0 END),"
+                " SUM(CASE WHEN (claimed_until IS NULL OR claimed_until < ?) AND next_at > ?"
                 "     THEN 1 ELSE 0 END),"
                 " MIN(enqueued_at) FROM events WHERE function = ?",
                 (now, now, now, function),
@@ -145,7 +146,7 @@ class SqliteEventsMixin:
     async def purge_events(self, function: str) -> int:
         def _purge(conn: sqlite3.Connection) -> int:
             return conn.execute(
-                "DELETE FROM events WHERE function = ? AND leased_until IS NULL", (function,)
+                "DELETE FROM events WHERE function = ? AND claimed_until IS NULL", (function,)
             ).rowcount
 
         return await self.io.write(_purge)

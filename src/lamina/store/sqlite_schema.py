@@ -60,6 +60,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX messages_visible ON messages (queue, visible_at);
     """,
+    # 4: an event held by a poller is a "claim" ("lease" is only for concurrency)
+    """
+    ALTER TABLE events RENAME COLUMN leased_until TO claimed_until;
+    """,
 ]
 
 

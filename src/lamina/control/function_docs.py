@@ -1,4 +1,4 @@
-"""Where control-plane records live in the store: kinds, keys and (de)serialisation."""
+"""The function, version and alias documents in the store: kinds, keys and (de)serialisation."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def encode(record: msgspec.Struct) -> bytes:
     return _enc.encode(record)
 
 
-class Records:
-    """Typed reads and write-op builders over a Store."""
+class FunctionDocs:
+    """Typed reads and write-op builders for function, version and alias documents."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
