@@ -1,0 +1,42 @@
+"""The store contract's fixtures: one `store` per backend, opened before and closed after a test.
+
+Every test in tests/store/ that takes `store` runs once per backend in BACKENDS. A new backend
+(Redis) joins the contract by adding one entry; a backend whose server is not reachable should
+skip there, not fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from lamina.store.base import Store
+from lamina.store.memory import MemoryStore
+from lamina.store.sqlite import SqliteStore
+
+#: How to build each backend's store for one test, given a fresh temporary directory.
+BACKENDS: dict[str, Callable[[Path], Store]] = {
+    "memory": lambda _tmp: MemoryStore(),
+    "sqlite": lambda tmp: SqliteStore(tmp),
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The store runs on asyncio (uvloop in a node); tests need no other event loop."""
+    return "asyncio"
+
+
+@pytest.fixture(params=list(BACKENDS))
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
+) -> AsyncIterator[Store]:
+    """An open, empty store of the backend named by the parameter."""
+    opened = BACKENDS[request.param](tmp_path)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
