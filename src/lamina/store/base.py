@@ -1,8 +1,10 @@
 """The Store contract: one protocol every backend implements, and its record types.
 
-Every write method returns only after its data is committed (durable against `kill -9` of the
-node). Backends translate driver errors into `StoreError` at their edge and add no public
-methods of their own.
+Every write method returns only after its data is committed: durable against `kill -9` of the
+node for a persistent backend (SQLite), and visible to every later call for the in-memory
+reference backend, which keeps nothing across restarts. Backends read no clock (callers pass
+`now`), translate driver errors into `StoreError` at their edge and add no public methods of
+their own. tests/store/ holds the contract every backend passes.
 """
 
 from __future__ import annotations
