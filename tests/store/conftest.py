@@ -40,3 +40,18 @@ async def store(
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture(params=[name for name in BACKENDS if name != "memory"])
+async def reference_and_store(
+    request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
+) -> AsyncIterator[tuple[Store, Store]]:
+    """An open memory store (the reference) and an open store of another backend, both empty."""
+    reference, other = MemoryStore(), BACKENDS[request.param](tmp_path)
+    await reference.open()
+    await other.open()
+    try:
+        yield reference, other
+    finally:
+        await other.close()
+        await reference.close()

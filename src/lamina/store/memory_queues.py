@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lamina.store.memory_events import yield_once
@@ -70,18 +70,23 @@ class MemoryQueuesMixin:
         oldest = int((now - retention_s) * 1000)
         now_ms = int(now * 1000)
         taken: list[StoredMessage] = []
-        for msg in self._visible(queue, now, oldest):
-            if len(taken) >= limit:
+        # The same rounds as SQLite's: take a batch of what is visible; if some of it moved to
+        # the dead-letter queue, look again for the rest (a queue may even redrive to itself).
+        while len(taken) < limit:
+            moved = False
+            for msg in self._visible(queue, now, oldest, limit - len(taken)):
+                if redrive is not None and msg.receive_count >= redrive.max_receives:
+                    self._move(queue, msg, redrive.target, now)
+                    moved = True
+                    continue
+                msg.visible_at = hide_until
+                msg.receive_count += 1
+                if msg.first_receive_at is None:
+                    msg.first_receive_at = now_ms
+                msg.receipt = os.urandom(12).hex()
+                taken.append(msg.as_received())
+            if not moved:
                 break
-            if redrive is not None and msg.receive_count >= redrive.max_receives:
-                self._move(queue, msg, redrive.target, now)
-                continue
-            msg.visible_at = hide_until
-            msg.receive_count += 1
-            if msg.first_receive_at is None:
-                msg.first_receive_at = now_ms
-            msg.receipt = os.urandom(12).hex()
-            taken.append(msg.as_received())
         return taken
 
     async def delete_messages(self, queue: str, receipts: Sequence[tuple[int, str]]) -> None:
@@ -131,15 +136,11 @@ class MemoryQueuesMixin:
             del held[seq]
         return len(old)
 
-    def _visible(self, queue: str, now: float, oldest_ms: int) -> Iterator[_Message]:
-        """Visible, unexpired messages of `queue`, by visibility time then sequence number.
-
-        A snapshot: messages moved to another queue while iterating do not disturb it."""
+    def _visible(self, queue: str, now: float, oldest_ms: int, limit: int) -> list[_Message]:
+        """Up to `limit` visible, unexpired messages of `queue`, by visibility time then seq."""
         held = self._queues.get(queue, {}).values()
-        ready = [m for m in held if m.visible_at <= now and m.new.sent_at >= oldest_ms]
-        heapq.heapify(entries := [(m.visible_at, m.seq, m) for m in ready])
-        while entries:
-            yield heapq.heappop(entries)[2]
+        ready = (m for m in held if m.visible_at <= now and m.new.sent_at >= oldest_ms)
+        return heapq.nsmallest(limit, ready, key=lambda m: (m.visible_at, m.seq))
 
     def _move(self, source: str, msg: _Message, target: str, now: float) -> None:
         """Redrive `msg` to the dead-letter queue `target`, visible there at once."""
