@@ -149,6 +149,28 @@ async def test_change_visibility_moves_an_in_flight_message_only(store: Store) -
     assert (again.body, again.receive_count) == ("m", 2)
 
 
+async def test_visibility_changes_reorder_what_comes_next(store: Store) -> None:
+    await store.put_messages("q", [message("a"), message("b"), message("c")])
+    a, _, c = await receive(store, hide_s=30)
+    assert a.receipt is not None and c.receipt is not None
+
+    assert await store.change_visibility("q", c.seq, c.receipt, now=T0, visible_at=T0 + 1)
+    assert await store.change_visibility("q", a.seq, a.receipt, now=T0, visible_at=T0 + 2)
+    assert bodies(await receive(store, now=T0 + 2, hide_s=100)) == ["c", "a"]
+    assert bodies(await receive(store, now=T0 + 30, hide_s=100)) == ["b"]
+
+
+async def test_a_receive_hiding_for_no_time_leaves_the_message_visible(store: Store) -> None:
+    await store.put_messages("q", [message("m")])
+
+    first = await receive(store, hide_s=0)
+    again = await receive(store, hide_s=0)
+    assert [m.receive_count for m in first + again] == [1, 2]
+    assert await store.message_counts("q", now=T0) == MessageCounts(
+        visible=1, not_visible=0, delayed=0
+    )
+
+
 async def test_next_visible_at_names_the_soonest_hidden_or_delayed_message(store: Store) -> None:
     assert await store.next_visible_at("q", now=T0) is None
     await store.put_messages("q", [message("now"), message("later", delay_s=40)])

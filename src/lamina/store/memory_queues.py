@@ -1,4 +1,10 @@
-"""In-memory implementation of the SQS-style messages (`QueueStore`); mixed into MemoryStore."""
+"""In-memory implementation of the SQS-style messages (`QueueStore`); mixed into MemoryStore.
+
+Each queue keeps its messages by sequence number plus a heap of (visible_at, seq) entries, so a
+receive from a deep backlog looks at the messages it returns, not at the whole queue (SQLite
+uses an index for the same). Entries are never updated in place: a message whose visibility
+changes gets a new entry, and the old one is dropped when it reaches the top.
+"""
 
 from __future__ import annotations
 
@@ -41,20 +47,65 @@ class _Message:
         )
 
 
-class MemoryQueuesMixin:
-    """QueueStore on one dict of messages per queue, keyed by sequence number."""
+class _Queue:
+    """One queue's messages, and the heap that finds the visible ones in order."""
 
     def __init__(self) -> None:
-        self._queues: dict[str, dict[int, _Message]] = {}
+        self.messages: dict[int, _Message] = {}
+        self._heap: list[tuple[float, int]] = []
+
+    def add(self, msg: _Message) -> None:
+        self.messages[msg.seq] = msg
+        self._push(msg)
+
+    def show_at(self, msg: _Message, visible_at: float) -> None:
+        """Make `msg` (held here) visible at `visible_at`."""
+        msg.visible_at = visible_at
+        self._push(msg)
+
+    def visible(self, now: float, oldest_ms: int, limit: int) -> list[_Message]:
+        """Up to `limit` messages visible at `now` and sent at or after `oldest_ms`, by
+        visibility time then sequence number. Their entries leave the heap: the caller
+        hides, moves or deletes each one."""
+        found: dict[int, _Message] = {}  # by seq: an entry pushed twice counts once
+        expired: list[tuple[float, int]] = []
+        while self._heap and self._heap[0][0] <= now and len(found) < limit:
+            entry = heapq.heappop(self._heap)
+            msg = self.messages.get(entry[1])
+            if msg is None or msg.visible_at != entry[0] or msg.seq in found:
+                continue  # deleted, or its visibility changed since (a newer entry exists)
+            if msg.new.sent_at < oldest_ms:
+                expired.append(entry)  # skipped, not deleted: expire_messages does that
+            else:
+                found[msg.seq] = msg
+        for entry in expired:
+            heapq.heappush(self._heap, entry)
+        return list(found.values())
+
+    def _push(self, msg: _Message) -> None:
+        heapq.heappush(self._heap, (msg.visible_at, msg.seq))
+        if len(self._heap) > 2 * len(self.messages) + 64:  # mostly stale entries: rebuild
+            self._heap = [(m.visible_at, m.seq) for m in self.messages.values()]
+            heapq.heapify(self._heap)
+
+
+class MemoryQueuesMixin:
+    """QueueStore on one `_Queue` per queue name."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, _Queue] = {}
         self._seqs = itertools.count(1)  # one sequence for every queue, never reused
+
+    def _held(self, queue: str) -> dict[int, _Message]:
+        found = self._queues.get(queue)
+        return {} if found is None else found.messages
 
     async def put_messages(self, queue: str, messages: Sequence[NewMessage]) -> None:
         messages = list(messages)
         await yield_once()
-        held = self._queues.setdefault(queue, {})
+        held = self._queues.setdefault(queue, _Queue())
         for m in messages:
-            seq = next(self._seqs)
-            held[seq] = _Message(seq, m, m.visible_at)
+            held.add(_Message(next(self._seqs), m, m.visible_at))
 
     async def receive_messages(
         self,
@@ -67,23 +118,24 @@ class MemoryQueuesMixin:
         redrive: Redrive | None,
     ) -> list[StoredMessage]:
         await yield_once()
+        held = self._queues.get(queue)
         oldest = int((now - retention_s) * 1000)
         now_ms = int(now * 1000)
         taken: list[StoredMessage] = []
         # The same rounds as SQLite's: take a batch of what is visible; if some of it moved to
         # the dead-letter queue, look again for the rest (a queue may even redrive to itself).
-        while len(taken) < limit:
+        while held is not None and len(taken) < limit:
             moved = False
-            for msg in self._visible(queue, now, oldest, limit - len(taken)):
+            for msg in held.visible(now, oldest, limit - len(taken)):
                 if redrive is not None and msg.receive_count >= redrive.max_receives:
                     self._move(queue, msg, redrive.target, now)
                     moved = True
                     continue
-                msg.visible_at = hide_until
                 msg.receive_count += 1
                 if msg.first_receive_at is None:
                     msg.first_receive_at = now_ms
                 msg.receipt = os.urandom(12).hex()
+                held.show_at(msg, hide_until)
                 taken.append(msg.as_received())
             if not moved:
                 break
@@ -92,7 +144,7 @@ class MemoryQueuesMixin:
     async def delete_messages(self, queue: str, receipts: Sequence[tuple[int, str]]) -> None:
         receipts = list(receipts)
         await yield_once()
-        held = self._queues.get(queue, {})
+        held = self._held(queue)
         for seq, receipt in receipts:
             msg = held.get(seq)
             if msg is not None and msg.receipt is not None and msg.receipt == receipt:
@@ -102,20 +154,21 @@ class MemoryQueuesMixin:
         self, queue: str, seq: int, receipt: str, *, now: float, visible_at: float
     ) -> bool:
         await yield_once()
-        msg = self._queues.get(queue, {}).get(seq)
-        if msg is None or msg.receipt is None or msg.receipt != receipt or msg.visible_at <= now:
+        held = self._queues.get(queue)
+        msg = None if held is None else held.messages.get(seq)
+        if held is None or msg is None or msg.receipt != receipt or msg.visible_at <= now:
             return False
-        msg.visible_at = visible_at
+        held.show_at(msg, visible_at)
         return True
 
     async def next_visible_at(self, queue: str, *, now: float) -> float | None:
         await yield_once()
-        hidden = (m.visible_at for m in self._queues.get(queue, {}).values() if m.visible_at > now)
+        hidden = (m.visible_at for m in self._held(queue).values() if m.visible_at > now)
         return min(hidden, default=None)
 
     async def message_counts(self, queue: str, *, now: float) -> MessageCounts:
         await yield_once()
-        held = self._queues.get(queue, {}).values()
+        held = self._held(queue).values()
         hidden = [m for m in held if m.visible_at > now]
         in_flight = sum(1 for m in hidden if m.receive_count > 0)
         return MessageCounts(
@@ -126,28 +179,23 @@ class MemoryQueuesMixin:
 
     async def purge_messages(self, queue: str) -> int:
         await yield_once()
-        return len(self._queues.pop(queue, {}))
+        dropped = self._queues.pop(queue, None)
+        return 0 if dropped is None else len(dropped.messages)
 
     async def expire_messages(self, queue: str, *, sent_before: int) -> int:
         await yield_once()
-        held = self._queues.get(queue, {})
+        held = self._held(queue)
         old = [seq for seq, m in held.items() if m.new.sent_at < sent_before]
         for seq in old:
             del held[seq]
         return len(old)
 
-    def _visible(self, queue: str, now: float, oldest_ms: int, limit: int) -> list[_Message]:
-        """Up to `limit` visible, unexpired messages of `queue`, by visibility time then seq."""
-        held = self._queues.get(queue, {}).values()
-        ready = (m for m in held if m.visible_at <= now and m.new.sent_at >= oldest_ms)
-        return heapq.nsmallest(limit, ready, key=lambda m: (m.visible_at, m.seq))
-
     def _move(self, source: str, msg: _Message, target: str, now: float) -> None:
         """Redrive `msg` to the dead-letter queue `target`, visible there at once."""
-        del self._queues[source][msg.seq]
-        msg.visible_at = now
+        del self._queues[source].messages[msg.seq]
         msg.receive_count = 0
         msg.first_receive_at = None
         msg.receipt = None
         msg.dead_letter_source = source
-        self._queues.setdefault(target, {})[msg.seq] = msg
+        msg.visible_at = now
+        self._queues.setdefault(target, _Queue()).add(msg)
