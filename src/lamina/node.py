@@ -26,15 +26,15 @@ from lamina.control.functions import FunctionService
 from lamina.control.mappings import MappingService
 from lamina.control.permissions import PermissionService
 from lamina.control.provisioned import ProvisionedService
-from lamina.engine import forkserver
 from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations
 from lamina.engine.invoker import Invoker
+from lamina.engine.launcher import Launcher
 from lamina.engine.leases import LeaseBook
 from lamina.engine.log_sink import LogSink
 from lamina.engine.pool import Pool
-from lamina.engine.provisioner import Provisioner
+from lamina.engine.provisioner import ProvisionedBook, Provisioner
 from lamina.engine.sources import Sources
 from lamina.engine.telemetry import Telemetry
 from lamina.errors import LaminaError
@@ -83,17 +83,20 @@ class Node:
         self.code = CodeCache(Path(settings.data_dir) / "code")
         self.functions = FunctionService(self.store, self.arns, self.code, self.clock)
         self.aliases = AliasService(self.functions)
-        self.concurrency = Concurrency(settings.account_concurrency)
+        self.concurrency = Concurrency(settings.account_concurrency, self.clock)
         # stable across restarts of this node, so a restart takes over its own old record
         node_id = f"{socket.gethostname()}:{settings.port}"
         self.leases = LeaseBook(self.store, self.concurrency, self.clock, node_id=node_id)
+        self.launcher = Launcher(self.clock, fork=settings.fork_server)
         self.pool = Pool(
+            self.launcher,
             idle_timeout_s=settings.env_idle_timeout,
             memory_budget_mb=settings.memory_budget or default_memory_budget_mb(),
         )
-        self.logs = LogSink(self.store)
+        self.provisioned_book = ProvisionedBook(self.pool)
+        self.logs = LogSink(self.store, self.clock)
         self.telemetry = Telemetry()
-        self.telemetry.watch(self.concurrency, self.pool)
+        self.telemetry.watch(self.concurrency, self.pool, self.provisioned_book)
         self.invoker = Invoker(
             settings,
             self.store,
@@ -102,7 +105,9 @@ class Node:
             self.concurrency,
             self.logs,
             self.code.path,
-            self.telemetry,
+            provisioned=self.provisioned_book,
+            telemetry=self.telemetry,
+            clock=self.clock,
         )
         self.queues = QueueService(
             self.store,
@@ -118,13 +123,16 @@ class Node:
             self.concurrency,
             settings.region,
             self.mappings.record_result,
+            self.clock,
         )
         self.mappings.on_change(self.sources.changed)
         self.provisioned = ProvisionedService(
             self.store, self.aliases, self.clock, settings.unreserved_floor,
             settings.account_concurrency,
         )  # fmt: skip
-        self.provisioner = Provisioner(self.provisioned, self.aliases, self.invoker, self.pool)
+        self.provisioner = Provisioner(
+            self.provisioned, self.aliases, self.invoker.spec, self.pool, self.provisioned_book
+        )
         self.provisioned.on_change(self.provisioner.changed)
         self.destinations = Destinations(self.arns, self.functions)
         self.event_configs = EventConfigService(
@@ -174,7 +182,7 @@ class Node:
         await self.queues.start()
         self.destinations.bind(self.queues, self.async_queue.accept)
         if self.settings.fork_server:
-            forked = await forkserver.wait_ready()
+            forked = await self.launcher.start()
             log.info("fork server %s", "ready" if forked else "unavailable; environments spawn")
         await self.async_queue.start()
         await self.sources.start(await self.mappings.all())
@@ -188,7 +196,7 @@ class Node:
 
     async def _reap_forever(self) -> None:
         while True:
-            await asyncio.sleep(REAP_INTERVAL_S)
+            await self.clock.sleep(REAP_INTERVAL_S)
             await self.provisioner.maintain()
             reaped = await self.pool.reap_idle()
             if reaped:
@@ -206,7 +214,7 @@ class Node:
         await self.async_queue.stop()
         log.info("async pollers and event source pollers stopped")
         await self.pool.close()
-        await forkserver.close()
+        await self.launcher.close()
         log.info("environments stopped")
         await self.leases.withdraw()
         await self.logs.flush()

@@ -9,7 +9,7 @@ import psutil
 import pytest
 import uvloop
 
-from lamina.engine import forkserver
+from lamina.engine.launcher import Launcher
 from lamina.engine.pool import Pool
 
 T = TypeVar("T")
@@ -20,25 +20,23 @@ Runner = Callable[..., Any]
 def run_pool(
     request: pytest.FixtureRequest,
 ) -> Iterator[Callable[[Callable[[Pool], Awaitable[T]]], T]]:
-    """Run `scenario(pool)` on uvloop with a fresh pool, closed afterwards (then the fork
-    server too), once with environments forked from the template and once spawned."""
-    forkserver.enabled = request.param == "fork"
+    """Run `scenario(pool)` on uvloop with a fresh pool, closed afterwards (then its launcher
+    too), once with environments forked from the template and once spawned."""
+    fork = request.param == "fork"
 
     def runner(scenario: Callable[[Pool], Awaitable[T]], **pool_args: Any) -> T:
         async def main() -> T:
-            pool = Pool(**pool_args)
-            if forkserver.enabled:
-                assert await forkserver.wait_ready()
+            launcher = Launcher(fork=fork)
+            pool = Pool(launcher, **pool_args)
+            if fork:
+                assert await launcher.start()
             try:
                 return await scenario(pool)
             finally:
                 await pool.close()
-                await forkserver.close()
+                await launcher.close()
 
         return uvloop.run(main())
 
-    try:
-        yield runner  # type: ignore[misc]
-    finally:
-        forkserver.enabled = True
+    yield runner  # type: ignore[misc]
     assert not psutil.Process().children(recursive=True), "environment processes leaked"

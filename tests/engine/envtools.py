@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from lamina.engine.environment import Environment, EnvironmentSpec, InvokeResult
+from lamina.clock import Clock
+from lamina.engine.concurrency import Concurrency
+from lamina.engine.environment import Environment
+from lamina.engine.launcher import EnvironmentSpec
 from lamina.engine.pool import Pool
+from lamina.engine.reports import RunReport as InvokeResult
 
 FUNCTIONS_DIR = Path(__file__).parent.parent / "functions"
 
@@ -46,11 +51,21 @@ async def invoke(
         request_id=str(uuid.uuid4()),
         invoked_function_arn=env.spec.function_arn,
         client_context=client_context,
-        deadline=time.monotonic() + env.spec.timeout_s,
+        deadline=Clock().monotonic() + env.spec.timeout_s,
     )
+
+
+@asynccontextmanager
+async def borrow(pool: Pool, spec: EnvironmentSpec) -> AsyncIterator[Environment]:
+    """Borrow an environment of `spec` under a concurrency lease, as the invoker does."""
+    async with (
+        Concurrency(1).lease(spec.function_name) as lease,
+        pool.environment(spec, lease) as env,
+    ):
+        yield env
 
 
 async def call(pool: Pool, spec: EnvironmentSpec, event: bytes = b"{}") -> InvokeResult:
     """Borrow an environment of `spec` from the pool and invoke it once."""
-    async with pool.environment(spec) as env:
+    async with borrow(pool, spec) as env:
         return await invoke(env, event)

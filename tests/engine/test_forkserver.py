@@ -8,25 +8,26 @@ import psutil
 import uvloop
 from envtools import call, make_spec
 
-from lamina.engine import forkserver
+from lamina.engine.launcher import Launcher, can_fork
 from lamina.engine.pool import Pool
 
 
 def _parent_of_first_environment(**changes: object) -> tuple[int, set[int], dict[str, object]]:
     async def main() -> tuple[int, set[int], dict[str, object]]:
-        pool = Pool()
+        launcher = Launcher()
+        pool = Pool(launcher)
         try:
-            assert await forkserver.wait_ready()
+            assert await launcher.start()
             result = await call(pool, make_spec("basic", **changes))
             pid = json.loads(result.payload)["pid"]
             return (
                 psutil.Process(pid).ppid(),
-                forkserver.template_pids(),
+                launcher.template_pids(),
                 json.loads(result.payload),
             )
         finally:
             await pool.close()
-            await forkserver.close()
+            await launcher.close()
 
     return uvloop.run(main())
 
@@ -39,9 +40,9 @@ def test_environment_is_forked_from_the_template_once_it_runs():
 
 
 def test_variables_that_change_interpreter_startup_make_the_environment_spawn():
-    assert not forkserver.can_fork({"PYTHONHASHSEED": "0"})
-    assert not forkserver.can_fork({"LANG": "C"})
-    assert forkserver.can_fork({"TABLE": "t", "LOG_LEVEL": "debug"})
+    assert not can_fork({"PYTHONHASHSEED": "0"})
+    assert not can_fork({"LANG": "C"})
+    assert can_fork({"TABLE": "t", "LOG_LEVEL": "debug"})
     parent, templates, _ = _parent_of_first_environment(variables={"PYTHONHASHSEED": "0"})
     assert parent not in templates
     assert not psutil.Process().children(recursive=True)

@@ -7,7 +7,7 @@ import json
 import os
 import re
 
-from envtools import call, invoke, make_spec
+from envtools import borrow, call, invoke, make_spec
 
 from lamina.engine.pool import Pool
 
@@ -35,7 +35,7 @@ def test_context_carries_every_aws_field_and_the_remaining_time(run_pool):
     encoded = base64.b64encode(json.dumps(client_context).encode()).decode()
 
     async def scenario(pool: Pool):
-        async with pool.environment(spec) as env:
+        async with borrow(pool, spec) as env:
             result = await invoke(env, client_context=encoded)
             return env.log_stream_name, result
 
@@ -138,7 +138,7 @@ def test_python_logging_looks_like_aws(run_pool):
     spec = make_spec("faults", handler="app.logs")
 
     async def scenario(pool: Pool):
-        async with pool.environment(spec) as env:
+        async with borrow(pool, spec) as env:
             result = await invoke(env)
             return result, env
 

@@ -8,10 +8,10 @@ import json
 import time
 
 import psutil
-from envtools import call, invoke, make_spec
+from envtools import borrow, call, invoke, make_spec
 
-from lamina.engine import forkserver
 from lamina.engine.environment import EnvironmentStatus
+from lamina.engine.launcher import Launcher
 from lamina.engine.pool import Pool
 
 SLEEPY = make_spec("faults", handler="app.pid_and_sleep")
@@ -66,7 +66,7 @@ def _is_zombie(pid: int) -> bool:
 def test_retire_kills_idle_now_and_busy_after_their_call(run_pool):
     async def scenario(pool: Pool):
         idle = await call(pool, SLEEPY)
-        async with pool.environment(SLEEPY) as busy:
+        async with borrow(pool, SLEEPY) as busy:
             assert busy.id == idle.environment_id
             other = asyncio.ensure_future(call(pool, SLEEPY, b'{"sleep": 0.3}'))
             await asyncio.sleep(0.2)
@@ -111,7 +111,7 @@ def test_prewarmed_environments_serve_without_a_cold_start(run_pool):
 def test_close_kills_busy_and_idle_environments_and_leaves_no_process(run_pool):
     async def scenario(pool: Pool):
         await pool.prewarm(SLEEPY, 2)
-        templates = forkserver.template_pids()
+        templates = pool.launcher.template_pids()
         pids = [p.pid for p in psutil.Process().children(True) if p.pid not in templates]
         busy = asyncio.ensure_future(call(pool, SLEEPY, b'{"sleep": 30}'))
         await asyncio.sleep(0.2)
@@ -132,7 +132,7 @@ def test_environment_status_moves_only_along_legal_transitions(run_pool):
     from lamina.engine.environment import IllegalTransition
 
     async def scenario(pool: Pool):
-        async with pool.environment(SLEEPY) as env:
+        async with borrow(pool, SLEEPY) as env:
             assert env.status is EnvironmentStatus.STARTING
             await invoke(env)
             assert env.status is EnvironmentStatus.READY
@@ -152,7 +152,8 @@ def test_environment_status_moves_only_along_legal_transitions(run_pool):
 
 def test_many_concurrent_borrowers_on_the_stock_asyncio_loop():
     async def main():
-        pool = Pool()
+        launcher = Launcher()
+        pool = Pool(launcher)
         try:
             spec = make_spec("basic", handler="app.echo")
             for _ in range(3):
@@ -161,7 +162,7 @@ def test_many_concurrent_borrowers_on_the_stock_asyncio_loop():
             return pool.statistics()
         finally:
             await pool.close()
-            await forkserver.close()
+            await launcher.close()
 
     stats = asyncio.run(main())
     assert stats.total == 8 and stats.cold_starts == 8  # warm reuse across rounds

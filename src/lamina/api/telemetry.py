@@ -19,7 +19,7 @@ async def stats(request: Request) -> Response:
     n = node(request)
     c = n.concurrency.statistics()
     pool = n.pool.statistics()
-    provisioned = n.pool.provisioned_by_function()
+    provisioned = n.provisioned_book.statistics().environments
     now = n.clock.time()
     queued = {f: (await n.store.event_stats(f, now=now)).depth
               for f in await n.store.event_functions()}  # fmt: skip

@@ -1,15 +1,16 @@
 """The async invocation queue: accept durably, then run each event through the invoker.
 
-One poller per function with queued events. A poller takes concurrency leases first (so a
-throttled function's events simply wait — a throttle is never an attempt), then claims that
-many due events from the store and runs each through the single invoker path. The outcome
-decides what happens next (reference C.1):
+One poller per function with queued events. A poller claims as many due events from the
+store as the function has free concurrency (so a throttled function's events simply wait — a
+throttle is never an attempt) and runs each through the single invoker path, which waits
+briefly for a lease. The outcome's kind decides what happens next (reference C.1):
 
-- success → ack, OnSuccess destination;
+- ok → ack, OnSuccess destination;
 - function error (exception, timeout, crash) → retry after base × 1, then base × 2, up to
   MaximumRetryAttempts; then OnFailure / dead-letter queue with RetriesExhausted;
-- too old → OnFailure / dead-letter queue with EventAgeExceeded;
-- system error (ours, not the function's) → back off 1 s doubling to 5 min; not an attempt.
+- throttled (a sync caller took the slot meanwhile) → back to the queue untouched;
+- platform error (ours, not the function's) → back off 1 s doubling to 5 min; not an attempt;
+- too old → OnFailure / dead-letter queue with EventAgeExceeded.
 
 The request id of an event never changes across attempts.
 """
@@ -17,7 +18,6 @@ The request id of an event never changes across attempts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -26,9 +26,9 @@ from lamina.clock import Clock
 from lamina.config import Settings
 from lamina.control.event_config import EventConfigService, EventInvokeConfig
 from lamina.engine.batching import Batcher
-from lamina.engine.concurrency import Concurrency, Lease
+from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations, invocation_record
-from lamina.engine.invoker import Invocation, Invoker, Outcome
+from lamina.engine.invoker import Invocation, Invoker, Outcome, OutcomeKind, Target
 from lamina.errors import ResourceNotFound
 from lamina.store.base import Delete, Put, Store
 from lamina.store.events import AsyncEvent, EventQueueStats
@@ -41,6 +41,8 @@ MAX_BATCH = 64
 EVENT_CLAIM_S = 960.0
 #: A poller with nothing due looks again after at most this long.
 IDLE_POLL_S = 1.0
+#: How long a claimed event waits for a lease before it goes back to the queue untouched.
+ADMISSION_WAIT_S = 1.0
 #: Backoff after a system error: first delay, and cap (reference C.1).
 SYSTEM_BACKOFF_FIRST_S = 1.0
 SYSTEM_BACKOFF_MAX_S = 300.0
@@ -152,21 +154,12 @@ class AsyncQueue:
                     function, now=self.clock.time(), claim_s=EVENT_CLAIM_S, limit=free
                 )
                 for event in events:
-                    lease = self.concurrency.try_acquire(function)
-                    if lease is None:  # a sync caller took the slot meanwhile: not an attempt
-                        await self.store.reschedule_event(
-                            event.request_id,
-                            next_at=event.next_at,
-                            attempts=event.attempts,
-                            last_error=event.last_error,
-                        )
-                    else:
-                        self._start_run(event, lease)
+                    self._start_run(event)
                 if events:
                     continue
                 if await self._finished(function, wake):
                     return
-                await _wait(wake, IDLE_POLL_S)
+                await self.clock.wait(wake, IDLE_POLL_S)
         finally:
             if self._pollers.get(function) is asyncio.current_task():
                 del self._pollers[function]
@@ -177,32 +170,43 @@ class AsyncQueue:
         # after the stats read is never missed.
         return stats.depth == 0 and not wake.is_set()
 
-    def _start_run(self, event: AsyncEvent, lease: Lease) -> None:
-        task = asyncio.create_task(self._run(event, lease))
+    def _start_run(self, event: AsyncEvent) -> None:
+        task = asyncio.create_task(self._run(event))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
     # -- one event ----------------------------------------------------------------------------
-    async def _run(self, event: AsyncEvent, lease: Lease) -> None:
+    async def _run(self, event: AsyncEvent) -> None:
         try:
             cfg = await self.configs.effective(event.function, event.qualifier)
             if self.clock.time() - event.enqueued_at > cfg.max_age_s:
-                self.concurrency.release(lease)
-                await self._give_up(event, cfg, "EventAgeExceeded", event.attempts, None)
+                target = await self.invoker.resolve(event.function, event.qualifier)
+                await self._give_up(event, cfg, "EventAgeExceeded", event.attempts, target)
                 return
             inv = Invocation(event.function, event.qualifier, event.payload, event.request_id)
-            outcome = await self.invoker.invoke(inv, lease=lease)
+            outcome = await self.invoker.invoke_queued(inv, wait_s=ADMISSION_WAIT_S)
         except ResourceNotFound:
             log.warning("event %s dropped: function %s is gone", event.request_id, event.function)
             self.dropped[event.function] += 1
             await self._acking.submit(event.request_id)
             return
         except Exception as exc:  # a system error: back off, not an attempt
-            await self._system_error(event, exc)
+            await self._system_error(event, str(exc))
             return
         await self._settle(event, cfg, outcome)
 
     async def _settle(self, event: AsyncEvent, cfg: EventInvokeConfig, out: Outcome) -> None:
+        if out.kind is OutcomeKind.THROTTLED:  # not an attempt: back to the queue untouched
+            await self.store.reschedule_event(
+                event.request_id,
+                next_at=event.next_at,
+                attempts=event.attempts,
+                last_error=event.last_error,
+            )
+            return
+        if out.kind is OutcomeKind.PLATFORM_ERROR:
+            await self._system_error(event, out.detail or "")
+            return
         attempts = event.attempts + 1
         self._system_failures.pop(event.request_id, None)
         log.info(
@@ -213,13 +217,12 @@ class AsyncQueue:
             out.error_type or "ok",
             out.duration_ms,
         )
-        if out.function_error is None:
+        if out.kind is OutcomeKind.OK:
             self.succeeded[event.function] += 1
             await self._acking.submit(event.request_id)
             if cfg.on_success:
-                await self.destinations.deliver(
-                    cfg.on_success, self._record(event, "Success", attempts, out)
-                )
+                record = self._record(event, "Success", attempts, out.invoked_arn, out)
+                await self.destinations.deliver(cfg.on_success, record)
         elif attempts <= cfg.retries:
             self.retried[event.function] += 1
             delay = self.settings.async_retry_base_delay * attempts
@@ -230,7 +233,7 @@ class AsyncQueue:
                 last_error=_error_text(out),
             )
         else:
-            await self._give_up(event, cfg, "RetriesExhausted", attempts, out)
+            await self._give_up(event, cfg, "RetriesExhausted", attempts, out, out)
 
     async def _give_up(
         self,
@@ -238,33 +241,32 @@ class AsyncQueue:
         cfg: EventInvokeConfig,
         condition: str,
         attempts: int,
-        out: Outcome | None,
+        target: Target | Outcome,
+        out: Outcome | None = None,
     ) -> None:
+        """Drop the event: OnFailure record, dead-letter queue, ack. `target` says where
+        failures of the invoked function go; `out` is the last attempt's outcome, if any."""
         self.dropped[event.function] += 1
         log.info("event %s dropped: %s after %d attempts", event.request_id, condition, attempts)
         if cfg.on_failure:
-            await self.destinations.deliver(
-                cfg.on_failure, self._record(event, condition, attempts, out)
-            )
-        dlq = await self._dead_letter_target(event)
+            record = self._record(event, condition, attempts, target.invoked_arn, out)
+            await self.destinations.deliver(cfg.on_failure, record)
+        dlq = target.dead_letter_target
         if dlq:
             error = _error_text(out) if out else condition
             await self.destinations.dead_letter(dlq, event.payload, event.request_id, error)
         await self._acking.submit(event.request_id)
 
-    async def _dead_letter_target(self, event: AsyncEvent) -> str | None:
-        try:
-            version, _ = await self.invoker.resolve(event.function, event.qualifier)
-        except ResourceNotFound:
-            return None
-        return version.dead_letter_target
-
     def _record(
-        self, event: AsyncEvent, condition: str, attempts: int, out: Outcome | None
+        self,
+        event: AsyncEvent,
+        condition: str,
+        attempts: int,
+        invoked_arn: str,
+        out: Outcome | None,
     ) -> dict[str, object]:
-        arn = self.invoker.aliases.functions.arns.function(
-            event.function, event.qualifier or "$LATEST"
-        )
+        # AWS names the unqualified function's $LATEST in the record (reference C.3)
+        arn = invoked_arn if event.qualifier else f"{invoked_arn}:$LATEST"
         return invocation_record(
             request_id=event.request_id,
             function_arn=arn,
@@ -277,16 +279,16 @@ class AsyncQueue:
             now=self.clock.time(),
         )
 
-    async def _system_error(self, event: AsyncEvent, exc: Exception) -> None:
+    async def _system_error(self, event: AsyncEvent, reason: str) -> None:
         n = self._system_failures[event.request_id]
         self._system_failures[event.request_id] = n + 1
         delay = min(SYSTEM_BACKOFF_MAX_S, SYSTEM_BACKOFF_FIRST_S * 2**n)
-        log.warning("event %s system error (%s); retry in %.0f s", event.request_id, exc, delay)
+        log.warning("event %s system error (%s); retry in %.0f s", event.request_id, reason, delay)
         await self.store.reschedule_event(
             event.request_id,
             next_at=self.clock.time() + delay,
             attempts=event.attempts,
-            last_error=f"system error: {exc}",
+            last_error=f"system error: {reason}",
         )
 
     # -- what AWS lacks -----------------------------------------------------------------------
@@ -320,8 +322,3 @@ def _error_text(out: Outcome | None) -> str:
     if out is None:
         return ""
     return f"{out.error_type}: {out.payload[:512].decode(errors='replace')}"
-
-
-async def _wait(event: asyncio.Event, timeout_s: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout_s)

@@ -1,8 +1,12 @@
 """Concurrency as counted leases: the account limit, reserved pools and the unreserved rest.
 
 Every invocation, whatever its source, holds a lease from admission until its environment is
-free again. A function with reserved concurrency draws only from its own pool; every other
-function shares what the reservations leave of the account limit (AWS: configuration-concurrency).
+free again: `async with concurrency.lease(function) as lease:` admits or raises TooManyRequests
+(counted as a throttle); `wait_lease` waits for a free slot instead (queued work: not a
+throttle). Leaving the block returns the slot, in the style of trio's CapacityLimiter.
+
+A function with reserved concurrency draws only from its own pool; every other function shares
+what the reservations leave of the account limit (AWS: configuration-concurrency).
 Limits can change while leases are out: lowering one never kills running work, it only stops
 new admissions until enough leases come back.
 
@@ -15,14 +19,18 @@ when its record expires.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from lamina.clock import Clock
 from lamina.errors import TooManyRequests
 
 #: Reason codes of TooManyRequestsException (reference D.2).
 RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
 ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
+#: The Reasons of a full concurrency pool (as opposed to other throttles, such as memory).
+CONCURRENCY_LIMITS = frozenset({RESERVED_LIMIT, ACCOUNT_LIMIT})
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,9 @@ class ConcurrencyStatistics:
 class Concurrency:
     """Admission control for one node (leases held in memory)."""
 
-    def __init__(self, account_limit: int) -> None:
+    def __init__(self, account_limit: int, clock: Clock | None = None) -> None:
         self.account_limit = account_limit
+        self.clock = clock or Clock()
         self._reserved: dict[str, int] = {}
         self._in_use: dict[str, int] = {}
         self._unreserved_in_use = 0
@@ -82,14 +91,51 @@ class Concurrency:
         """This node's leases: per function, and how many come from the unreserved pool."""
         return dict(self._in_use), self._unreserved_in_use
 
-    def try_acquire(self, function: str) -> Lease | None:
-        """A lease if `function` has a free slot now, else None (not counted as a throttle:
-        queued work simply waits)."""
-        reason = self._full(function)
-        return None if reason else self._take(function)
+    @asynccontextmanager
+    async def lease(self, function: str) -> AsyncIterator[Lease]:
+        """Hold one slot of `function` for the block; the slot returns when the block ends.
+
+        Raises:
+            TooManyRequests: no free slot now, with AWS's Reason (counted as a throttle).
+        """
+        lease = self.acquire(function)
+        try:
+            yield lease
+        finally:
+            self.release(lease)
+
+    @asynccontextmanager
+    async def wait_lease(
+        self, function: str, timeout_s: float | None = None
+    ) -> AsyncIterator[Lease]:
+        """Like `lease`, but wait for a free slot first (queued work: waiting is no throttle).
+
+        Raises:
+            TooManyRequests: still no free slot after `timeout_s` (None: wait for ever); not
+                counted as a throttle.
+        """
+        lease = await self._wait_acquire(function, timeout_s)
+        try:
+            yield lease
+        finally:
+            self.release(lease)
+
+    async def _wait_acquire(self, function: str, timeout_s: float | None) -> Lease:
+        deadline = None if timeout_s is None else self.clock.monotonic() + timeout_s
+        while reason := self._full(function):
+            left = None if deadline is None else deadline - self.clock.monotonic()
+            if left is not None and left <= 0:
+                raise TooManyRequests(reason)
+            freed = self._freed
+            if left is None:
+                await freed.wait()
+            else:
+                await self.clock.wait(freed, left)
+        return self._take(function)
 
     def acquire(self, function: str) -> Lease:
-        """A lease, or TooManyRequests with AWS's Reason (counted as a throttle)."""
+        """A lease, or TooManyRequests with AWS's Reason (counted as a throttle). The caller
+        must `release` it; prefer `async with lease(...)`."""
         reason = self._full(function)
         if reason:
             self.count_throttle(function)
@@ -122,14 +168,14 @@ class Concurrency:
 
     async def wait_capacity(self, timeout_s: float) -> None:
         """Return when any lease is released or a limit changes, or after `timeout_s`."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._freed.wait(), timeout_s)
+        await self.clock.wait(self._freed, timeout_s)
 
     def _wake(self) -> None:
         self._freed.set()
         self._freed = asyncio.Event()
 
     def release(self, lease: Lease) -> None:
+        """Give back a lease taken with `acquire`."""
         left = self._in_use.get(lease.function, 0) - 1
         if left > 0:
             self._in_use[lease.function] = left

@@ -1,4 +1,4 @@
-"""Fork server: one pre-imported template process per event loop that forks environments.
+"""Fork server: one pre-imported template process that forks environments.
 
 A spawned runtime spends most of its ~50 ms cold start starting Python and importing
 msgspec and `lamina.runtime`; a fork of a template that did so once takes a few. The
@@ -7,10 +7,8 @@ environments, in their own sessions as spawned ones are, so a SIGKILL of the pro
 group works the same. Exit statuses travel back over the socket, since only the template
 can reap them.
 
-Forking is used for the node's own interpreter when the function's variables do not
-change how Python starts (PYTHON*, LANG, LC_*, LD_*, …); otherwise, and whenever the
-template is not running yet or has failed, environments are spawned. The first cold start
-of a loop spawns and starts the template in the background.
+The launcher (`engine/launcher.py`) owns the one `ForkServer` of a node and decides when to
+fork rather than spawn.
 """
 
 from __future__ import annotations
@@ -26,15 +24,13 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from lamina.engine.sandbox import Pipes, node_library_paths
+from lamina.engine.interpreters import node_library_paths
+from lamina.engine.sandbox import Pipes
 from lamina.runtime import protocol
 from lamina.runtime.template import Exited, Fork, Forked, encoder, template_decoder
 
 log = logging.getLogger("lamina.engine.forkserver")
 
-#: Variables that change how the interpreter or libc start: a function setting one spawns.
-STARTUP_VARIABLE_PREFIXES = ("PYTHON", "LC_", "LD_", "MALLOC_", "GLIBC_", "OPENBLAS_")
-STARTUP_VARIABLES = frozenset({"LANG", "LANGUAGE"})
 #: How long a fork request may take before the caller spawns instead.
 FORK_TIMEOUT_S = 5.0
 #: Largest message from the template.
@@ -46,16 +42,6 @@ _TEMPLATE_BOOTSTRAP = (
     ".split(os.pathsep);sys.path.extend(x for x in p if x not in sys.path);"
     "from lamina.runtime.template import serve;serve(int(sys.argv[1]),b)"
 )
-
-#: Whether environments may be forked at all (tests switch it off to cover spawn).
-enabled = True
-
-
-def can_fork(variables: Mapping[str, str]) -> bool:
-    """Whether a function with these variables may run in a forked environment."""
-    return enabled and not any(
-        key in STARTUP_VARIABLES or key.startswith(STARTUP_VARIABLE_PREFIXES) for key in variables
-    )
 
 
 class ForkedChild:
@@ -104,10 +90,18 @@ class ForkServer:
         env[protocol.SYS_PATH_ENV] = os.pathsep.join(node_library_paths())
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-S", "-u", "-c", _TEMPLATE_BOOTSTRAP, str(theirs.fileno()),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                env=env, pass_fds=(theirs.fileno(),), start_new_session=True,
-            )  # fmt: skip
+                sys.executable,
+                "-S",
+                "-u",
+                "-c",
+                _TEMPLATE_BOOTSTRAP,
+                str(theirs.fileno()),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                env=env,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
         except BaseException:
             ours.close()
             raise
@@ -132,9 +126,10 @@ class ForkServer:
         self._pending[token] = waiter
         try:
             socket.send_fds(
-                self._sock, [encoder.encode(request)],
+                self._sock,
+                [encoder.encode(request)],
                 [pipes.child_read, pipes.child_write, pipes.child_output],
-            )  # fmt: skip
+            )
             child = await asyncio.wait_for(waiter, FORK_TIMEOUT_S)
         except BaseException as exc:
             pipes.close_parent_ends()
@@ -213,58 +208,3 @@ class ForkServer:
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-
-
-_servers: dict[asyncio.AbstractEventLoop, ForkServer] = {}
-_starting: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
-
-
-def server() -> ForkServer | None:
-    """This loop's running fork server, or None (then one is started in the background)."""
-    loop = asyncio.get_running_loop()
-    current = _servers.get(loop)
-    if current is not None and current.alive:
-        return current
-    if loop not in _starting:
-        _starting[loop] = loop.create_task(_start(loop), name="lamina-fork-server-start")
-    return None
-
-
-async def _start(loop: asyncio.AbstractEventLoop) -> None:
-    try:
-        old = _servers.pop(loop, None)
-        if old is not None:
-            await old.close()
-        _servers[loop] = await ForkServer.start()
-    except OSError as exc:
-        log.warning("fork server could not start (%s); environments are spawned", exc)
-    finally:
-        del _starting[loop]
-
-
-async def wait_ready() -> bool:
-    """Start this loop's fork server now if needed and wait for it; True when it runs.
-
-    The node may call it at startup so that even the first cold start forks."""
-    if server() is None:
-        task = _starting.get(asyncio.get_running_loop())
-        if task is not None:
-            await asyncio.shield(task)
-    return server() is not None
-
-
-def template_pids() -> set[int]:
-    """Pids of the running templates (for tests that count environment processes)."""
-    return {s.pid for s in _servers.values() if s.alive}
-
-
-async def close() -> None:
-    """Stop this loop's fork server; the node (or a test) calls it after closing the pool."""
-    loop = asyncio.get_running_loop()
-    task = _starting.get(loop)
-    if task is not None:
-        with contextlib.suppress(Exception):
-            await task
-    current = _servers.pop(loop, None)
-    if current is not None:
-        await current.close()

@@ -1,34 +1,50 @@
 """The one door to user code: resolve → lease → environment → run → release → record.
 
-Every invocation — the sync API, the async queue, event sources, destinations — comes through
-`Invoker.invoke`. Nothing else touches the pool.
+Every invocation — the sync API, the async queue, event sources — comes through the invoker,
+and the path is one nested block:
+
+    async with concurrency.lease(function) as lease, pool.environment(spec, lease) as env:
+        report = await env.invoke(...)
+
+so the lease and the environment come back however the run ends. Nothing else touches the
+pool. `invoke` serves callers that want AWS's errors (TooManyRequests → 429); `invoke_queued`
+serves queued work: it waits for a lease, and answers a throttle or a failure of ours with an
+`Outcome` of that kind instead of raising.
 """
 
 from __future__ import annotations
 
 import base64
+import enum
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lamina.clock import Clock
 from lamina.config import Settings
 from lamina.control.aliases import AliasService
 from lamina.control.models import VersionConfig
-from lamina.engine.concurrency import Concurrency, Lease
-from lamina.engine.environment import EnvironmentSpec, InvokeResult
+from lamina.engine.concurrency import CONCURRENCY_LIMITS, Concurrency, Lease
+from lamina.engine.launcher import EnvironmentSpec
 from lamina.engine.log_sink import LogSink
 from lamina.engine.logs import tail_4kb
 from lamina.engine.pool import Pool
+from lamina.engine.provisioner import ProvisionedBook
+from lamina.engine.reports import RunReport
 from lamina.engine.telemetry import Telemetry
-from lamina.errors import TooManyRequests
+from lamina.errors import ResourceNotFound, TooManyRequests
 from lamina.store.base import Store
 
 log = logging.getLogger("lamina.invoker")
 
 #: Largest response a sync invoke may return (reference B.5).
 MAX_RESPONSE_BYTES = 6_291_556
+#: What a response over MAX_RESPONSE_BYTES is replaced with.
+RESPONSE_TOO_LARGE = (
+    b'{"errorMessage":"Response payload size exceeded maximum allowed payload size'
+    b' (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}'
+)
 
 
 @dataclass(frozen=True)
@@ -44,26 +60,65 @@ class Invocation:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What came of one invocation, as the API reports it."""
+class Target:
+    """What a function name and qualifier resolve to now."""
 
-    payload: bytes
-    executed_version: str
-    function_error: str | None
-    error_type: str | None
-    log_result: str | None
-    duration_ms: float
+    version: VersionConfig
+    #: The ARN the caller invoked (unqualified when the caller gave no qualifier).
+    invoked_arn: str
+
+    @property
+    def dead_letter_target(self) -> str | None:
+        return self.version.dead_letter_target
+
+
+class OutcomeKind(enum.Enum):
+    """How an invocation ended, as the async queue and event sources branch on it."""
+
+    OK = "ok"
+    #: The function failed: an exception, a timeout, a crash, out of memory.
+    FUNCTION_ERROR = "function_error"
+    #: No concurrency was free (queued work only; the sync API gets TooManyRequests).
+    THROTTLED = "throttled"
+    #: Something of ours failed (no room on this node, the store): not the function's fault.
+    PLATFORM_ERROR = "platform_error"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came of one invocation."""
+
+    kind: OutcomeKind
     request_id: str
+    invoked_arn: str
+    dead_letter_target: str | None
+    executed_version: str
+    payload: bytes = b""
+    function_error: str | None = None
+    error_type: str | None = None
+    log_result: str | None = None
+    duration_ms: float = 0.0
+    #: Why a THROTTLED or PLATFORM_ERROR outcome did not run.
+    detail: str | None = None
 
 
 class Invoker:
     """Runs invocations through concurrency leases and pooled environments."""
 
     def __init__(
-        self, settings: Settings, store: Store, aliases: AliasService, pool: Pool,
-        concurrency: Concurrency, logs: LogSink, code_dir: Callable[[str], Path],
-        telemetry: Telemetry | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        settings: Settings,
+        store: Store,
+        aliases: AliasService,
+        pool: Pool,
+        concurrency: Concurrency,
+        logs: LogSink,
+        code_dir: Callable[[str], Path],
+        *,
+        provisioned: ProvisionedBook,
+        telemetry: Telemetry,
+        clock: Clock,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.aliases = aliases
@@ -71,8 +126,10 @@ class Invoker:
         self.concurrency = concurrency
         self.logs = logs
         self._code_dir = code_dir
-        self.telemetry = telemetry or Telemetry()
-        self._cache: dict[tuple[str, str], tuple[VersionConfig, str]] = {}
+        self.provisioned = provisioned
+        self.telemetry = telemetry
+        self.clock = clock
+        self._cache: dict[tuple[str, str], Target] = {}
         self._specs: dict[tuple[str, str, str], EnvironmentSpec] = {}
         aliases.functions.on_change(self._forget)
 
@@ -81,76 +138,142 @@ class Invoker:
         self._specs = {k: v for k, v in self._specs.items() if k[0] != name}
         await self.pool.retire(name)
 
-    async def resolve(self, function: str, qualifier: str | None) -> tuple[VersionConfig, str]:
-        """The version to run and the invoked ARN; cached until the function changes."""
+    async def resolve(self, function: str, qualifier: str | None) -> Target:
+        """The version to run and the invoked ARN; cached until the function changes.
+
+        Raises:
+            ResourceNotFound: unknown function, version or alias.
+        """
         key = (function, qualifier or "$LATEST")
         hit = self._cache.get(key)
         if hit is not None:
             return hit
         version, arn = await self.aliases.resolve(function, qualifier)
-        record = await self.aliases.records.alias(function, qualifier) if qualifier and not (
-            qualifier.isdigit() or qualifier == "$LATEST") else None  # fmt: skip
-        if record is None or not record.additional_weights:
-            self._cache[key] = (version, arn)  # weighted aliases re-roll on every call
-        return version, arn
+        target = Target(version, arn)
+        if not await self._weighted(function, qualifier):
+            self._cache[key] = target  # weighted aliases re-roll on every call
+        return target
+
+    async def _weighted(self, function: str, qualifier: str | None) -> bool:
+        if not qualifier or qualifier.isdigit() or qualifier == "$LATEST":
+            return False
+        record = await self.aliases.records.alias(function, qualifier)
+        return record is not None and bool(record.additional_weights)
 
     async def spec(self, v: VersionConfig) -> EnvironmentSpec:
+        """The environment spec of a version (its code unpacked on this node first)."""
         key = (v.name, v.version, v.revision_id)
         spec = self._specs.get(key)
         if spec is None:
             code_dir = self._code_dir(v.code_digest)
             if not code_dir.is_dir():
-                await self.aliases.functions.code.ensure(
-                    v.code_digest, await self.store.get_blob(v.code_digest)
-                )
+                blob = await self.store.get_blob(v.code_digest)
+                await self.aliases.functions.code.ensure(v.code_digest, blob)
             spec = EnvironmentSpec(
-                function_name=v.name, function_arn=v.arn, version=v.version, handler=v.handler,
-                runtime=v.runtime, code_dir=code_dir, memory_mb=v.memory_size,
-                timeout_s=v.timeout, ephemeral_storage_mb=v.ephemeral_storage,
-                variables=dict(v.variables or {}), region=self.settings.region,
-                account_id=self.settings.account_id, endpoint_url=self.settings.endpoint_url,
-                revision=v.revision_id, fork=self.settings.fork_server,
-            )  # fmt: skip
+                function_name=v.name,
+                function_arn=v.arn,
+                version=v.version,
+                handler=v.handler,
+                runtime=v.runtime,
+                code_dir=code_dir,
+                memory_mb=v.memory_size,
+                timeout_s=v.timeout,
+                ephemeral_storage_mb=v.ephemeral_storage,
+                variables=dict(v.variables or {}),
+                region=self.settings.region,
+                account_id=self.settings.account_id,
+                endpoint_url=self.settings.endpoint_url,
+                revision=v.revision_id,
+            )
             self._specs[key] = spec
         return spec
 
-    async def invoke(self, inv: Invocation, *, lease: Lease | None = None) -> Outcome:
-        """Run `inv` once, under `lease` if the caller already holds one (it is released).
+    async def invoke(self, inv: Invocation) -> Outcome:
+        """Run `inv` once, now (the sync API). The outcome is OK or FUNCTION_ERROR.
 
-        Raises ResourceNotFound (unknown function or qualifier) or TooManyRequests.
+        Raises:
+            ResourceNotFound: unknown function or qualifier.
+            TooManyRequests: no concurrency free, or no room on this node (a throttle).
         """
+        target = await self.resolve(inv.function, inv.qualifier)
+        spec = await self.spec(target.version)
+        async with self.concurrency.lease(inv.function) as lease:
+            report = await self._run(inv, target, spec, lease)
+        return self._outcome(inv, target, report)
+
+    async def invoke_queued(self, inv: Invocation, *, wait_s: float | None) -> Outcome:
+        """Run `inv` once for a queue: wait up to `wait_s` (None: for ever) for a lease.
+
+        A lease still missing then is a THROTTLED outcome (not counted as a throttle, not an
+        attempt); a failure of ours is a PLATFORM_ERROR outcome.
+
+        Raises:
+            ResourceNotFound: unknown function or qualifier.
+        """
+        target = await self.resolve(inv.function, inv.qualifier)
         try:
-            version, arn = await self.resolve(inv.function, inv.qualifier)
-            spec = await self.spec(version)
-        except BaseException:
-            if lease is not None:
-                self.concurrency.release(lease)
+            spec = await self.spec(target.version)
+            async with self.concurrency.wait_lease(inv.function, wait_s) as lease:
+                report = await self._run(inv, target, spec, lease)
+        except ResourceNotFound:
             raise
-        if lease is None:
-            lease = self.concurrency.acquire(inv.function)
+        except TooManyRequests as exc:
+            throttled = exc.reason in CONCURRENCY_LIMITS
+            kind = OutcomeKind.THROTTLED if throttled else OutcomeKind.PLATFORM_ERROR
+            return self._no_run(inv, target, kind, exc)
+        except Exception as exc:  # ours, not the function's: the caller backs off
+            return self._no_run(inv, target, OutcomeKind.PLATFORM_ERROR, exc)
+        return self._outcome(inv, target, report)
+
+    async def _run(
+        self, inv: Invocation, target: Target, spec: EnvironmentSpec, lease: Lease
+    ) -> RunReport:
         try:
-            async with self.pool.environment(spec) as env:
-                limit = time.monotonic() + spec.timeout_s
-                result = await env.invoke(
-                    inv.payload, request_id=inv.request_id, invoked_function_arn=arn,
-                    client_context=inv.client_context, deadline=limit,
-                )  # fmt: skip
-                self.logs.add(version.log_group, env.log_stream_name, result.log_text)
+            async with self.pool.environment(spec, lease) as env:
+                self.provisioned.served(spec, env)
+                report = await env.invoke(
+                    inv.payload,
+                    request_id=inv.request_id,
+                    invoked_function_arn=target.invoked_arn,
+                    client_context=inv.client_context,
+                    deadline=self.clock.monotonic() + spec.timeout_s,
+                )
+                self.logs.add(target.version.log_group, env.log_stream_name, report.log_text)
         except TooManyRequests:  # no room on this node for another environment
             self.concurrency.count_throttle(inv.function)
             raise
-        finally:
-            self.concurrency.release(lease)
-        self.telemetry.invoked(inv.function, result.duration_ms, result.function_error is not None)
-        return self._outcome(inv, version, result)
+        self.telemetry.invoked(inv.function, report.duration_ms, report.function_error is not None)
+        return report
 
-    def _outcome(self, inv: Invocation, v: VersionConfig, r: InvokeResult) -> Outcome:
-        payload, error, error_type = r.payload, r.function_error, r.error_type
+    def _outcome(self, inv: Invocation, target: Target, report: RunReport) -> Outcome:
+        payload, error, error_type = report.payload, report.function_error, report.error_type
         if len(payload) > MAX_RESPONSE_BYTES:
-            payload = (
-                b'{"errorMessage":"Response payload size exceeded maximum allowed payload size'
-                b' (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}'
-            )
+            payload = RESPONSE_TOO_LARGE
             error, error_type = "Unhandled", "Function.ResponseSizeTooLarge"
-        tail = base64.b64encode(tail_4kb(r.log_text).encode()).decode() if inv.tail else None
-        return Outcome(payload, v.version, error, error_type, tail, r.duration_ms, inv.request_id)
+        tail = None
+        if inv.tail:
+            tail = base64.b64encode(tail_4kb(report.log_text).encode()).decode()
+        return Outcome(
+            kind=OutcomeKind.FUNCTION_ERROR if error else OutcomeKind.OK,
+            request_id=inv.request_id,
+            invoked_arn=target.invoked_arn,
+            dead_letter_target=target.dead_letter_target,
+            executed_version=target.version.version,
+            payload=payload,
+            function_error=error,
+            error_type=error_type,
+            log_result=tail,
+            duration_ms=report.duration_ms,
+        )
+
+    def _no_run(
+        self, inv: Invocation, target: Target, kind: OutcomeKind, exc: Exception
+    ) -> Outcome:
+        return Outcome(
+            kind=kind,
+            request_id=inv.request_id,
+            invoked_arn=target.invoked_arn,
+            dead_letter_target=target.dead_letter_target,
+            executed_version=target.version.version,
+            detail=str(exc) or type(exc).__name__,
+        )

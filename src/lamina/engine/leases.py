@@ -10,7 +10,6 @@ admitted within one interval.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
@@ -68,9 +67,11 @@ class LeaseBook:
         in_use, unreserved = self.concurrency.held()
         now = self.clock.time()
         mine = NodeLeases(
-            node=self.node_id, expires_at=now + self.ttl_s, in_use=in_use,
+            node=self.node_id,
+            expires_at=now + self.ttl_s,
+            in_use=in_use,
             unreserved_in_use=unreserved,
-        )  # fmt: skip
+        )
         ops: list[Put | Delete] = [Put(KIND, self.node_id, _encode(mine))]
         others: dict[str, int] = {}
         others_unreserved = 0
@@ -91,7 +92,7 @@ class LeaseBook:
     async def run(self) -> None:
         while True:
             await self.sync()
-            await asyncio.sleep(self.interval_s)
+            await self.clock.sleep(self.interval_s)
 
     async def withdraw(self) -> None:
         """Remove this node's record (at a clean stop)."""

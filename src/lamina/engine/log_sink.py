@@ -8,10 +8,9 @@ to its newest `MAX_EVENTS_PER_GROUP` events. Readers wait on `wait_new` to follo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 
+from lamina.clock import Clock
 from lamina.store.base import LogEvent, Store
 
 log = logging.getLogger("lamina.logs")
@@ -27,15 +26,16 @@ TRIM_EVERY_EVENTS = 2_000
 class LogSink:
     """Collects log lines of invocations and persists them in batches."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock | None = None) -> None:
         self.store = store
+        self.clock = clock or Clock()
         self._buffer: list[LogEvent] = []
         self._since_trim: dict[str, int] = {}
         self._new = asyncio.Event()
 
     def add(self, group: str, stream: str, text: str) -> None:
         """Queue the lines of `text` (one invocation's log) for `group`/`stream`."""
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.clock.time() * 1000)
         self._buffer.extend(
             LogEvent(group, stream, now_ms, line, 0, now_ms) for line in text.splitlines() if line
         )
@@ -57,13 +57,12 @@ class LogSink:
 
     async def wait_new(self, timeout_s: float) -> None:
         """Return when new lines were written, or after `timeout_s`."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._new.wait(), timeout_s)
+        await self.clock.wait(self._new, timeout_s)
 
     async def run(self) -> None:
         """Flush forever (a background task of the node)."""
         while True:
-            await asyncio.sleep(FLUSH_INTERVAL_S)
+            await self.clock.sleep(FLUSH_INTERVAL_S)
             try:
                 await self.flush()
             except Exception:  # a failed write must not stop logging; it is reported

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import math
-import time
 from datetime import UTC, datetime
 
 #: X-Amz-Log-Result carries at most this many bytes of the log, base64-encoded.
@@ -21,9 +20,9 @@ def log_group_name(function_name: str) -> str:
     return f"/aws/lambda/{function_name}"
 
 
-def log_stream_name(version: str, environment_id: str, now_s: float | None = None) -> str:
+def log_stream_name(version: str, environment_id: str, now_s: float) -> str:
     """`YYYY/MM/DD/[<version>]<32 hex>`: one stream per environment, dated in UTC."""
-    day = datetime.fromtimestamp(time.time() if now_s is None else now_s, UTC)
+    day = datetime.fromtimestamp(now_s, UTC)
     return f"{day:%Y/%m/%d}/[{version}]{environment_id}"
 
 
@@ -87,9 +86,9 @@ def timeout_message(request_id: str, timeout_s: float) -> str:
     return f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
 
 
-def timeout_line(request_id: str, timeout_s: float, now_s: float | None = None) -> str:
+def timeout_line(request_id: str, timeout_s: float, now_s: float) -> str:
     """`<ISO ts> <id> Task timed out after 3.00 seconds`, the log line of a timeout."""
-    ts = iso_timestamp(time.time() if now_s is None else now_s)
+    ts = iso_timestamp(now_s)
     return f"{ts} {request_id} Task timed out after {timeout_s:.2f} seconds"
 
 

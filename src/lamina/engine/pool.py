@@ -2,20 +2,24 @@
 
 Idle environments of a version form a stack: the most recently used is handed out
 first (so the rest age out and get reaped), and a caller that finds none idle
-cold-starts a new one. Every pool mutation is synchronous between awaits, so any
+cold-starts a new one. Pre-warmed (provisioned) environments are handed out before any
+other, are never reaped or evicted, and become ordinary ones when `demote`d; which versions
+want how many is the provisioner's business (`engine/provisioner.py`). The pool starts
+processes through the node's `Launcher`. Every pool mutation is synchronous between awaits, so any
 number of concurrent `environment()` calls are safe on one event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from lamina.engine.environment import Environment, EnvironmentSpec, EnvironmentStatus
+from lamina.engine.concurrency import Lease
+from lamina.engine.environment import Environment, EnvironmentStatus
+from lamina.engine.launcher import EnvironmentSpec, Launcher
 from lamina.errors import LaminaError, TooManyRequests
 
 #: Environments idle longer than this are reaped (AWS does not document its value).
@@ -58,53 +62,53 @@ class Pool:
 
     def __init__(
         self,
+        launcher: Launcher,
         *,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         memory_budget_mb: int | None = None,
     ) -> None:
+        self.launcher = launcher
+        self._clock = launcher.clock
         self.idle_timeout_s = idle_timeout_s
         #: Cap on the sum of MemorySize of live environments (None: no cap).
         self.memory_budget_mb = memory_budget_mb
         self.evictions = 0
-        #: Versions with provisioned concurrency → invocations served by a provisioned
-        #: environment, and those that spilled over to on-demand ones (per function).
-        self._provisioned_keys: set[_Key] = set()
-        self.provisioned_invocations: Counter[str] = Counter()
-        self.spillover_invocations: Counter[str] = Counter()
         self._idle: dict[_Key, list[Environment]] = {}
         self._all: set[Environment] = set()
+        self._provisioned: set[Environment] = set()
         self._closed = False
         self._cold_starts = 0
 
     @asynccontextmanager
-    async def environment(self, spec: EnvironmentSpec) -> AsyncIterator[Environment]:
-        """Borrow an environment of `spec` for one invocation.
+    async def environment(self, spec: EnvironmentSpec, lease: Lease) -> AsyncIterator[Environment]:
+        """Borrow an environment of `spec` for one invocation, under a concurrency lease.
 
-        Yields an idle warm environment of the same function, version and revision (most
-        recently used first), or a new one that cold-starts on its first `invoke` (scale
-        out: one environment per concurrent caller). On exit the environment returns to
-        idle, or is discarded if it died or was retired meanwhile.
+        Yields an idle warm environment of the same function, version and revision
+        (pre-warmed ones first, then most recently used), or a new one that cold-starts on
+        its first `invoke` (scale out: one environment per concurrent caller). On exit the
+        environment returns to idle, or is discarded if it died or was retired meanwhile.
 
         Parameters:
             spec: the function version and revision to run.
+            lease: the caller's concurrency lease for this function (held for the block).
 
         Raises:
             PoolClosed: `close()` was called.
+            TooManyRequests: the memory budget has no room for a new environment.
         """
         if self._closed:
             raise PoolClosed("the environment pool is closed")
+        if lease.function != spec.function_name:
+            raise ValueError(f"a lease of {lease.function} cannot borrow {spec.function_name}")
         env, stale = self._take_idle(spec)
         for old in stale:
             await self._discard(old)
         if env is None:
             doomed = self._make_room(spec.memory_mb)
-            env = Environment(spec)
+            env = Environment(spec, self.launcher)
             self._all.add(env)
             self._cold_starts += 1
             await self._discard_all(doomed)
-        if self._provisioned_keys and (spec.function_name, spec.version) in self._provisioned_keys:
-            served = self.provisioned_invocations if env.provisioned else self.spillover_invocations
-            served[spec.function_name] += 1
         try:
             yield env
         finally:
@@ -157,7 +161,7 @@ class Pool:
         idle = self._idle.get((spec.function_name, spec.version))
         if not idle:
             return None, []
-        if self._provisioned_keys and (spec.function_name, spec.version) in self._provisioned_keys:
+        if self._provisioned:
             for i in range(len(idle) - 1, -1, -1):  # provisioned environments serve first
                 if idle[i].provisioned and idle[i].spec == spec:
                     return idle.pop(i), []
@@ -172,52 +176,34 @@ class Pool:
         if self._closed or env.retired or env.status is not EnvironmentStatus.READY:
             await self._discard(env)
             return
-        env.last_used = time.monotonic()
+        env.last_used = self._clock.monotonic()
         self._idle.setdefault((env.spec.function_name, env.spec.version), []).append(env)
 
     async def _discard(self, env: Environment) -> None:
         self._all.discard(env)
+        self._provisioned.discard(env)
         await env.close()
 
-    def mark_provisioned(self, function_name: str, version: str, on: bool) -> None:
-        """Count invocations of this version as provisioned or spill-over (or stop)."""
-        key = (function_name, version)
-        if on:
-            self._provisioned_keys.add(key)
-        else:
-            self._provisioned_keys.discard(key)
+    def provisioned(self, function_name: str) -> list[tuple[Environment, bool]]:
+        """Live pre-warmed environments of a function, each with whether it is idle now."""
+        idle = {id(e) for e in self._idle_of(function_name)}
+        return [
+            (env, id(env) in idle)
+            for env in self._provisioned
+            if env.spec.function_name == function_name and env.status is not EnvironmentStatus.DEAD
+        ]
 
-    def provisioned_count(self, function_name: str, version: str) -> tuple[int, int]:
-        """Live provisioned environments of a version: (all, busy)."""
-        idle = {id(e) for e in self._idle.get((function_name, version), ())}
-        live = [
-            e for e in self._all
-            if e.provisioned and e.spec.function_name == function_name
-            and e.spec.version == version and e.status is not EnvironmentStatus.DEAD
-        ]  # fmt: skip
-        return len(live), sum(1 for e in live if id(e) not in idle)
+    def provisioned_functions(self) -> set[str]:
+        """Functions with at least one pre-warmed environment."""
+        return {env.spec.function_name for env in self._provisioned}
 
-    def provisioned_by_function(self) -> dict[str, tuple[int, int]]:
-        """Live provisioned environments per function: (all, busy)."""
-        idle = {id(e) for stack in self._idle.values() for e in stack}
-        out: dict[str, tuple[int, int]] = {}
-        for env in self._all:
-            if env.provisioned and env.status is not EnvironmentStatus.DEAD:
-                n, busy = out.get(env.spec.function_name, (0, 0))
-                out[env.spec.function_name] = (n + 1, busy + (id(env) not in idle))
-        return out
+    def _idle_of(self, function_name: str) -> list[Environment]:
+        return [e for (f, _), stack in self._idle.items() if f == function_name for e in stack]
 
-    def trim_provisioned(self, function_name: str, version: str, keep: int) -> None:
-        """Keep at most `keep` provisioned environments of a version; the rest (idle ones
-        first) become ordinary on-demand environments, reaped when idle."""
-        idle = {id(e) for e in self._idle.get((function_name, version), ())}
-        live = sorted(
-            (e for e in self._all if e.provisioned and e.spec.function_name == function_name
-             and e.spec.version == version),
-            key=lambda e: id(e) in idle,
-        )  # fmt: skip
-        for env in live[keep:]:
-            env.provisioned = False
+    def demote(self, env: Environment) -> None:
+        """Make a pre-warmed environment an ordinary on-demand one (reaped when idle)."""
+        env.provisioned = False
+        self._provisioned.discard(env)
 
     async def prewarm(
         self, spec: EnvironmentSpec, count: int, errors: list[str] | None = None
@@ -240,8 +226,9 @@ class Pool:
         if self._closed:
             raise PoolClosed("the environment pool is closed")
         doomed = self._make_room(spec.memory_mb * count)
-        envs = [Environment(spec, provisioned=True) for _ in range(count)]
+        envs = [Environment(spec, self.launcher, provisioned=True) for _ in range(count)]
         self._all.update(envs)
+        self._provisioned.update(envs)
         await self._discard_all(doomed)
         started = await asyncio.gather(*(env.start() for env in envs))
         for env, ok in zip(envs, started, strict=True):
@@ -276,7 +263,7 @@ class Pool:
 
         Returns how many were killed.
         """
-        horizon = time.monotonic() - self.idle_timeout_s
+        horizon = self._clock.monotonic() - self.idle_timeout_s
         doomed: list[Environment] = []
         for key, idle in self._idle.items():
             old = [env for env in idle if env.last_used < horizon and not env.provisioned]

@@ -5,18 +5,25 @@ versions (an alias to its primary version) and the pool is brought to the reques
 of provisioned environments per version: missing ones are pre-initialised in the background
 (Status IN_PROGRESS → READY, or FAILED with a StatusReason), surplus ones become ordinary
 on-demand environments. `maintain` tops up environments that died (a crash, a timeout).
+
+`ProvisionedBook` keeps the figures: which versions have provisioned concurrency, how many of
+their environments live and are busy, and which invocations they served (provisioned) or
+spilled over to on-demand environments. The invoker tells it what served each invocation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from lamina.control.aliases import AliasService
+from lamina.control.models import VersionConfig
 from lamina.control.provisioned import ProvisionedConfig, ProvisionedService
-from lamina.engine.invoker import Invoker
+from lamina.engine.environment import Environment
+from lamina.engine.launcher import EnvironmentSpec
 from lamina.engine.pool import Pool
 from lamina.errors import LaminaError, ResourceNotFound, TooManyRequests
 
@@ -34,16 +41,83 @@ class Allocation:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class ProvisionedStatistics:
+    """Per function: live provisioned environments and busy ones, and what they served."""
+
+    environments: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    invocations: Mapping[str, int] = field(default_factory=dict)
+    spillover_invocations: Mapping[str, int] = field(default_factory=dict)
+
+
+class ProvisionedBook:
+    """Versions with provisioned concurrency, their environments, and what they served."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._keys: set[tuple[str, str]] = set()
+        self._invocations: Counter[str] = Counter()
+        self._spillover: Counter[str] = Counter()
+
+    def mark(self, function: str, version: str, on: bool) -> None:
+        """Count invocations of this version as provisioned or spill-over (or stop)."""
+        if on:
+            self._keys.add((function, version))
+        else:
+            self._keys.discard((function, version))
+
+    def served(self, spec: EnvironmentSpec, env: Environment) -> None:
+        """Count one invocation of `spec` that `env` serves (a no-op for other versions)."""
+        if self._keys and (spec.function_name, spec.version) in self._keys:
+            served = self._invocations if env.provisioned else self._spillover
+            served[spec.function_name] += 1
+
+    def count(self, function: str, version: str) -> tuple[int, int]:
+        """Live provisioned environments of a version: (all, busy)."""
+        live = [
+            idle for env, idle in self.pool.provisioned(function) if env.spec.version == version
+        ]
+        return len(live), sum(1 for idle in live if not idle)
+
+    def trim(self, function: str, version: str, keep: int) -> None:
+        """Keep at most `keep` provisioned environments of a version; the rest (idle ones
+        first) become ordinary on-demand environments, reaped when idle."""
+        live = sorted(
+            (pair for pair in self.pool.provisioned(function) if pair[0].spec.version == version),
+            key=lambda pair: pair[1],
+        )
+        for env, _ in live[keep:]:
+            self.pool.demote(env)
+
+    def statistics(self) -> ProvisionedStatistics:
+        environments: dict[str, tuple[int, int]] = {}
+        for function in sorted(self.pool.provisioned_functions()):
+            pairs = self.pool.provisioned(function)
+            if pairs:
+                environments[function] = (len(pairs), sum(1 for _, idle in pairs if not idle))
+        return ProvisionedStatistics(
+            environments=environments,
+            invocations=dict(self._invocations),
+            spillover_invocations=dict(self._spillover),
+        )
+
+
 class Provisioner:
     """Brings the pool to what the provisioned concurrency configs ask for."""
 
     def __init__(
-        self, configs: ProvisionedService, aliases: AliasService, invoker: Invoker, pool: Pool
+        self,
+        configs: ProvisionedService,
+        aliases: AliasService,
+        spec: Callable[[VersionConfig], Awaitable[EnvironmentSpec]],
+        pool: Pool,
+        book: ProvisionedBook,
     ) -> None:
         self.configs = configs
         self.aliases = aliases
-        self.invoker = invoker
+        self._spec = spec
         self.pool = pool
+        self.book = book
         self._state: dict[tuple[str, str], Allocation] = {}
         self._requested: dict[tuple[str, str], int] = {}
         self._versions: dict[str, set[str]] = {}  # function → versions marked provisioned
@@ -67,7 +141,7 @@ class Provisioner:
         for function in {k[0] for k, a in self._state.items() if a.status == READY}:
             for version in self._versions.get(function, ()):
                 wanted = self._wanted(function, version)
-                if self.pool.provisioned_count(function, version)[0] < wanted:
+                if self.book.count(function, version)[0] < wanted:
                     await self.changed(function)
                     break
 
@@ -103,26 +177,27 @@ class Provisioner:
                 state.version = version.version
                 per_version[version.version].append(c)
             for old in self._versions.get(function, set()) - set(per_version):
-                self.pool.mark_provisioned(function, old, False)
-                self.pool.trim_provisioned(function, old, 0)
+                self.book.mark(function, old, False)
+                self.book.trim(function, old, 0)
             self._versions[function] = set(per_version)
             await asyncio.gather(*(self._fill(function, v, cs) for v, cs in per_version.items()))
 
     async def _fill(self, function: str, version: str, configs: list[ProvisionedConfig]) -> None:
         wanted = sum(c.requested for c in configs)
         states = [self._state[(function, c.qualifier)] for c in configs]
-        self.pool.mark_provisioned(function, version, True)
-        self.pool.trim_provisioned(function, version, wanted)
-        missing = wanted - self.pool.provisioned_count(function, version)[0]
+        self.book.mark(function, version, True)
+        self.book.trim(function, version, wanted)
+        missing = wanted - self.book.count(function, version)[0]
         errors: list[str] = []
         reason: str | None = None
         try:
             if missing > 0:
                 v, _ = await self.aliases.resolve(function, version)
-                spec = await self.invoker.spec(v)
+                spec = await self._spec(v)
                 ready = await self.pool.prewarm(spec, missing, errors)
-                log.info("%s:%s: %d/%d provisioned environments ready",
-                         function, version, ready, missing)  # fmt: skip
+                log.info(
+                    "%s:%s: %d/%d provisioned environments ready", function, version, ready, missing
+                )
         except TooManyRequests as exc:
             reason = f"Not enough capacity on this node: {exc.message}"
         except LaminaError as exc:
@@ -137,7 +212,7 @@ class Provisioner:
         state = self._state.get((function, qualifier))
         if state is None:
             return 0, IN_PROGRESS, None
-        live = self.pool.provisioned_count(function, state.version)[0] if state.version else 0
+        live = self.book.count(function, state.version)[0] if state.version else 0
         return min(live, requested), state.status, state.reason
 
     async def stop(self) -> None:

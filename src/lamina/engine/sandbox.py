@@ -11,15 +11,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import enum
-import functools
 import logging
 import os
-import shutil
 import signal
-import site
-import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +21,11 @@ from typing import Protocol
 
 import psutil
 
+from lamina.clock import Clock
+from lamina.engine.reports import Exchange, ExchangeEnd, FromRuntime, exit_reason
 from lamina.runtime import protocol
 
 log = logging.getLogger("lamina.engine.sandbox")
-
-FromRuntime = protocol.InitDone | protocol.InitFailed | protocol.Result
 
 #: How often the memory watch samples the child's RSS while it runs.
 MEMORY_POLL_INTERVAL_S = 0.02
@@ -43,129 +37,6 @@ OUTPUT_READ_CHUNK_BYTES = 65536
 FRAME_READ_CHUNK_BYTES = 262144
 #: Bytes per MiB, for RSS → MB.
 BYTES_PER_MB = 1024 * 1024
-
-#: How long a candidate interpreter may take to prove it can run the runtime.
-INTERPRETER_PROBE_TIMEOUT_S = 10.0
-
-#: `python -c` program that puts the code root first on sys.path, the node's libraries
-#: last, and starts the runtime. Run with -S: the node's site-packages arrive ready-made
-#: instead of re-reading every .pth file on each cold start.
-_BOOTSTRAP = (
-    "import os,sys;p=os.environ['" + protocol.SYS_PATH_ENV + "'].split(os.pathsep);"
-    "sys.path[0]=p[0];sys.path.extend(x for x in p[1:] if x not in sys.path);"
-    "from lamina.runtime.__main__ import main;main()"
-)
-
-#: How Go's os/exec (AWS's runtime supervisor) spells a signal death.
-_SIGNAL_WORDS = {
-    signal.SIGKILL: "killed",
-    signal.SIGSEGV: "segmentation fault",
-    signal.SIGABRT: "aborted",
-    signal.SIGTERM: "terminated",
-    signal.SIGBUS: "bus error",
-    signal.SIGFPE: "floating point exception",
-    signal.SIGILL: "illegal instruction",
-    signal.SIGINT: "interrupt",
-    signal.SIGHUP: "hangup",
-    signal.SIGPIPE: "broken pipe",
-}
-
-
-@dataclass(frozen=True)
-class Interpreter:
-    """A Python to run environments with; `native` when it is the node's own."""
-
-    path: str
-    native: bool
-
-    def argv(self) -> list[str]:
-        flags = ["-S", "-u"] if self.native else ["-u"]
-        return [self.path, *flags, "-c", _BOOTSTRAP]
-
-    def sys_path(self, code_dir: Path) -> str:
-        """The child's sys.path: code root first, then the runtime and the node's libraries."""
-        libraries = node_library_paths() if self.native else node_library_paths()[:1]
-        return os.pathsep.join([str(code_dir), *libraries])
-
-
-@functools.cache
-def node_library_paths() -> tuple[str, ...]:
-    """Where `lamina` lives, then the node's site-packages and what their .pth files add."""
-    lamina_root = str(Path(protocol.__file__).resolve().parents[2])
-    site_dirs = {*site.getsitepackages(), site.getusersitepackages()}
-    first = next((i for i, p in enumerate(sys.path) if p in site_dirs), len(sys.path))
-    paths = [lamina_root, *(p for p in sys.path[first:] if p)]
-    return tuple(dict.fromkeys(paths))
-
-
-_interpreters: dict[str, Interpreter] = {}
-
-
-async def resolve_interpreter(runtime: str) -> Interpreter:
-    """The interpreter for `runtime` ("python3.12"): that Python if installed and able to
-    run the runtime (it needs msgspec), else the node's own. Cached per runtime."""
-    native = Interpreter(sys.executable, native=True)
-    if runtime == f"python{sys.version_info.major}.{sys.version_info.minor}":
-        return native
-    if runtime not in _interpreters:
-        path = shutil.which(runtime) if runtime.startswith("python") else None
-        if path is not None and await _probe(path):
-            _interpreters[runtime] = Interpreter(path, native=False)
-        else:
-            log.warning("runtime %s is not usable here; running it on %s", runtime, sys.version)
-            _interpreters[runtime] = native
-    return _interpreters[runtime]
-
-
-async def _probe(path: str) -> bool:
-    env = {**os.environ, "PYTHONPATH": node_library_paths()[0]}
-    try:
-        process = await asyncio.create_subprocess_exec(
-            path, "-c", "import msgspec, lamina.runtime.protocol", env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-    except OSError:
-        return False
-    try:
-        async with asyncio.timeout(INTERPRETER_PROBE_TIMEOUT_S):
-            return await process.wait() == 0
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        return False
-
-
-class Outcome(enum.Enum):
-    """How one exchange with the child ended."""
-
-    ANSWERED = "answered"
-    TIMED_OUT = "timed_out"
-    EXITED = "exited"
-    OUT_OF_MEMORY = "out_of_memory"
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """The result of sending one frame (or none, for init) and awaiting the answer."""
-
-    outcome: Outcome
-    message: FromRuntime | None
-    output: str
-    elapsed_ms: float
-    exit_reason: str
-    peak_rss_mb: int
-
-
-def exit_reason(returncode: int | None) -> str:
-    """AWS's words for a child's end: "exit status 1", "signal: segmentation fault"."""
-    if returncode is None:
-        return "signal: killed"
-    if returncode >= 0:
-        return f"exit status {returncode}"
-    try:
-        return f"signal: {_SIGNAL_WORDS[signal.Signals(-returncode)]}"
-    except (KeyError, ValueError):
-        return f"signal: {-returncode}"
 
 
 class _WriteProtocol(asyncio.Protocol):
@@ -206,8 +77,10 @@ class Sandbox:
         output_fd: int,
         sentinel: bytes,
         memory_limit_mb: int,
+        clock: Clock,
     ) -> None:
         self._loop = asyncio.get_running_loop()
+        self._clock = clock
         self._process = process
         self._writer: asyncio.WriteTransport | None = None
         self._write_fd = write_fd
@@ -251,6 +124,7 @@ class Sandbox:
         cwd: Path,
         memory_limit_mb: int,
         sentinel: bytes,
+        clock: Clock,
     ) -> Sandbox:
         """Start the child in a new session with a private pipe pair.
 
@@ -277,14 +151,21 @@ class Sandbox:
             raise
         finally:
             pipes.close_child_ends()
-        return await cls.adopt(process, pipes, sentinel, memory_limit_mb)
+        return await cls.adopt(process, pipes, sentinel, memory_limit_mb, clock)
 
     @classmethod
     async def adopt(
-        cls, process: ChildProcess, pipes: Pipes, sentinel: bytes, memory_limit_mb: int
+        cls,
+        process: ChildProcess,
+        pipes: Pipes,
+        sentinel: bytes,
+        memory_limit_mb: int,
+        clock: Clock,
     ) -> Sandbox:
         """Wrap a started child whose ends of `pipes` are already closed in this process."""
-        sandbox = cls(process, pipes.write, pipes.read, pipes.output, sentinel, memory_limit_mb)
+        sandbox = cls(
+            process, pipes.write, pipes.read, pipes.output, sentinel, memory_limit_mb, clock
+        )
         write_pipe = os.fdopen(pipes.write, "wb", buffering=0)
         try:
             sandbox._writer, _ = await sandbox._loop.connect_write_pipe(_WriteProtocol, write_pipe)
@@ -302,12 +183,12 @@ class Sandbox:
         return await self._exchange(protocol.encode_frame(invoke), deadline)
 
     async def _exchange(self, frame: bytes | None, deadline: float) -> Exchange:
-        started = time.perf_counter()
+        started = self._clock.monotonic()
         if frame is not None and self._writer is not None:
             self._writer.write(frame)
         loop = self._loop
         now = loop.time()
-        self._deadline_at = now + max(0.0, deadline - time.monotonic())
+        self._deadline_at = now + max(0.0, deadline - self._clock.monotonic())
         self._timer = loop.call_at(min(self._deadline_at, now + MEMORY_POLL_INTERVAL_S), self._tick)
         waiter = self._waiter = loop.create_future()
         if self._early:
@@ -317,16 +198,16 @@ class Sandbox:
         try:
             message = await waiter
         except TimeoutError:
-            return await self._failed(Outcome.TIMED_OUT, started)
+            return await self._failed(ExchangeEnd.TIMED_OUT, started)
         except _ChildExited:
-            outcome = Outcome.OUT_OF_MEMORY if self._oom else Outcome.EXITED
-            return await self._failed(outcome, started)
+            end = ExchangeEnd.OUT_OF_MEMORY if self._oom else ExchangeEnd.EXITED
+            return await self._failed(end, started)
         finally:
             self._waiter = None
             self._timer.cancel()
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        elapsed_ms = (self._clock.monotonic() - started) * 1000.0
         output = self._segments.popleft() if self._segments else await self._next_output()
-        return Exchange(Outcome.ANSWERED, message, output, elapsed_ms, "", self.peak_rss_mb)
+        return Exchange(ExchangeEnd.ANSWERED, message, output, elapsed_ms, "", self.peak_rss_mb)
 
     def _on_frames(self) -> None:
         try:
@@ -439,12 +320,12 @@ class Sandbox:
         self._segment_waiter = None
         return self._segments.popleft() if self._segments else ""
 
-    async def _failed(self, outcome: Outcome, started: float) -> Exchange:
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
+    async def _failed(self, end: ExchangeEnd, started: float) -> Exchange:
+        elapsed_ms = (self._clock.monotonic() - started) * 1000.0
         await self.kill()
         output = await self._remaining_output()
         reason = exit_reason(self._process.returncode)
-        return Exchange(outcome, None, output, elapsed_ms, reason, self.peak_rss_mb)
+        return Exchange(end, None, output, elapsed_ms, reason, self.peak_rss_mb)
 
     async def _wait_output_closed(self) -> None:
         with contextlib.suppress(TimeoutError):

@@ -1,10 +1,11 @@
 """Event source mappings at work: poll a queue → build a batch → invoke → delete what succeeded.
 
 One poller per enabled mapping. A poller only takes messages when the function has a free
-concurrency slot, so throttling slows it down and never loses messages: a batch whose invoke
-fails stays on the queue and reappears after its visibility timeout (redrive to the queue's
-dead-letter queue applies), and with `ReportBatchItemFailures` only the listed items stay
-(reference F.4). The function is invoked synchronously through the single invoker path.
+concurrency slot, and a batch waits for its lease in the invoker, so throttling slows it down
+and never loses messages: a batch whose invoke fails stays on the queue and reappears after
+its visibility timeout (redrive to the queue's dead-letter queue applies), and with
+`ReportBatchItemFailures` only the listed items stay (reference F.4). The function is invoked
+synchronously through the single invoker path.
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
 
+from lamina.clock import Clock
 from lamina.control.mappings import REPORT_BATCH_ITEM_FAILURES, Mapping
-from lamina.engine.concurrency import Concurrency, Lease
-from lamina.engine.invoker import Invocation, Invoker, Outcome
+from lamina.engine.concurrency import Concurrency
+from lamina.engine.invoker import Invocation, Invoker, Outcome, OutcomeKind
 from lamina.errors import LaminaError, ResourceNotFound
 
 log = logging.getLogger("lamina.sources")
@@ -66,16 +67,14 @@ class QueueReader(Protocol):
 class SourcePoller:
     """Feeds one mapping's function from its queue until cancelled."""
 
-    def __init__(
-        self, mapping: Mapping, queues: QueueReader, invoker: Invoker, concurrency: Concurrency,
-        region: str, report: Callable[[str, str], Awaitable[None]],
-    ) -> None:  # fmt: skip
+    def __init__(self, mapping: Mapping, sources: Sources) -> None:
         self.m = mapping
-        self.queues = queues
-        self.invoker = invoker
-        self.concurrency = concurrency
-        self.region = region
-        self.report = report
+        self.queues = sources.queues
+        self.invoker = sources.invoker
+        self.concurrency = sources.concurrency
+        self.clock = sources.clock
+        self.region = sources.region
+        self.report = sources.report
         self._batches: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -100,7 +99,7 @@ class SourcePoller:
             except LaminaError as exc:  # the queue went away or the store failed
                 slots.release()
                 log.warning("mapping %s: receive failed: %s", self.m.uuid, exc)
-                await asyncio.sleep(ERROR_BACKOFF_S)
+                await self.clock.sleep(ERROR_BACKOFF_S)
                 continue
             except BaseException:
                 slots.release()
@@ -108,25 +107,17 @@ class SourcePoller:
             if not messages:
                 slots.release()
                 continue
-            lease = await self._lease()
-            task = asyncio.create_task(self._process(messages, lease))
+            task = asyncio.create_task(self._process(messages))
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
             task.add_done_callback(lambda _: slots.release())
-
-    async def _lease(self) -> Lease:
-        while True:
-            lease = self.concurrency.try_acquire(self.m.function)
-            if lease is not None:
-                return lease
-            await self.concurrency.wait_capacity(1.0)
 
     async def _collect(self) -> list[SourceMessage]:
         """Up to BatchSize messages, waiting at most the batching window once any arrive."""
         batch: list[SourceMessage] = []
         window_ends: float | None = None
         while len(batch) < self.m.batch_size:
-            left = LONG_POLL_S if window_ends is None else window_ends - time.monotonic()
+            left = LONG_POLL_S if window_ends is None else window_ends - self.clock.monotonic()
             got = await self.queues.receive(
                 self.m.source_arn,
                 max_messages=min(RECEIVE_MAX, self.m.batch_size - len(batch)),
@@ -134,23 +125,23 @@ class SourcePoller:
             )
             batch.extend(got)
             if batch and window_ends is None:
-                window_ends = time.monotonic() + self.m.batching_window_s
+                window_ends = self.clock.monotonic() + self.m.batching_window_s
             if not got and (batch or window_ends is not None):
                 break
-            if window_ends is not None and time.monotonic() >= window_ends:
+            if window_ends is not None and self.clock.monotonic() >= window_ends:
                 break
         return batch
 
-    async def _process(self, messages: list[SourceMessage], lease: Lease) -> None:
+    async def _process(self, messages: list[SourceMessage]) -> None:
         payload = msgspec.json.encode({"Records": [self._record(m) for m in messages]})
         inv = Invocation(self.m.function, self.m.qualifier, payload, str(uuid.uuid4()))
         try:
-            outcome = await self.invoker.invoke(inv, lease=lease)
+            outcome = await self.invoker.invoke_queued(inv, wait_s=None)
         except ResourceNotFound:
             await self.report(self.m.uuid, "PROBLEM: Function not found")
             return
-        except LaminaError as exc:
-            await self.report(self.m.uuid, f"PROBLEM: {exc}")
+        if outcome.kind is OutcomeKind.PLATFORM_ERROR:  # the batch reappears after visibility
+            await self.report(self.m.uuid, f"PROBLEM: {outcome.detail}")
             return
         keep = self._failed_items(messages, outcome)
         done = [m.receipt_handle for m in messages if m.message_id not in keep]
@@ -219,12 +210,18 @@ class Sources:
     """Owns one poller task per enabled mapping; restarts it when the mapping changes."""
 
     def __init__(
-        self, queues: QueueReader, invoker: Invoker, concurrency: Concurrency, region: str,
+        self,
+        queues: QueueReader,
+        invoker: Invoker,
+        concurrency: Concurrency,
+        region: str,
         report: Callable[[str, str], Awaitable[None]],
-    ) -> None:  # fmt: skip
+        clock: Clock,
+    ) -> None:
         self.queues = queues
         self.invoker = invoker
         self.concurrency = concurrency
+        self.clock = clock
         self.region = region
         self.report = report
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -241,9 +238,7 @@ class Sources:
             with contextlib.suppress(asyncio.CancelledError):
                 await old
         if mapping is not None and mapping.enabled:
-            poller = SourcePoller(
-                mapping, self.queues, self.invoker, self.concurrency, self.region, self.report
-            )
+            poller = SourcePoller(mapping, self)
             self._tasks[key] = asyncio.create_task(poller.run(), name=f"lamina-source-{key}")
 
     async def stop(self) -> None:

@@ -16,7 +16,7 @@ SpilloverInvocations → `lamina_provisioned_concurrency_invocations_total` /
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.pool import Pool
+from lamina.engine.provisioner import ProvisionedBook
 
 #: Duration buckets in ms: 1 ms … 900 s (the longest Timeout).
 DURATION_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000,
@@ -52,15 +53,22 @@ class Telemetry:
             self.errors[function] += 1
         self._duration.labels(function).observe(duration_ms)
 
-    def watch(self, concurrency: Concurrency, pool: Pool) -> None:
-        self.registry.register(_Gauges(self, concurrency, pool))
+    def watch(self, concurrency: Concurrency, pool: Pool, provisioned: ProvisionedBook) -> None:
+        self.registry.register(_Gauges(self, concurrency, pool, provisioned))
 
 
 class _Gauges(Collector):
-    def __init__(self, telemetry: Telemetry, concurrency: Concurrency, pool: Pool) -> None:
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        concurrency: Concurrency,
+        pool: Pool,
+        provisioned: ProvisionedBook,
+    ) -> None:
         self.t = telemetry
         self.concurrency = concurrency
         self.pool = pool
+        self.provisioned = provisioned
 
     def describe(self) -> list[Metric]:
         return []
@@ -81,18 +89,19 @@ class _Gauges(Collector):
         yield GaugeMetricFamily("lamina_unreserved_concurrent_executions",
                                 "Invocations running now in the unreserved pool",
                                 value=c.unreserved_in_use)  # fmt: skip
-        live = self.pool.provisioned_by_function()
+        p = self.provisioned.statistics()
+        live = p.environments
         yield _per_function(GaugeMetricFamily, "lamina_provisioned_concurrency_utilization",
                             "Busy share of provisioned environments",
                             {f: busy / n for f, (n, busy) in live.items() if n})  # fmt: skip
         yield _per_function(CounterMetricFamily, "lamina_provisioned_concurrency_invocations",
                             "Invocations served by provisioned environments",
-                            self.pool.provisioned_invocations)  # fmt: skip
+                            p.invocations)  # fmt: skip
         yield _per_function(
             CounterMetricFamily,
             "lamina_provisioned_concurrency_spillover_invocations",
             "Invocations of a provisioned version served on demand",
-            self.pool.spillover_invocations,
+            p.spillover_invocations,
         )
         envs = GaugeMetricFamily("lamina_environments", "Execution environments by state",
                                  labels=["function", "state"])  # fmt: skip
@@ -107,7 +116,7 @@ def _per_function(
     kind: type[CounterMetricFamily] | type[GaugeMetricFamily],
     name: str,
     doc: str,
-    values: dict[str, int] | dict[str, float] | Counter[str],
+    values: Mapping[str, int] | Mapping[str, float],
 ) -> Metric:
     family = kind(name, doc, labels=["function"])
     for function, value in sorted(values.items()):
