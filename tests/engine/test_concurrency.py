@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -11,10 +12,10 @@ from lamina.engine.concurrency import ACCOUNT_LIMIT, RESERVED_LIMIT, Concurrency
 from lamina.errors import TooManyRequests
 
 
-async def _until(condition: object) -> None:
+async def _until(condition: Callable[[], bool]) -> None:
     """Let other tasks run until `condition()` holds (bounded: a few hundred loop turns)."""
     for _ in range(500):
-        if condition():  # type: ignore[operator]
+        if condition():
             return
         await asyncio.sleep(0)
     raise AssertionError("condition never held")

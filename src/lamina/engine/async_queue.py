@@ -156,6 +156,7 @@ class AsyncQueue:
                 for event in events:
                     self._start_run(event)
                 if events:
+                    await asyncio.sleep(0)  # let the runs take their leases before looking again
                     continue
                 if await self._finished(function, wake):
                     return

@@ -111,6 +111,7 @@ class SourcePoller:
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
             task.add_done_callback(lambda _: slots.release())
+            await asyncio.sleep(0)  # let the batch take its lease before looking at capacity
 
     async def _collect(self) -> list[SourceMessage]:
         """Up to BatchSize messages, waiting at most the batching window once any arrive."""
