@@ -18,6 +18,7 @@ import base64
 import enum
 import logging
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from lamina.engine.concurrency import CONCURRENCY_LIMITS, Concurrency, Lease
 from lamina.engine.launcher import EnvironmentSpec
 from lamina.engine.log_sink import LogSink
 from lamina.engine.logs import tail_4kb
-from lamina.engine.pool import Pool
+from lamina.engine.pool import MEMORY_BUDGET_EXCEEDED, Pool
 from lamina.engine.provisioner import ProvisionedBook
 from lamina.engine.reports import RunReport
 from lamina.engine.telemetry import Telemetry
@@ -197,8 +198,7 @@ class Invoker:
         """
         target = await self.resolve(inv.function, inv.qualifier)
         spec = await self.spec(target.version)
-        async with self.concurrency.lease(inv.function) as lease:
-            report = await self._run(inv, target, spec, lease)
+        report = await self._run(inv, target, spec, self.concurrency.lease(inv.function))
         return self._outcome(inv, target, report)
 
     async def invoke_queued(self, inv: Invocation, *, wait_s: float | None) -> Outcome:
@@ -213,8 +213,8 @@ class Invoker:
         target = await self.resolve(inv.function, inv.qualifier)
         try:
             spec = await self.spec(target.version)
-            async with self.concurrency.wait_lease(inv.function, wait_s) as lease:
-                report = await self._run(inv, target, spec, lease)
+            admission = self.concurrency.wait_lease(inv.function, wait_s)
+            report = await self._run(inv, target, spec, admission)
         except ResourceNotFound:
             raise
         except TooManyRequests as exc:
@@ -226,10 +226,15 @@ class Invoker:
         return self._outcome(inv, target, report)
 
     async def _run(
-        self, inv: Invocation, target: Target, spec: EnvironmentSpec, lease: Lease
+        self,
+        inv: Invocation,
+        target: Target,
+        spec: EnvironmentSpec,
+        admission: AbstractAsyncContextManager[Lease],
     ) -> RunReport:
+        """Run `inv` in an environment of `spec` under the lease that `admission` grants."""
         try:
-            async with self.pool.environment(spec, lease) as env:
+            async with admission as lease, self.pool.environment(spec, lease) as env:
                 self.provisioned.served(spec, env)
                 report = await env.invoke(
                     inv.payload,
@@ -239,8 +244,9 @@ class Invoker:
                     deadline=self.clock.monotonic() + spec.timeout_s,
                 )
                 self.logs.add(target.version.log_group, env.log_stream_name, report.log_text)
-        except TooManyRequests:  # no room on this node for another environment
-            self.concurrency.count_throttle(inv.function)
+        except TooManyRequests as exc:
+            if exc.reason == MEMORY_BUDGET_EXCEEDED:  # no room on this node for another one
+                self.concurrency.count_throttle(inv.function)
             raise
         self.telemetry.invoked(inv.function, report.duration_ms, report.function_error is not None)
         return report
