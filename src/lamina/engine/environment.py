@@ -7,6 +7,8 @@
 The first `invoke` of an on-demand environment runs init (spawn + import the
 handler) and reports its duration; an init failure is returned as that invoke's
 error and leaves the environment DEAD, as do timeouts, crashes and out-of-memory.
+Starting the process is the launcher's job (`launcher.py`); the I/O with it the sandbox's
+(`sandbox.py`); what AWS reports for a run is built by `reports.py`.
 """
 
 from __future__ import annotations
