@@ -1,5 +1,5 @@
 """The async queue on a fake clock: AWS's one- and two-minute retry delays and the maximum
-event age, run in milliseconds by a node built in-process (real store, real environments)."""
+event age, run in milliseconds by a node built in-process (memory store, real environments)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ def _lines(path: Path) -> list[dict[str, object]]:
 
 @asynccontextmanager
 async def _node(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Node]:
-    node = Node(Settings(data_dir=tmp_path / "data", fork_server=False), clock=clock)
+    settings = Settings(data_dir=tmp_path / "data", store="memory", fork_server=False)
+    node = Node(settings, clock=clock)
     await node.start()
     try:
         yield node
