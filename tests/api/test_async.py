@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import NodeProcess, read_jsonl, wait_for, zip_source
+from harness import NodeProcess, read_jsonl, wait_for, zip_source
 
 #: Async retry base delay the test nodes run with (AWS: 60 s).
 BASE_DELAY_S = 0.5
@@ -37,9 +37,15 @@ def records(path: Path) -> list[dict[str, Any]]:
     return read_jsonl(path)
 
 
+@pytest.fixture(scope="module")
+def shared_node_args() -> tuple[str, ...]:
+    return ("--async-retry-base-delay", str(BASE_DELAY_S))
+
+
 @pytest.fixture
-def anode(node_factory: Callable[..., NodeProcess]) -> NodeProcess:
-    return node_factory("--async-retry-base-delay", str(BASE_DELAY_S))
+def anode(node: NodeProcess) -> NodeProcess:
+    """The module's shared node, with short async retry delays."""
+    return node
 
 
 @pytest.fixture
@@ -162,11 +168,11 @@ def test_on_success_destination_function_gets_the_invocation_record(
 
 
 def test_on_failure_queue_and_dead_letter_queue_receive_their_messages(
-    anode: NodeProcess, alam: Any, recorder: Any
+    anode: NodeProcess, alam: Any, recorder: Any, unique_name: Callable[[str], str]
 ) -> None:
     sqs = anode.client("sqs")
-    failures = sqs.create_queue(QueueName="failures")["QueueUrl"]
-    dlq = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
+    failures = sqs.create_queue(QueueName=unique_name("failures"))["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=unique_name("dead-letters"))["QueueUrl"]
 
     def arn_of(url):
         return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][

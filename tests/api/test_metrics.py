@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import NodeProcess, wait_for
+from harness import NodeProcess, wait_for
 from lamina.engine.telemetry import Telemetry
 
 HANDLER = """
@@ -111,8 +111,11 @@ def test_reserved_zero_throttles_and_held_events_are_reported_exactly(
     }
     assert view["functions"][other]["reserved"] == 10
     assert view["account"] == {
-        "limit": 40, "unreserved_limit": 30, "unreserved_in_use": 0, "in_use": 0
-    }  # fmt: skip
+        "limit": 40,
+        "unreserved_limit": 30,
+        "unreserved_in_use": 0,
+        "in_use": 0,
+    }
     samples = scrape(node)
     assert sample(samples, "lamina_invocations_total", function=name) == 6
     assert sample(samples, "lamina_errors_total", function=name) == 2

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import NodeProcess, queue_counts, wait_for
+from harness import NodeProcess, queue_counts, wait_for
 
 ACCOUNT = "000000000000"
 

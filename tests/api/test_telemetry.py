@@ -10,7 +10,7 @@ import httpx
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import NodeProcess, wait_for
+from harness import NodeProcess, wait_for
 
 HANDLER = """
 import time
