@@ -6,7 +6,6 @@ conftest."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from harness import (
     queue_counts,
     read_jsonl,
     run_aws,
+    unique_name,
     wait_for,
     zip_dir,
     zip_source,
@@ -38,6 +38,7 @@ __all__ = [
     "queue_counts",
     "read_jsonl",
     "run_aws",
+    "unique_name",
     "wait_for",
     "zip_dir",
     "zip_source",
@@ -91,14 +92,10 @@ def fresh_node(node_factory: Callable[..., NodeProcess]) -> NodeProcess:
     return node_factory()
 
 
-@pytest.fixture
-def unique_name() -> Callable[[str], str]:
+@pytest.fixture(name="unique_name")
+def unique_name_fixture() -> Callable[[str], str]:
     """Names no other test on a shared node uses: `unique_name("q")` → "q-1a2b3c4d5e"."""
-
-    def make(prefix: str = "fn") -> str:
-        return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-    return make
+    return unique_name
 
 
 @pytest.fixture
@@ -121,7 +118,7 @@ def create_function(lam: Any) -> Callable[..., dict[str, Any]]:
     ) -> dict[str, Any]:
         c = client or lam
         data = zip_source(code) if isinstance(code, dict) else zip_dir(FUNCTIONS_DIR / code)
-        fn_name = name or f"fn-{uuid.uuid4().hex[:10]}"
+        fn_name = name or unique_name("fn")
         kwargs.setdefault("Runtime", "python3.12")
         out: dict[str, Any] = c.create_function(
             FunctionName=fn_name, Role=ROLE, Handler=handler, Code={"ZipFile": data}, **kwargs

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 import boto3
 import httpx
 from botocore.config import Config
+from botocore.response import StreamingBody
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/lamina-test"
@@ -40,6 +42,11 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.0
             return value
         time.sleep(every)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def unique_name(prefix: str = "fn") -> str:
+    """A name no other test uses, for functions and queues on a shared node: "q-1a2b3c4d5e"."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -112,6 +119,15 @@ def zip_source(files: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
+def _read_payload(parsed: dict[str, Any], **_: Any) -> None:
+    """Read an Invoke answer's payload at once, so its connection goes back to the pool even
+    when a test never reads it (else the garbage collector closes it: a ResourceWarning)."""
+    body = parsed.get("Payload")
+    if body is not None:
+        data = body.read()
+        parsed["Payload"] = StreamingBody(io.BytesIO(data), len(data))
+
+
 @dataclass
 class NodeProcess:
     """A `lamina serve` subprocess and how to reach it."""
@@ -121,6 +137,9 @@ class NodeProcess:
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    #: Clients handed out, closed with the node (an unclosed pool is a ResourceWarning: an error).
+    clients: list[Any] = field(default_factory=list, repr=False)
+    shared_clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def url(self) -> str:
@@ -128,7 +147,6 @@ class NodeProcess:
 
     def start(self) -> None:
         self.log_path = self.data_dir.parent / f"node-{self.port}.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         cmd = [
             sys.executable,
             "-m",
@@ -140,7 +158,8 @@ class NodeProcess:
             str(self.data_dir),
             *self.args,
         ]
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -155,6 +174,8 @@ class NodeProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait()
         raise RuntimeError(f"node did not become ready:\n{self.log()}")
 
     def log(self) -> str:
@@ -170,21 +191,32 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.close_clients()
         return self.proc.returncode
 
     def kill9(self) -> None:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+        self.close_clients()
+
+    def close_clients(self) -> None:
+        self.shared_clients.clear()
+        while self.clients:
+            self.clients.pop().close()
 
     def client(self, service: str = "lambda", **config: Any) -> Any:
+        """A boto3 client for this node: one per service with the default config (boto3 clients
+        are thread-safe), a new one when `config` asks for something else."""
+        if not config and service in self.shared_clients:
+            return self.shared_clients[service]
         cfg = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
             read_timeout=120,
             max_pool_connections=64,
             **config,
         )
-        return boto3.client(
+        made = boto3.client(
             service,
             endpoint_url=self.url,
             region_name=REGION,
@@ -192,3 +224,8 @@ class NodeProcess:
             aws_secret_access_key="test",
             config=cfg,
         )
+        made.meta.events.register("after-call.lambda.Invoke", _read_payload)
+        self.clients.append(made)
+        if not config:
+            self.shared_clients[service] = made
+        return made

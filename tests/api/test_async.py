@@ -116,6 +116,8 @@ def test_attempts_follow_maximum_retry_attempts(
         assert gap >= BASE_DELAY_S * n * 0.9
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(180)
 def test_event_age_exceeded_goes_to_on_failure_destination(
     anode: NodeProcess, alam: Any, recorder: Any
 ) -> None:
@@ -296,6 +298,7 @@ def test_reserved_zero_holds_events_then_runs_them_with_new_code(
     assert queue_stats(anode, name)["retried"] == 0
 
 
+@pytest.mark.timeout(180)  # 500 events through 5 slots and a restart, with room for a busy host
 def test_accepted_events_survive_kill_9(
     node_factory: Callable[..., NodeProcess], create_function: Any, tmp_path: Path
 ) -> None:
