@@ -105,8 +105,9 @@ def lam(node: NodeProcess) -> Any:
 
 
 @pytest.fixture
-def create_function(lam: Any) -> Callable[..., dict[str, Any]]:
-    """Create a function from a folder in tests/functions (or a source dict)."""
+def create_function(request: pytest.FixtureRequest) -> Callable[..., dict[str, Any]]:
+    """Create a function from a folder in tests/functions (or a source dict), through `client`
+    or else `lam` (the module's shared node is started only when it is used)."""
 
     def make(
         code: str | dict[str, str] = "basic",
@@ -116,7 +117,7 @@ def create_function(lam: Any) -> Callable[..., dict[str, Any]]:
         client: Any = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        c = client or lam
+        c = client or request.getfixturevalue("lam")
         data = zip_source(code) if isinstance(code, dict) else zip_dir(FUNCTIONS_DIR / code)
         fn_name = name or unique_name("fn")
         kwargs.setdefault("Runtime", "python3.12")
