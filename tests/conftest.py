@@ -1,200 +1,53 @@
-"""Shared fixtures: a real `lamina serve` on a free port, boto3 clients, function factories."""
+"""Fixtures every test directory shares: nodes (one per module, or one per test where a test
+restarts, kills or flags its node), boto3 clients, function factories, unique names.
+
+Helpers live in harness.py; they are re-exported here for modules that still import them from
+conftest."""
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
-import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-import httpx
 import pytest
-from botocore.config import Config
 
-REGION = "us-east-1"
-ROLE = "arn:aws:iam::000000000000:role/lamina-test"
-FUNCTIONS_DIR = Path(__file__).parent / "functions"
-#: How long a node may take to answer /health after start.
-NODE_START_TIMEOUT_S = 30.0
+from harness import (
+    FUNCTIONS_DIR,
+    REGION,
+    ROLE,
+    NodeProcess,
+    aws_env,
+    free_port,
+    queue_counts,
+    read_jsonl,
+    run_aws,
+    unique_name,
+    wait_for,
+    zip_dir,
+    zip_source,
+)
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.05) -> Any:
-    """Poll `check` until it returns something truthy (returned), or fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON lines a test handler appended to `path` (none if it does not exist yet)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def aws_env(home: Path) -> dict[str, str]:
-    """Environment for the AWS CLI: throwaway credentials, config files under `home`."""
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_PAGER": "",
-    }
-    env.pop("AWS_PROFILE", None)
-    return env
-
-
-def run_aws(node: NodeProcess, home: Path, service: str, *args: str) -> Any:
-    """Run `aws SERVICE ARGS` against `node`; its parsed JSON output."""
-    done = subprocess.run(
-        ["aws", service, *args, "--endpoint-url", node.url, "--output", "json"],
-        env=aws_env(home),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if done.stdout.strip() else None
-
-
-def queue_counts(sqs: Any, url: str) -> tuple[int, int, int]:
-    """(visible, in flight, delayed) messages of a queue."""
-    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    return (
-        int(got["ApproximateNumberOfMessages"]),
-        int(got["ApproximateNumberOfMessagesNotVisible"]),
-        int(got["ApproximateNumberOfMessagesDelayed"]),
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def zip_dir(path: Path) -> bytes:
-    """A zip of every file under `path`, as a user's deployment package."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for file in sorted(path.rglob("*")):
-            if file.is_file() and "__pycache__" not in file.parts:
-                zf.write(file, file.relative_to(path).as_posix())
-    return buf.getvalue()
-
-
-def zip_source(files: dict[str, str]) -> bytes:
-    """A zip holding `files` (name → source text)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-    return buf.getvalue()
-
-
-@dataclass
-class NodeProcess:
-    """A `lamina serve` subprocess and how to reach it."""
-
-    data_dir: Path
-    port: int
-    args: list[str] = field(default_factory=list)
-    proc: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.log_path = self.data_dir.parent / f"node-{self.port}.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
-        cmd = [
-            sys.executable,
-            "-m",
-            "lamina",
-            "serve",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            *self.args,
-        ]
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        self.wait_ready()
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + NODE_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"node exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"node did not become ready:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        """Stop the node with `sig` and return its exit status."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def client(self, service: str = "lambda", **config: Any) -> Any:
-        cfg = Config(
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            read_timeout=120,
-            max_pool_connections=64,
-            **config,
-        )
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=cfg,
-        )
+__all__ = [
+    "FUNCTIONS_DIR",
+    "REGION",
+    "ROLE",
+    "NodeProcess",
+    "aws_env",
+    "free_port",
+    "queue_counts",
+    "read_jsonl",
+    "run_aws",
+    "unique_name",
+    "wait_for",
+    "zip_dir",
+    "zip_source",
+]
 
 
 @pytest.fixture
 def node_factory(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
-    """Start nodes with extra flags; every node is stopped at the end of the test."""
+    """Start nodes of this test's own (flags, restarts, kill -9); all stopped when it ends."""
     started: list[NodeProcess] = []
 
     def make(*args: str, data_dir: Path | None = None, port: int | None = None) -> NodeProcess:
@@ -208,10 +61,41 @@ def node_factory(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
         n.stop()
 
 
+@pytest.fixture(scope="module")
+def shared_node_args() -> tuple[str, ...]:
+    """Flags of the module's shared node; a module overrides this fixture to add its own."""
+    return ()
+
+
+@pytest.fixture(scope="module")
+def shared_node(
+    tmp_path_factory: pytest.TempPathFactory, shared_node_args: tuple[str, ...]
+) -> Iterator[NodeProcess]:
+    """One `lamina serve` for the whole test module. Tests on it work on names of their own
+    (`unique_name`) and never assume the node is empty, so they may run in any order."""
+    n = NodeProcess(tmp_path_factory.mktemp("shared") / "data", free_port(), list(shared_node_args))
+    n.start()
+    yield n
+    n.stop()
+
+
 @pytest.fixture
-def node(node_factory: Callable[..., NodeProcess]) -> NodeProcess:
-    """A fresh node on a free port with an empty data dir."""
+def node(shared_node: NodeProcess) -> NodeProcess:
+    """The node a test drives: its module's shared node. A test that restarts, kills or stops
+    the node, starts it with flags, or needs it empty asks for `fresh_node`/`node_factory`."""
+    return shared_node
+
+
+@pytest.fixture
+def fresh_node(node_factory: Callable[..., NodeProcess]) -> NodeProcess:
+    """A node of this test's own on a free port with an empty data dir."""
     return node_factory()
+
+
+@pytest.fixture(name="unique_name")
+def unique_name_fixture() -> Callable[[str], str]:
+    """Names no other test on a shared node uses: `unique_name("q")` → "q-1a2b3c4d5e"."""
+    return unique_name
 
 
 @pytest.fixture
@@ -221,8 +105,9 @@ def lam(node: NodeProcess) -> Any:
 
 
 @pytest.fixture
-def create_function(lam: Any) -> Callable[..., dict[str, Any]]:
-    """Create a function from a folder in tests/functions (or a source dict)."""
+def create_function(request: pytest.FixtureRequest) -> Callable[..., dict[str, Any]]:
+    """Create a function from a folder in tests/functions (or a source dict), through `client`
+    or else `lam` (the module's shared node is started only when it is used)."""
 
     def make(
         code: str | dict[str, str] = "basic",
@@ -232,9 +117,9 @@ def create_function(lam: Any) -> Callable[..., dict[str, Any]]:
         client: Any = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        c = client or lam
+        c = client or request.getfixturevalue("lam")
         data = zip_source(code) if isinstance(code, dict) else zip_dir(FUNCTIONS_DIR / code)
-        fn_name = name or f"fn-{uuid.uuid4().hex[:10]}"
+        fn_name = name or unique_name("fn")
         kwargs.setdefault("Runtime", "python3.12")
         out: dict[str, Any] = c.create_function(
             FunctionName=fn_name, Role=ROLE, Handler=handler, Code={"ZipFile": data}, **kwargs

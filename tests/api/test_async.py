@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import NodeProcess, read_jsonl, wait_for, zip_source
+from harness import NodeProcess, read_jsonl, wait_for, zip_source
 
 #: Async retry base delay the test nodes run with (AWS: 60 s).
 BASE_DELAY_S = 0.5
@@ -37,9 +37,15 @@ def records(path: Path) -> list[dict[str, Any]]:
     return read_jsonl(path)
 
 
+@pytest.fixture(scope="module")
+def shared_node_args() -> tuple[str, ...]:
+    return ("--async-retry-base-delay", str(BASE_DELAY_S))
+
+
 @pytest.fixture
-def anode(node_factory: Callable[..., NodeProcess]) -> NodeProcess:
-    return node_factory("--async-retry-base-delay", str(BASE_DELAY_S))
+def anode(node: NodeProcess) -> NodeProcess:
+    """The module's shared node, with short async retry delays."""
+    return node
 
 
 @pytest.fixture
@@ -110,6 +116,8 @@ def test_attempts_follow_maximum_retry_attempts(
         assert gap >= BASE_DELAY_S * n * 0.9
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(180)
 def test_event_age_exceeded_goes_to_on_failure_destination(
     anode: NodeProcess, alam: Any, recorder: Any
 ) -> None:
@@ -162,11 +170,11 @@ def test_on_success_destination_function_gets_the_invocation_record(
 
 
 def test_on_failure_queue_and_dead_letter_queue_receive_their_messages(
-    anode: NodeProcess, alam: Any, recorder: Any
+    anode: NodeProcess, alam: Any, recorder: Any, unique_name: Callable[[str], str]
 ) -> None:
     sqs = anode.client("sqs")
-    failures = sqs.create_queue(QueueName="failures")["QueueUrl"]
-    dlq = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
+    failures = sqs.create_queue(QueueName=unique_name("failures"))["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=unique_name("dead-letters"))["QueueUrl"]
 
     def arn_of(url):
         return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
@@ -290,6 +298,7 @@ def test_reserved_zero_holds_events_then_runs_them_with_new_code(
     assert queue_stats(anode, name)["retried"] == 0
 
 
+@pytest.mark.timeout(180)  # 500 events through 5 slots and a restart, with room for a busy host
 def test_accepted_events_survive_kill_9(
     node_factory: Callable[..., NodeProcess], create_function: Any, tmp_path: Path
 ) -> None:

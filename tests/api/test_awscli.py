@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NodeProcess, run_aws
+from harness import NodeProcess, run_aws
 
 pytestmark = pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 

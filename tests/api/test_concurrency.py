@@ -16,7 +16,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import NodeProcess, wait_for
+from harness import NodeProcess, wait_for
 
 SLEEPER = """
 import json, os, time

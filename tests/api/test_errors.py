@@ -8,31 +8,21 @@ import json
 import os
 import uuid
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, NodeProcess, free_port, zip_source
+from harness import ROLE, NodeProcess, zip_source
 
 ECHO = {"app.py": "def handler(event, context):\n    return event\n"}
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    """One node for the module; no test here leaves it in a state another would notice."""
-    n = NodeProcess(tmp_path_factory.mktemp("errors") / "data", free_port())
-    n.start()
-    yield n
-    n.stop()
-
-
-@pytest.fixture(scope="module")
-def raw(node: NodeProcess) -> Any:
+def raw(shared_node: NodeProcess) -> Any:
     """A client without botocore's own parameter checks, so bad values reach the node."""
-    return node.client(parameter_validation=False)
+    return shared_node.client(parameter_validation=False)
 
 
 def unique() -> str:

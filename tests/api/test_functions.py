@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -13,19 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import FUNCTIONS_DIR, ROLE, NodeProcess, free_port, zip_dir, zip_source
+from harness import FUNCTIONS_DIR, ROLE, NodeProcess, zip_dir, zip_source
 
 ECHO = {"app.py": "def handler(event, context):\n    return event\n"}
 FAST_WAIT = {"Delay": 0.1, "MaxAttempts": 50}
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    """One node for the whole module: these tests create functions under unique names."""
-    n = NodeProcess(tmp_path_factory.mktemp("functions") / "data", free_port())
-    n.start()
-    yield n
-    n.stop()
 
 
 def unique(prefix: str = "fn") -> str:

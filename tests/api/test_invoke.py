@@ -10,7 +10,7 @@ from typing import Any
 import psutil
 import pytest
 
-from conftest import NodeProcess, zip_source
+from harness import NodeProcess, zip_source
 
 COUNTER = """
 import os
@@ -293,9 +293,11 @@ def test_qualifiers_versions_and_aliases(lam: Any, create_function: Any) -> None
 
 
 def test_storm_of_failures_leaves_node_healthy_and_no_orphans(
-    node: NodeProcess, lam: Any, create_function: Any
+    fresh_node: NodeProcess, create_function: Any
 ) -> None:
-    name = create_function({"app.py": ERRORS}, Timeout=1)["FunctionName"]
+    # A node of its own: the test counts the node's children and stops it.
+    node, lam = fresh_node, fresh_node.client("lambda")
+    name = create_function({"app.py": ERRORS}, Timeout=1, client=lam)["FunctionName"]
     kinds = ["raise", "busy", "exit", "unserialisable", "fine"] * 4
     with ThreadPoolExecutor(10) as pool:
         list(pool.map(lambda k: invoke(lam, name, {"kind": k}), kinds))

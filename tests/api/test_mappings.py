@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from conftest import NodeProcess, read_jsonl, wait_for
+from harness import NodeProcess, queue_counts, read_jsonl, wait_for
+
+Namer = Callable[[str], str]
 
 CONSUMER = """
 import json, os, time
@@ -63,9 +65,9 @@ def send_numbers(sqs: Any, url: str, numbers: range) -> None:
 
 
 def test_hundred_messages_are_processed_exactly_once(
-    lam: Any, sqs: Any, create_function: Any, tmp_path: Path
+    lam: Any, sqs: Any, create_function: Any, tmp_path: Path, unique_name: Namer
 ) -> None:
-    url = sqs.create_queue(QueueName="orders")["QueueUrl"]
+    url = sqs.create_queue(QueueName=unique_name("orders"))["QueueUrl"]
     name, out = consumer(create_function, tmp_path)
     created = lam.create_event_source_mapping(
         FunctionName=name, EventSourceArn=queue_arn(sqs, url), BatchSize=10
@@ -79,17 +81,17 @@ def test_hundred_messages_are_processed_exactly_once(
     assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"] == queue_arn(sqs, url)
     assert record["awsRegion"] == "us-east-1" and record["attributes"]["ApproximateReceiveCount"]
     assert {"messageId", "receiptHandle", "body", "md5OfBody", "messageAttributes"} <= set(record)
-    wait_for(lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
-        "Attributes"]["ApproximateNumberOfMessages"] == "0")  # fmt: skip
+    wait_for(lambda: queue_counts(sqs, url)[0] == 0)
 
 
 def test_failing_handler_sends_messages_to_the_dead_letter_queue(
-    lam: Any, sqs: Any, create_function: Any, tmp_path: Path
+    lam: Any, sqs: Any, create_function: Any, tmp_path: Path, unique_name: Namer
 ) -> None:
-    dlq = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=unique_name("orders-dlq"))["QueueUrl"]
     policy = json.dumps({"deadLetterTargetArn": queue_arn(sqs, dlq), "maxReceiveCount": 2})
     url = sqs.create_queue(
-        QueueName="orders-failing", Attributes={"VisibilityTimeout": "1", "RedrivePolicy": policy}
+        QueueName=unique_name("orders-failing"),
+        Attributes={"VisibilityTimeout": "1", "RedrivePolicy": policy},
     )["QueueUrl"]
     name, out = consumer(create_function, tmp_path, MODE="fail")
     mapping = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=queue_arn(sqs, url))
@@ -109,14 +111,16 @@ def test_failing_handler_sends_messages_to_the_dead_letter_queue(
 
 
 def test_partial_batch_failure_leaves_only_the_failed_messages(
-    lam: Any, sqs: Any, create_function: Any, tmp_path: Path
+    lam: Any, sqs: Any, create_function: Any, tmp_path: Path, unique_name: Namer
 ) -> None:
-    url = sqs.create_queue(QueueName="partial", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    attributes = {"VisibilityTimeout": "1"}
+    url = sqs.create_queue(QueueName=unique_name("partial"), Attributes=attributes)["QueueUrl"]
     name, out = consumer(create_function, tmp_path, MODE="partial")
     mapping = lam.create_event_source_mapping(
-        FunctionName=name, EventSourceArn=queue_arn(sqs, url),
+        FunctionName=name,
+        EventSourceArn=queue_arn(sqs, url),
         FunctionResponseTypes=["ReportBatchItemFailures"],
-    )  # fmt: skip
+    )
     send_numbers(sqs, url, range(10))
     # Odd numbers fail every time: they come back; even ones are deleted after one try.
     wait_for(lambda: Counter(n for b in batches(out) for n in b["bodies"])[1] >= 3, timeout=30)
@@ -129,9 +133,9 @@ def test_partial_batch_failure_leaves_only_the_failed_messages(
 
 
 def test_disabling_stops_consumption_and_enabling_resumes(
-    lam: Any, sqs: Any, create_function: Any, tmp_path: Path
+    lam: Any, sqs: Any, create_function: Any, tmp_path: Path, unique_name: Namer
 ) -> None:
-    url = sqs.create_queue(QueueName="toggle")["QueueUrl"]
+    url = sqs.create_queue(QueueName=unique_name("toggle"))["QueueUrl"]
     name, out = consumer(create_function, tmp_path)
     mapping = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=queue_arn(sqs, url))
     disabled = lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
@@ -145,14 +149,16 @@ def test_disabling_stops_consumption_and_enabling_resumes(
 
 
 def test_maximum_concurrency_is_never_exceeded(
-    lam: Any, sqs: Any, create_function: Any, tmp_path: Path
+    lam: Any, sqs: Any, create_function: Any, tmp_path: Path, unique_name: Namer
 ) -> None:
-    url = sqs.create_queue(QueueName="capped")["QueueUrl"]
+    url = sqs.create_queue(QueueName=unique_name("capped"))["QueueUrl"]
     name, out = consumer(create_function, tmp_path, SLEEP="0.3")
     lam.create_event_source_mapping(
-        FunctionName=name, EventSourceArn=queue_arn(sqs, url), BatchSize=1,
+        FunctionName=name,
+        EventSourceArn=queue_arn(sqs, url),
+        BatchSize=1,
         ScalingConfig={"MaximumConcurrency": 2},
-    )  # fmt: skip
+    )
     send_numbers(sqs, url, range(12))
     wait_for(lambda: sum(len(b["bodies"]) for b in batches(out)) >= 12, timeout=40)
     spans = [(b["start"], b["end"]) for b in batches(out)]

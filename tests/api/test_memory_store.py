@@ -10,7 +10,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from conftest import NodeProcess, read_jsonl, wait_for
+from harness import NodeProcess, read_jsonl, wait_for
 
 #: A handler that appends each event it sees to the file named by OUT_FILE.
 RECORDER = """

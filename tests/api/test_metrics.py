@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ from botocore.exceptions import ClientError
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import NodeProcess, wait_for
+from harness import NodeProcess, wait_for
 from lamina.engine.telemetry import Telemetry
 
 HANDLER = """
@@ -22,6 +23,8 @@ import os, time
 
 def handler(event, context):
     time.sleep(event.get("sleep", 0))
+    while event.get("hold") and not os.path.exists(event["hold"]):  # until the test says
+        time.sleep(0.01)
     if event.get("crash"):
         os._exit(9)
     if event.get("fail"):
@@ -111,8 +114,11 @@ def test_reserved_zero_throttles_and_held_events_are_reported_exactly(
     }
     assert view["functions"][other]["reserved"] == 10
     assert view["account"] == {
-        "limit": 40, "unreserved_limit": 30, "unreserved_in_use": 0, "in_use": 0
-    }  # fmt: skip
+        "limit": 40,
+        "unreserved_limit": 30,
+        "unreserved_in_use": 0,
+        "in_use": 0,
+    }
     samples = scrape(node)
     assert sample(samples, "lamina_invocations_total", function=name) == 6
     assert sample(samples, "lamina_errors_total", function=name) == 2
@@ -134,12 +140,14 @@ def test_reserved_zero_throttles_and_held_events_are_reported_exactly(
 
 
 def test_running_environments_and_duration_follow_slow_calls(
-    node: NodeProcess, lam: Any, create_function: Any
+    node: NodeProcess, lam: Any, create_function: Any, tmp_path: Path
 ) -> None:
-    name = create_function({"app.py": HANDLER})["FunctionName"]
+    name = create_function({"app.py": HANDLER}, Timeout=60)["FunctionName"]
     invoke(lam, name)
-    # While two 1.5-second calls run, both views show them
-    threads = in_background(lam, name, 2, sleep=1.5)
+    # While two calls of at least 1.5 s run (held until the test has looked), both views
+    # show them
+    release = tmp_path / "release"
+    threads = in_background(lam, name, 2, sleep=1.5, hold=str(release))
     wait_for(lambda: stats(node)["functions"][name]["running"] == 2)
     wait_for(lambda: stats(node)["functions"][name]["environments"]["busy"] == 2)
     during = scrape(node)
@@ -147,6 +155,7 @@ def test_running_environments_and_duration_follow_slow_calls(
     assert sample(during, "lamina_account_concurrent_executions") == 2
     assert sample(during, "lamina_unreserved_concurrent_executions") == 2
     assert stats(node)["account"]["unreserved_in_use"] == 2
+    release.touch()
     for t in threads:
         t.join()
     # Afterwards nothing runs, and both environments wait idle

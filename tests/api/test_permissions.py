@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NodeProcess
+from harness import NodeProcess
 
 BUCKET_ARN = "arn:aws:s3:::test-bucket"
 ACCOUNT = "000000000000"
@@ -196,9 +196,11 @@ def test_policies_are_per_qualifier(lam: Any, fn: dict[str, Any]) -> None:
 
 
 def test_policy_survives_restart_and_goes_with_the_function(
-    node: NodeProcess, lam: Any, fn: dict[str, Any], create_function: Callable[..., Any]
+    fresh_node: NodeProcess, create_function: Callable[..., Any]
 ) -> None:
-    name = fn["FunctionName"]
+    # A node of its own: the test restarts it.
+    node, lam = fresh_node, fresh_node.client("lambda")
+    name = create_function(client=lam)["FunctionName"]
     lam.add_permission(
         FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction", Principal="*"
     )

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ROLE, NodeProcess, zip_source
+from harness import ROLE, NodeProcess, zip_source
 
 ECHO = {"app.py": "def handler(event, context):\n    return event\n"}
 NodeFactory = Callable[..., NodeProcess]

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROLE, NodeProcess, wait_for, zip_source
+from harness import ROLE, NodeProcess, wait_for, zip_source
 
 HANDLER = """
 import time
@@ -36,9 +36,12 @@ def published(create_function: Any, lam: Any, source: str = HANDLER) -> str:
 def published_on(lam: Any, name: str) -> str:
     """Like `published`, on the node of `lam` (no default node started)."""
     lam.create_function(
-        FunctionName=name, Role=ROLE, Handler="app.handler", Runtime="python3.12",
+        FunctionName=name,
+        Role=ROLE,
+        Handler="app.handler",
+        Runtime="python3.12",
         Code={"ZipFile": zip_source({"app.py": HANDLER})},
-    )  # fmt: skip
+    )
     lam.get_waiter("function_active_v2").wait(
         FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
     )
@@ -78,8 +81,10 @@ def provisioned_envs(node: NodeProcess, name: str) -> int:
 
 def served(node: NodeProcess, name: str) -> tuple[float, float]:
     """(provisioned, spill-over) invocations of a function, from /metrics."""
-    found = {"lamina_provisioned_concurrency_invocations_total": 0.0,
-             "lamina_provisioned_concurrency_spillover_invocations_total": 0.0}  # fmt: skip
+    found = {
+        "lamina_provisioned_concurrency_invocations_total": 0.0,
+        "lamina_provisioned_concurrency_spillover_invocations_total": 0.0,
+    }
     text = httpx.get(node.url + "/metrics", timeout=5).text
     for family in text_string_to_metric_families(text):
         for s in family.samples:

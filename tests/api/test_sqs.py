@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import NodeProcess, aws_env, run_aws
+from harness import NodeProcess, aws_env, run_aws, unique_name
 
 ACCOUNT = "000000000000"
 
@@ -47,30 +47,32 @@ def error_code(exc: pytest.ExceptionInfo[Any]) -> str:
 def test_create_queue_returns_its_url_and_get_queue_url_finds_it(
     node: NodeProcess, sqs: Any
 ) -> None:
-    url = sqs.create_queue(QueueName="orders")["QueueUrl"]
+    name = unique_name("orders")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
 
-    assert url == f"{node.url}/{ACCOUNT}/orders"
-    assert sqs.get_queue_url(QueueName="orders")["QueueUrl"] == url
-    assert arn_of(sqs, url) == f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders"
+    assert url == f"{node.url}/{ACCOUNT}/{name}"
+    assert sqs.get_queue_url(QueueName=name)["QueueUrl"] == url
+    assert arn_of(sqs, url) == f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}"
 
 
 def test_create_queue_is_idempotent_for_the_same_attributes(sqs: Any) -> None:
     # Given a queue created with non-default attributes
     given = {"VisibilityTimeout": "45", "DelaySeconds": "3"}
-    url = sqs.create_queue(QueueName="jobs", Attributes=given)["QueueUrl"]
+    name = unique_name("jobs")
+    url = sqs.create_queue(QueueName=name, Attributes=given)["QueueUrl"]
 
     # When it is created again with the same attributes (or a default spelled out)
-    again = sqs.create_queue(QueueName="jobs", Attributes=given)["QueueUrl"]
+    again = sqs.create_queue(QueueName=name, Attributes=given)["QueueUrl"]
     spelled = sqs.create_queue(
-        QueueName="jobs", Attributes={**given, "MaximumMessageSize": "1048576"}
+        QueueName=name, Attributes={**given, "MaximumMessageSize": "1048576"}
     )["QueueUrl"]
 
     # Then the same URL comes back, and a different value is QueueNameExists
     assert again == url and spelled == url
     with pytest.raises(sqs.exceptions.QueueNameExists):
-        sqs.create_queue(QueueName="jobs", Attributes={"VisibilityTimeout": "46"})
+        sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "46"})
     with pytest.raises(sqs.exceptions.QueueNameExists):
-        sqs.create_queue(QueueName="jobs", Attributes={"DelaySeconds": "0"})
+        sqs.create_queue(QueueName=name, Attributes={"DelaySeconds": "0"})
     assert attributes(sqs, url, "VisibilityTimeout")["VisibilityTimeout"] == "45"
 
 
@@ -93,20 +95,23 @@ def test_a_queue_that_does_not_exist_is_queue_does_not_exist(node: NodeProcess, 
 
 
 def test_deleted_queue_is_gone_and_its_name_is_held_for_a_minute(sqs: Any) -> None:
-    url = sqs.create_queue(QueueName="short-lived")["QueueUrl"]
+    name = unique_name("short-lived")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="left behind")
 
     sqs.delete_queue(QueueUrl=url)
 
     with pytest.raises(sqs.exceptions.QueueDoesNotExist) as gone:
-        sqs.get_queue_url(QueueName="short-lived")
+        sqs.get_queue_url(QueueName=name)
     assert gone.value.response["Error"]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"
-    assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix="short")
+    assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix=name)
     with pytest.raises(sqs.exceptions.QueueDeletedRecently):
-        sqs.create_queue(QueueName="short-lived")
+        sqs.create_queue(QueueName=name)
 
 
 def test_queue_names_and_attributes_are_validated(sqs: Any) -> None:
+    before = sqs.list_queues().get("QueueUrls", [])
+    name = unique_name("q")
     with pytest.raises(sqs.exceptions.ClientError) as bad_name:
         sqs.create_queue(QueueName="no spaces allowed")
     assert error_code(bad_name) == "InvalidParameterValue"
@@ -114,9 +119,9 @@ def test_queue_names_and_attributes_are_validated(sqs: Any) -> None:
         sqs.create_queue(QueueName="q" * 81)
     assert error_code(too_long) == "InvalidParameterValue"
     with pytest.raises(sqs.exceptions.InvalidAttributeName):
-        sqs.create_queue(QueueName="q", Attributes={"Colour": "blue"})
+        sqs.create_queue(QueueName=name, Attributes={"Colour": "blue"})
     with pytest.raises(sqs.exceptions.InvalidAttributeName):
-        sqs.create_queue(QueueName="q", Attributes={"ContentBasedDeduplication": "true"})
+        sqs.create_queue(QueueName=name, Attributes={"ContentBasedDeduplication": "true"})
     for name, value in [
         ("VisibilityTimeout", "43201"),
         ("VisibilityTimeout", "soon"),
@@ -126,18 +131,19 @@ def test_queue_names_and_attributes_are_validated(sqs: Any) -> None:
         ("MaximumMessageSize", "1023"),
     ]:
         with pytest.raises(sqs.exceptions.InvalidAttributeValue):
-            sqs.create_queue(QueueName="q", Attributes={name: value})
-    assert "QueueUrls" not in sqs.list_queues()
+            sqs.create_queue(QueueName=name, Attributes={name: value})
+    assert sqs.list_queues().get("QueueUrls", []) == before  # no queue was created
 
 
 def test_fifo_queues_are_refused_as_unsupported(sqs: Any) -> None:
     with pytest.raises(sqs.exceptions.UnsupportedOperation) as by_name:
         sqs.create_queue(QueueName="orders.fifo", Attributes={"FifoQueue": "true"})
     assert "FIFO" in by_name.value.response["Error"]["Message"]
+    name = unique_name("orders")
     with pytest.raises(sqs.exceptions.UnsupportedOperation):
-        sqs.create_queue(QueueName="orders", Attributes={"FifoQueue": "true"})
+        sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})
     # A standard queue may say so explicitly.
-    url = sqs.create_queue(QueueName="orders", Attributes={"FifoQueue": "false"})["QueueUrl"]
+    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "false"})["QueueUrl"]
     with pytest.raises(sqs.exceptions.ClientError) as group:
         sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g")
     assert error_code(group) == "InvalidParameterValue"
@@ -146,7 +152,9 @@ def test_fifo_queues_are_refused_as_unsupported(sqs: Any) -> None:
 # -- listing --------------------------------------------------------------------------------
 
 
-def test_list_queues_filters_by_prefix(node: NodeProcess, sqs: Any) -> None:
+def test_list_queues_filters_by_prefix(fresh_node: NodeProcess) -> None:
+    # A node of its own: the test lists every queue there is.
+    node, sqs = fresh_node, fresh_node.client("sqs")
     for name in ("alpha-1", "alpha-2", "beta-1"):
         sqs.create_queue(QueueName=name)
 
@@ -164,15 +172,16 @@ def test_list_queues_filters_by_prefix(node: NodeProcess, sqs: Any) -> None:
 
 def test_list_queues_pages_with_max_results_and_next_token(sqs: Any) -> None:
     # Given seven queues with a common prefix and one without
-    names = [f"page-{i:02d}" for i in range(7)]
-    for name in [*names, "other"]:
+    prefix = unique_name("page") + "-"
+    names = [f"{prefix}{i:02d}" for i in range(7)]
+    for name in [*names, unique_name("other")]:
         sqs.create_queue(QueueName=name)
 
     # When they are listed three at a time
     pages: list[list[str]] = []
     token: str | None = None
     while True:
-        kwargs: dict[str, Any] = {"QueueNamePrefix": "page-", "MaxResults": 3}
+        kwargs: dict[str, Any] = {"QueueNamePrefix": prefix, "MaxResults": 3}
         if token:
             kwargs["NextToken"] = token
         got = sqs.list_queues(**kwargs)
@@ -186,7 +195,7 @@ def test_list_queues_pages_with_max_results_and_next_token(sqs: Any) -> None:
     assert sorted(n for p in pages for n in p) == names
     # And boto3's paginator walks the same pages
     paginated = sqs.get_paginator("list_queues").paginate(
-        QueueNamePrefix="page-", PaginationConfig={"PageSize": 2}
+        QueueNamePrefix=prefix, PaginationConfig={"PageSize": 2}
     )
     assert sorted(u.rsplit("/", 1)[-1] for p in paginated for u in p["QueueUrls"]) == names
     # And a page size out of range is refused
@@ -199,7 +208,8 @@ def test_list_queues_pages_with_max_results_and_next_token(sqs: Any) -> None:
 
 
 def test_get_queue_attributes_shows_defaults_and_computed_values(sqs: Any) -> None:
-    url = sqs.create_queue(QueueName="defaults")["QueueUrl"]
+    name = unique_name("defaults")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
 
     got = attributes(sqs, url)
 
@@ -208,7 +218,7 @@ def test_get_queue_attributes_shows_defaults_and_computed_values(sqs: Any) -> No
     assert got["MaximumMessageSize"] == "1048576"
     assert got["MessageRetentionPeriod"] == "345600"
     assert got["ReceiveMessageWaitTimeSeconds"] == "0"
-    assert got["QueueArn"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:defaults"
+    assert got["QueueArn"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}"
     assert got["ApproximateNumberOfMessages"] == "0"
     assert got["ApproximateNumberOfMessagesNotVisible"] == "0"
     assert got["ApproximateNumberOfMessagesDelayed"] == "0"
@@ -221,7 +231,8 @@ def test_get_queue_attributes_shows_defaults_and_computed_values(sqs: Any) -> No
 
 
 def test_set_queue_attributes_changes_them(sqs: Any) -> None:
-    url = sqs.create_queue(QueueName="tunable", Attributes={"DelaySeconds": "5"})["QueueUrl"]
+    name = unique_name("tunable")
+    url = sqs.create_queue(QueueName=name, Attributes={"DelaySeconds": "5"})["QueueUrl"]
     changed = {
         "VisibilityTimeout": "120",
         "DelaySeconds": "0",
@@ -235,7 +246,7 @@ def test_set_queue_attributes_changes_them(sqs: Any) -> None:
     got = attributes(sqs, url)
     assert {k: got[k] for k in changed} == changed
     # The new values count for CreateQueue's idempotence check
-    assert sqs.create_queue(QueueName="tunable", Attributes=changed)["QueueUrl"] == url
+    assert sqs.create_queue(QueueName=name, Attributes=changed)["QueueUrl"] == url
     with pytest.raises(sqs.exceptions.InvalidAttributeName):
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"QueueArn": "arn:aws:sqs:x:y:z"})
     with pytest.raises(sqs.exceptions.InvalidAttributeValue):
@@ -244,8 +255,8 @@ def test_set_queue_attributes_changes_them(sqs: Any) -> None:
 
 
 def test_redrive_policy_is_validated_stored_and_cleared(sqs: Any) -> None:
-    dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
-    url = sqs.create_queue(QueueName="live")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=unique_name("dead"))["QueueUrl"]
+    url = sqs.create_queue(QueueName=unique_name("live"))["QueueUrl"]
     missing = f"arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere"
 
     for policy in [
@@ -273,7 +284,7 @@ def test_redrive_policy_is_validated_stored_and_cleared(sqs: Any) -> None:
 
 
 def test_tags_are_set_listed_and_removed(sqs: Any) -> None:
-    url = sqs.create_queue(QueueName="tagged", tags={"team": "core"})["QueueUrl"]
+    url = sqs.create_queue(QueueName=unique_name("tagged"), tags={"team": "core"})["QueueUrl"]
 
     sqs.tag_queue(QueueUrl=url, Tags={"stage": "dev", "team": "platform"})
     listed = sqs.list_queue_tags(QueueUrl=url)["Tags"]
@@ -290,7 +301,7 @@ def test_purge_deletes_every_message_and_a_second_purge_within_a_minute_is_refus
     sqs: Any,
 ) -> None:
     # Given visible, in-flight and delayed messages
-    url = sqs.create_queue(QueueName="purgeable")["QueueUrl"]
+    url = sqs.create_queue(QueueName=unique_name("purgeable"))["QueueUrl"]
     for i in range(5):
         sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")
     sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=600)
@@ -338,17 +349,34 @@ def test_errors_carry_the_json_type_and_the_query_error_header(node: NodeProcess
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 def test_aws_cli_sends_and_receives(node: NodeProcess, sqs: Any, tmp_path: Path) -> None:
-    url = sqs.create_queue(QueueName="from-cli")["QueueUrl"]
+    name = unique_name("from-cli")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
 
     def aws(*args: str) -> Any:
         return run_aws(node, tmp_path, "sqs", *args)
 
     kind = '{"kind": {"DataType": "String", "StringValue": "greeting"}}'
-    sent = aws("send-message", "--queue-url", url, "--message-body", "hello from the CLI",
-               "--message-attributes", kind)  # fmt: skip
-    got = aws("receive-message", "--queue-url", url, "--wait-time-seconds", "1",
-              "--message-attribute-names", "All", "--attribute-names", "All")  # fmt: skip
-    listed = aws("list-queues", "--queue-name-prefix", "from-")
+    sent = aws(
+        "send-message",
+        "--queue-url",
+        url,
+        "--message-body",
+        "hello from the CLI",
+        "--message-attributes",
+        kind,
+    )
+    got = aws(
+        "receive-message",
+        "--queue-url",
+        url,
+        "--wait-time-seconds",
+        "1",
+        "--message-attribute-names",
+        "All",
+        "--attribute-names",
+        "All",
+    )
+    listed = aws("list-queues", "--queue-name-prefix", name)
 
     (message,) = got["Messages"]
     assert message["MessageId"] == sent["MessageId"]

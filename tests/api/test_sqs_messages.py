@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import NodeProcess, queue_counts, wait_for
+from harness import NodeProcess, queue_counts, unique_name, wait_for
 
 ACCOUNT = "000000000000"
 
@@ -24,8 +24,14 @@ def sqs(node: NodeProcess) -> Any:
     return node.client("sqs")
 
 
-def make_queue(sqs: Any, name: str = "q", **attributes: str) -> str:
+def make_queue(sqs: Any, prefix: str = "q", **attributes: str) -> str:
+    """A new queue named `prefix` and a suffix no other test uses (one node serves the module)."""
+    name = unique_name(prefix)
     return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+
+
+def name_of(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
 
 
 def counts(sqs: Any, url: str) -> tuple[int, int, int]:
@@ -466,8 +472,8 @@ def test_delete_message_batch_reports_each_entry(sqs: Any) -> None:
 
 
 def test_a_queue_url_with_another_host_names_the_same_queue(sqs: Any) -> None:
-    make_queue(sqs, "portable")
-    aws_url = f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/portable"
+    name = name_of(make_queue(sqs, "portable"))
+    aws_url = f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/{name}"
 
     sqs.send_message(QueueUrl=aws_url, MessageBody="x")
 
@@ -602,10 +608,10 @@ def test_redrive_moves_a_message_to_the_dead_letter_queue_after_max_receive_coun
 ) -> None:
     # Given a queue whose messages go to a dead-letter queue after two receives
     dlq = make_queue(sqs, "dead")
-    dlq_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:dead"
+    dlq_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name_of(dlq)}"
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
     url = make_queue(sqs, "live", RedrivePolicy=policy)
-    source_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:live"
+    source_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name_of(url)}"
     sent = sqs.send_message(QueueUrl=url, MessageBody="poison", MessageAttributes=KNOWN_ATTRIBUTES)
 
     # When it is received twice without being deleted
@@ -628,7 +634,7 @@ def test_redrive_moves_a_message_to_the_dead_letter_queue_after_max_receive_coun
 
 def test_redrive_after_visibility_timeouts_expire(sqs: Any) -> None:
     dlq = make_queue(sqs, "dead")
-    dlq_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:dead"
+    dlq_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name_of(dlq)}"
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
     url = make_queue(sqs, "live", RedrivePolicy=policy, VisibilityTimeout="1")
     sqs.send_message_batch(
@@ -655,7 +661,7 @@ def test_redrive_after_visibility_timeouts_expire(sqs: Any) -> None:
 
 def test_a_deleted_dead_letter_queue_keeps_messages_in_the_source(sqs: Any) -> None:
     dlq = make_queue(sqs, "dead")
-    dlq_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:dead"
+    dlq_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name_of(dlq)}"
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
     url = make_queue(sqs, "live", RedrivePolicy=policy)
     sqs.send_message(QueueUrl=url, MessageBody="stays")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NodeProcess, queue_counts, wait_for
+from harness import NodeProcess, queue_counts, wait_for
 
 NodeFactory = Callable[..., NodeProcess]
 ACCOUNT = "000000000000"

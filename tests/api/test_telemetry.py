@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import NodeProcess, wait_for
+from harness import NodeProcess, wait_for
 
 HANDLER = """
-import time
+import os, time
 
 def handler(event, context):
     time.sleep(event.get("sleep", 0))
+    while event.get("hold") and not os.path.exists(event["hold"]):  # until the test says
+        time.sleep(0.01)
     if event.get("fail"):
         raise ValueError("asked to fail")
     return {"ok": True}
@@ -42,17 +45,17 @@ def stats(node: NodeProcess) -> dict[str, Any]:
 
 
 def test_counters_and_stats_match_what_was_driven(
-    node: NodeProcess, lam: Any, create_function: Any
+    node: NodeProcess, lam: Any, create_function: Any, tmp_path: Path
 ) -> None:
-    name = create_function({"app.py": HANDLER})["FunctionName"]
+    name = create_function({"app.py": HANDLER}, Timeout=60)["FunctionName"]
     for _ in range(5):
         lam.invoke(FunctionName=name, Payload=b"{}")
     for _ in range(3):
         lam.invoke(FunctionName=name, Payload=json.dumps({"fail": True}).encode())
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
-    holder = threading.Thread(
-        target=lam.invoke, kwargs={"FunctionName": name, "Payload": b'{"sleep": 2}'}
-    )
+    release = tmp_path / "release"  # the holding call runs until the test has looked
+    holding = json.dumps({"hold": str(release)}).encode()
+    holder = threading.Thread(target=lam.invoke, kwargs={"FunctionName": name, "Payload": holding})
     holder.start()
     wait_for(lambda: stats(node)["functions"][name]["running"] == 1)
     throttled = 0
@@ -64,6 +67,7 @@ def test_counters_and_stats_match_what_was_driven(
     running = scrape(node)
     assert sample(running, "lamina_concurrent_executions", function=name) == 1
     assert sample(running, "lamina_account_concurrent_executions") == 1
+    release.touch()
     holder.join()
     assert throttled == 4
     samples = scrape(node)

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, NodeProcess, free_port, zip_source
+from harness import ROLE, NodeProcess, zip_source
 
 ECHO = {"app.py": "def handler(event, context):\n    return event\n"}
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    """One node for the module: every test works on its own function."""
-    n = NodeProcess(tmp_path_factory.mktemp("versions") / "data", free_port())
-    n.start()
-    yield n
-    n.stop()
-
-
-@pytest.fixture(scope="module")
-def raw(node: NodeProcess) -> Any:
+def raw(shared_node: NodeProcess) -> Any:
     """A client that skips botocore's own parameter checks, so the node's checks are reached."""
-    return node.client(parameter_validation=False)
+    return shared_node.client(parameter_validation=False)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 import pytest
 from docs_runner import Block, PageError, PageRun, blocks, used_names
 
-from conftest import NodeProcess, free_port
+from harness import NodeProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -31,14 +31,27 @@ def _error(result) -> dict:
 @pytest.mark.parametrize(
     ("code", "handler", "error_type", "message"),
     [
-        ("broken_import", "app.handler", "Runtime.ImportModuleError",
-         "Unable to import module 'app': No module named 'lamina_test_module_that_does_not_exist'"),
-        ("basic", "app.missing", "Runtime.HandlerNotFound",
-         "Handler 'missing' missing on module 'app'"),
-        ("basic", "nodot", "Runtime.MalformedHandlerName",
-         "Bad handler 'nodot': not enough values to unpack (expected 2, got 1)"),
+        (
+            "broken_import",
+            "app.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'app': "
+            "No module named 'lamina_test_module_that_does_not_exist'",
+        ),
+        (
+            "basic",
+            "app.missing",
+            "Runtime.HandlerNotFound",
+            "Handler 'missing' missing on module 'app'",
+        ),
+        (
+            "basic",
+            "nodot",
+            "Runtime.MalformedHandlerName",
+            "Bad handler 'nodot': not enough values to unpack (expected 2, got 1)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_init_errors_are_returned_and_the_next_call_retries_init(
     run_pool, code, handler, error_type, message
 ):

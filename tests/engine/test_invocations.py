@@ -50,8 +50,11 @@ def test_context_carries_every_aws_field_and_the_remaining_time(run_pool):
     assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", stream)
     assert ctx["identity"] == [None, None]
     assert ctx["client_context"] == {
-        "custom": {"k": "v"}, "env": {"platform": "x"}, "installation_id": None, "app_title": "t",
-    }  # fmt: skip
+        "custom": {"k": "v"},
+        "env": {"platform": "x"},
+        "installation_id": None,
+        "app_title": "t",
+    }
     assert 2000 < ctx["remaining_ms"] <= 3000
     assert re.fullmatch(r"[0-9a-f-]{36}", ctx["aws_request_id"])
 

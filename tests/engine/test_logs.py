@@ -18,14 +18,24 @@ def test_start_end_and_report_lines():
         "\tMemory Size: 128 MB\tMax Memory Used: 40 MB"
     )
     cold = logs.report_line(
-        "id-1", duration_ms=3000, billed_duration_ms=3056, memory_size_mb=128,
-        max_memory_used_mb=40, init_duration_ms=55.123, status="timeout",
-    )  # fmt: skip
+        "id-1",
+        duration_ms=3000,
+        billed_duration_ms=3056,
+        memory_size_mb=128,
+        max_memory_used_mb=40,
+        init_duration_ms=55.123,
+        status="timeout",
+    )
     assert cold.endswith("\tMax Memory Used: 40 MB\tInit Duration: 55.12 ms\tStatus: timeout")
     oom = logs.report_line(
-        "id", duration_ms=1, billed_duration_ms=1, memory_size_mb=128, max_memory_used_mb=128,
-        status="error", error_type="Runtime.OutOfMemory",
-    )  # fmt: skip
+        "id",
+        duration_ms=1,
+        billed_duration_ms=1,
+        memory_size_mb=128,
+        max_memory_used_mb=128,
+        status="error",
+        error_type="Runtime.OutOfMemory",
+    )
     assert oom.endswith("\tStatus: error\tError Type: Runtime.OutOfMemory")
 
 

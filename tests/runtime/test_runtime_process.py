@@ -35,9 +35,13 @@ def test_runtime_speaks_frames_on_its_own_pipes_and_marks_output_ends():
         protocol.SENTINEL_ENV: SENTINEL.hex(),
     }
     child = subprocess.Popen(
-        [sys.executable, "-m", "lamina.runtime"], cwd=FUNCTIONS_DIR / "basic", env=env,
-        pass_fds=(to_child_r, from_child_w), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [sys.executable, "-m", "lamina.runtime"],
+        cwd=FUNCTIONS_DIR / "basic",
+        env=env,
+        pass_fds=(to_child_r, from_child_w),
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     os.close(to_child_r)
     os.close(from_child_w)
     try:
@@ -60,9 +64,12 @@ def test_runtime_speaks_frames_on_its_own_pipes_and_marks_output_ends():
 
 def _context(**kwargs) -> LambdaContext:
     return LambdaContext(
-        request_id="r", deadline_ms=int(time.time() * 1000) + 1000,
-        invoked_function_arn="arn", client_context=None, **kwargs,
-    )  # fmt: skip
+        request_id="r",
+        deadline_ms=int(time.time() * 1000) + 1000,
+        invoked_function_arn="arn",
+        client_context=None,
+        **kwargs,
+    )
 
 
 def test_call_serialises_decimals_like_aws_and_rejects_other_objects():

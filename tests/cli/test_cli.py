@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from conftest import NodeProcess
+from harness import NodeProcess
 
 ECHO = """
 def handler(event, context):

@@ -1,0 +1,231 @@
+"""The test harness: a real `lamina serve` subprocess on a free port, boto3 clients, zips of
+handler code, the AWS CLI, bounded polls.
+
+Test modules import these from here (`from harness import ...`), not from conftest: a
+directory's own conftest.py replaces the module named `conftest` while pytest collects."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+from botocore.config import Config
+from botocore.response import StreamingBody
+
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::000000000000:role/lamina-test"
+FUNCTIONS_DIR = Path(__file__).parent / "functions"
+#: How long a node may take to answer /health after start.
+NODE_START_TIMEOUT_S = 30.0
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.05) -> Any:
+    """Poll `check` until it returns something truthy (returned), or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def unique_name(prefix: str = "fn") -> str:
+    """A name no other test uses, for functions and queues on a shared node: "q-1a2b3c4d5e"."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines a test handler appended to `path` (none if it does not exist yet)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def aws_env(home: Path) -> dict[str, str]:
+    """Environment for the AWS CLI: throwaway credentials, config files under `home`."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": str(home / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+        "AWS_PAGER": "",
+    }
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+def run_aws(node: NodeProcess, home: Path, service: str, *args: str) -> Any:
+    """Run `aws SERVICE ARGS` against `node`; its parsed JSON output."""
+    done = subprocess.run(
+        ["aws", service, *args, "--endpoint-url", node.url, "--output", "json"],
+        env=aws_env(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def queue_counts(sqs: Any, url: str) -> tuple[int, int, int]:
+    """(visible, in flight, delayed) messages of a queue."""
+    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return (
+        int(got["ApproximateNumberOfMessages"]),
+        int(got["ApproximateNumberOfMessagesNotVisible"]),
+        int(got["ApproximateNumberOfMessagesDelayed"]),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def zip_dir(path: Path) -> bytes:
+    """A zip of every file under `path`, as a user's deployment package."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(path.rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts:
+                zf.write(file, file.relative_to(path).as_posix())
+    return buf.getvalue()
+
+
+def zip_source(files: dict[str, str]) -> bytes:
+    """A zip holding `files` (name → source text)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return buf.getvalue()
+
+
+def _read_payload(parsed: dict[str, Any], **_: Any) -> None:
+    """Read an Invoke answer's payload at once, so its connection goes back to the pool even
+    when a test never reads it (else the garbage collector closes it: a ResourceWarning)."""
+    body = parsed.get("Payload")
+    if body is not None:
+        data = body.read()
+        parsed["Payload"] = StreamingBody(io.BytesIO(data), len(data))
+
+
+@dataclass
+class NodeProcess:
+    """A `lamina serve` subprocess and how to reach it."""
+
+    data_dir: Path
+    port: int
+    args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    #: Clients handed out, closed with the node (an unclosed pool is a ResourceWarning: an error).
+    clients: list[Any] = field(default_factory=list, repr=False)
+    shared_clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log_path = self.data_dir.parent / f"node-{self.port}.log"
+        cmd = [
+            sys.executable,
+            "-m",
+            "lamina",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.args,
+        ]
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + NODE_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait()
+        raise RuntimeError(f"node did not become ready:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Stop the node with `sig` and return its exit status."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.close_clients()
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.close_clients()
+
+    def close_clients(self) -> None:
+        self.shared_clients.clear()
+        while self.clients:
+            self.clients.pop().close()
+
+    def client(self, service: str = "lambda", **config: Any) -> Any:
+        """A boto3 client for this node: one per service with the default config (boto3 clients
+        are thread-safe), a new one when `config` asks for something else."""
+        if not config and service in self.shared_clients:
+            return self.shared_clients[service]
+        cfg = Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            read_timeout=120,
+            max_pool_connections=64,
+            **config,
+        )
+        made = boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=cfg,
+        )
+        made.meta.events.register("after-call.lambda.Invoke", _read_payload)
+        self.clients.append(made)
+        if not config:
+            self.shared_clients[service] = made
+        return made
