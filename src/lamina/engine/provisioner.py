@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from lamina.control.aliases import AliasService
 from lamina.control.provisioned import ProvisionedConfig, ProvisionedService
@@ -32,6 +33,16 @@ class Allocation:
     version: str | None = None
     status: str = IN_PROGRESS
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ProvisionerStatistics:
+    """Live provisioned environments per function as (all, busy), and the invocations of
+    provisioned versions that they served or that spilled over to on-demand environments."""
+
+    environments: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    invocations: Mapping[str, int] = field(default_factory=dict)
+    spillover_invocations: Mapping[str, int] = field(default_factory=dict)
 
 
 class Provisioner:
@@ -121,8 +132,9 @@ class Provisioner:
                 v, _ = await self.aliases.resolve(function, version)
                 spec = await self.invoker.spec(v)
                 ready = await self.pool.prewarm(spec, missing, errors)
-                log.info("%s:%s: %d/%d provisioned environments ready",
-                         function, version, ready, missing)  # fmt: skip
+                log.info(
+                    "%s:%s: %d/%d provisioned environments ready", function, version, ready, missing
+                )
         except TooManyRequests as exc:
             reason = f"Not enough capacity on this node: {exc.message}"
         except LaminaError as exc:
@@ -139,6 +151,13 @@ class Provisioner:
             return 0, IN_PROGRESS, None
         live = self.pool.provisioned_count(function, state.version)[0] if state.version else 0
         return min(live, requested), state.status, state.reason
+
+    def statistics(self) -> ProvisionerStatistics:
+        return ProvisionerStatistics(
+            environments=self.pool.provisioned_by_function(),
+            invocations=dict(self.pool.provisioned_invocations),
+            spillover_invocations=dict(self.pool.spillover_invocations),
+        )
 
     async def stop(self) -> None:
         for task in list(self._tasks):

@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
@@ -215,6 +216,13 @@ def partial_failures(payload: bytes, batch_ids: set[str]) -> set[str]:
     return failed
 
 
+@dataclass(frozen=True)
+class SourceStatistics:
+    """Event source mappings with a running poller."""
+
+    pollers: int = 0
+
+
 class Sources:
     """Owns one poller task per enabled mapping; restarts it when the mapping changes."""
 
@@ -245,6 +253,9 @@ class Sources:
                 mapping, self.queues, self.invoker, self.concurrency, self.region, self.report
             )
             self._tasks[key] = asyncio.create_task(poller.run(), name=f"lamina-source-{key}")
+
+    def statistics(self) -> SourceStatistics:
+        return SourceStatistics(pollers=len(self._tasks))
 
     async def stop(self) -> None:
         for key in list(self._tasks):
