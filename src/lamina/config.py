@@ -1,12 +1,25 @@
-"""Settings: every node flag, its LAMINA_* variable and its default, parsed once."""
+"""Settings: every node flag, its LAMINA_* variable, default and help, defined once.
+
+Each field of `Settings` is one `lamina serve` flag: `--account-concurrency` sets
+`account_concurrency` and also reads `LAMINA_ACCOUNT_CONCURRENCY`. `flags()` describes them
+for the CLI (cli/serve.py builds its click options from it); nothing else reads the
+environment for node settings.
+"""
 
 from __future__ import annotations
 
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
+#: Prefix of the environment variable of every flag.
+ENV_PREFIX = "LAMINA_"
 #: Default port of `lamina serve`.
 DEFAULT_PORT = 9001
+#: Default directory of the node's state.
+DEFAULT_DATA_DIR = Path(".lamina")
 #: Default account-wide concurrency limit, as on AWS.
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
 #: Default base delay between async retries (AWS: 1 min, then 2 min).
@@ -15,24 +28,65 @@ DEFAULT_ASYNC_RETRY_BASE_DELAY_S = 60.0
 DEFAULT_ENV_IDLE_TIMEOUT_S = 300.0
 
 
+def _flag(
+    help: str = "", *, minimum: int | None = None, choices: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """What a Settings field's flag shows besides its default: help, lowest value, choices."""
+    return {"help": help, "minimum": minimum, "choices": choices}
+
+
 @dataclass(frozen=True)
 class Settings:
-    """What a node is started with. Flags and LAMINA_<NAME> variables map onto these fields."""
+    """What a node is started with. Flags and LAMINA_<NAME> variables map onto these fields,
+    in this order in `lamina serve --help`."""
 
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    data_dir: Path = field(default_factory=lambda: Path(".lamina"))
-    store: str = "sqlite"
-    account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY
-    async_retry_base_delay: float = DEFAULT_ASYNC_RETRY_BASE_DELAY_S
-    region: str = "us-east-1"
-    account_id: str = "000000000000"
-    env_idle_timeout: float = DEFAULT_ENV_IDLE_TIMEOUT_S
-    log_level: str = "info"
-    fork_server: bool = True
-    fsync: bool = False  # fsync every commit (power-cut safe) instead of WAL-only (kill -9 safe)
-    memory_budget: int | None = None  # MB; None: three quarters of RAM
-    unreserved_minimum: int | None = None  # None: min(100, account_concurrency // 10)
+    host: str = field(default="127.0.0.1", metadata=_flag("Address to listen on."))
+    port: int = field(default=DEFAULT_PORT, metadata=_flag("Port to listen on."))
+    data_dir: Path = field(default=DEFAULT_DATA_DIR, metadata=_flag("Where state lives."))
+    store: str = field(
+        default="sqlite",
+        metadata=_flag(
+            "sqlite (embedded), memory (nothing kept across restarts) or redis://host:port/db."
+        ),
+    )
+    account_concurrency: int = field(default=DEFAULT_ACCOUNT_CONCURRENCY, metadata=_flag(minimum=1))
+    async_retry_base_delay: float = field(
+        default=DEFAULT_ASYNC_RETRY_BASE_DELAY_S,
+        metadata=_flag("Seconds before the first async retry; the second waits twice as long."),
+    )
+    region: str = field(default="us-east-1", metadata=_flag())
+    account_id: str = field(default="000000000000", metadata=_flag())
+    env_idle_timeout: float = field(
+        default=DEFAULT_ENV_IDLE_TIMEOUT_S,
+        metadata=_flag("Seconds an idle execution environment is kept warm."),
+    )
+    log_level: str = field(
+        default="info", metadata=_flag(choices=("debug", "info", "warning", "error"))
+    )
+    fork_server: bool = field(
+        default=True,
+        metadata=_flag("Start environments by forking a pre-imported template (fast cold starts)."),
+    )
+    unreserved_minimum: int | None = field(
+        default=None,
+        metadata=_flag(
+            "Concurrency reservations must leave unreserved [default: min(100, limit / 10)].",
+            minimum=0,
+        ),
+    )
+    memory_budget: int | None = field(
+        default=None,
+        metadata=_flag(
+            "MB of MemorySize all live environments may sum to [default: 3/4 of RAM].", minimum=128
+        ),
+    )
+    fsync: bool = field(
+        default=False,
+        metadata=_flag(
+            "Flush every commit to disk (survives a power cut; slower). Without it a commit"
+            " survives kill -9 of the node, and WAL checkpoints are flushed."
+        ),
+    )
 
     @property
     def endpoint_url(self) -> str:
@@ -46,6 +100,46 @@ class Settings:
             return self.unreserved_minimum
         return min(100, self.account_concurrency // 10)
 
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+
+@dataclass(frozen=True)
+class Flag:
+    """One `lamina serve` flag, as `Settings` defines it."""
+
+    name: str  # the Settings field
+    kind: type  # str, int, float, bool or Path (an optional field: its non-None type)
+    default: Any
+    help: str
+    minimum: int | None
+    choices: tuple[str, ...]
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def envvar(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+def flags() -> list[Flag]:
+    """Every flag of `lamina serve`, in `Settings` order."""
+    hints = typing.get_type_hints(Settings)
+    return [
+        Flag(
+            name=f.name,
+            kind=_plain(hints[f.name]),
+            default=f.default,
+            help=f.metadata["help"],
+            minimum=f.metadata["minimum"],
+            choices=f.metadata["choices"],
+        )
+        for f in fields(Settings)
+    ]
+
+
+def _plain(hint: Any) -> type:
+    """`int` for `int | None`; the hint itself otherwise."""
+    if isinstance(hint, types.UnionType):
+        (kind,) = (arg for arg in typing.get_args(hint) if arg is not type(None))
+        return typing.cast(type, kind)
+    return typing.cast(type, hint)

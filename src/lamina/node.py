@@ -1,8 +1,9 @@
-"""The composition root: build store → control → engine → api, and own every background task.
+"""The composition root: build store → queues → control → engine → the API's services, and
+own every background task.
 
 Background tasks are started in `start` and cancelled in `stop` in this order: the log
-flusher and the reaper, the async pollers and their running events (leases let those run
-again after a restart), the pool's environments, a final log flush, then the store.
+flusher and the reaper, the async pollers and their running events (their claims let those
+run again after a restart), the pool's environments, a final log flush, then the store.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import psutil
 
+from lamina.api.services import Services
 from lamina.clock import Clock
 from lamina.config import Settings
 from lamina.control.aliases import AliasService
@@ -23,18 +25,20 @@ from lamina.control.arns import Arns
 from lamina.control.code import CodeCache
 from lamina.control.event_config import EventConfigService
 from lamina.control.functions import FunctionService
-from lamina.control.mappings import MappingService
+from lamina.control.mappings import Mapping, MappingService
 from lamina.control.permissions import PermissionService
 from lamina.control.provisioned import ProvisionedService
 from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations
+from lamina.engine.intake import EventIntake
 from lamina.engine.invoker import Invoker
 from lamina.engine.launcher import Launcher
 from lamina.engine.leases import LeaseBook
 from lamina.engine.log_sink import LogSink
 from lamina.engine.pool import Pool
 from lamina.engine.provisioner import ProvisionedBook, Provisioner
+from lamina.engine.snapshot import Snapshots
 from lamina.engine.sources import Sources
 from lamina.engine.telemetry import Telemetry
 from lamina.errors import LaminaError
@@ -68,7 +72,14 @@ def open_store(settings: Settings) -> tuple[Store, str]:
 
 
 class Node:
-    """One Lamina node: its store, services and background tasks."""
+    """One Lamina node: its store, services and background tasks.
+
+    `__init__` builds the parts in dependency order: the store; the queue service (a data
+    service on the store, like control, which control validates against and the engine sends
+    to); control; the engine; and last the narrow services the API is given. Changes flow back
+    up through the listeners defined here: `_function_changed` (the one ordered fan-out),
+    `_provisioned_changed` and `_mapping_changed`.
+    """
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         if settings.unreserved_floor > settings.account_concurrency:
@@ -79,10 +90,43 @@ class Node:
         self.settings = settings
         self.clock = clock or Clock()
         self.store, self.store_kind = open_store(settings)
+        self.queues = QueueService(
+            self.store,
+            self.clock,
+            region=settings.region,
+            account_id=settings.account_id,
+            endpoint_url=settings.endpoint_url,
+        )
+        self._build_control(settings)
+        self._build_engine(settings)
+        self.services = self._api_services()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _build_control(self, settings: Settings) -> None:
+        """The model: functions, aliases and every config, each validated the AWS way."""
         self.arns = Arns(settings.region, settings.account_id)
         self.code = CodeCache(Path(settings.data_dir) / "code")
-        self.functions = FunctionService(self.store, self.arns, self.code, self.clock)
+        self.functions = FunctionService(
+            self.store, self.arns, self.code, self.clock, changed=self._function_changed
+        )
         self.aliases = AliasService(self.functions)
+        self.permissions = PermissionService(self.functions)
+        self.event_configs = EventConfigService(self.functions, self.clock, self.queues.exists)
+        self.provisioned = ProvisionedService(
+            self.store,
+            self.aliases,
+            self.clock,
+            settings.unreserved_floor,
+            settings.account_concurrency,
+            changed=self._provisioned_changed,
+        )
+        self.mappings = MappingService(
+            self.store, self.aliases, self.clock, self.queues.exists, self._mapping_changed
+        )
+
+    def _build_engine(self, settings: Settings) -> None:
+        """The data plane: leases, environments, the invoker and what feeds it."""
         self.concurrency = Concurrency(settings.account_concurrency, self.clock)
         # stable across restarts of this node, so a restart takes over its own old record
         node_id = f"{socket.gethostname()}:{settings.port}"
@@ -96,7 +140,6 @@ class Node:
         self.provisioned_book = ProvisionedBook(self.pool)
         self.logs = LogSink(self.store, self.clock)
         self.telemetry = Telemetry()
-        self.telemetry.watch(self.concurrency, self.pool, self.provisioned_book)
         self.invoker = Invoker(
             settings,
             self.store,
@@ -109,14 +152,21 @@ class Node:
             telemetry=self.telemetry,
             clock=self.clock,
         )
-        self.queues = QueueService(
-            self.store,
-            self.clock,
-            region=settings.region,
-            account_id=settings.account_id,
-            endpoint_url=settings.endpoint_url,
+        self.provisioner = Provisioner(
+            self.provisioned, self.aliases, self.invoker.spec, self.pool, self.provisioned_book
         )
-        self.mappings = MappingService(self.store, self.aliases, self.clock, self.queues.exists)
+        self.intake = EventIntake(self.store, self.clock)
+        self.destinations = Destinations(self.arns, self.functions, self.queues, self.intake)
+        self.async_queue = AsyncQueue(
+            settings,
+            self.store,
+            self.intake,
+            self.invoker,
+            self.concurrency,
+            self.event_configs,
+            self.destinations,
+            self.clock,
+        )
         self.sources = Sources(
             self.queues,
             self.invoker,
@@ -125,37 +175,60 @@ class Node:
             self.mappings.record_result,
             self.clock,
         )
-        self.mappings.on_change(self.sources.changed)
-        self.provisioned = ProvisionedService(
-            self.store, self.aliases, self.clock, settings.unreserved_floor,
-            settings.account_concurrency,
-        )  # fmt: skip
-        self.provisioner = Provisioner(
-            self.provisioned, self.aliases, self.invoker.spec, self.pool, self.provisioned_book
+        self.snapshots = Snapshots(
+            functions=self.functions,
+            concurrency=self.concurrency,
+            pool=self.pool,
+            provisioner=self.provisioner,
+            telemetry=self.telemetry,
+            async_queue=self.async_queue,
+            destinations=self.destinations,
+            sources=self.sources,
+            queues=self.queues,
+            logs=self.logs,
         )
-        self.provisioned.on_change(self.provisioner.changed)
-        self.destinations = Destinations(self.arns, self.functions)
-        self.event_configs = EventConfigService(
-            self.functions, self.clock, self.destinations.exists
-        )
-        self.permissions = PermissionService(self.functions)
-        self.async_queue = AsyncQueue(
-            settings,
-            self.store,
-            self.invoker,
-            self.concurrency,
-            self.event_configs,
-            self.destinations,
-            self.clock,
-        )
-        self._tasks: list[asyncio.Task[None]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.functions.on_change(self._sync_reserved)
-        self.functions.on_change(self.provisioner.changed)
 
-    async def _sync_reserved(self, name: str) -> None:
+    def _api_services(self) -> Services:
+        """What routes may call: no store, no pool, no node."""
+        return Services(
+            settings=self.settings,
+            clock=self.clock,
+            store_kind=self.store_kind,
+            arns=self.arns,
+            functions=self.functions,
+            aliases=self.aliases,
+            event_configs=self.event_configs,
+            permissions=self.permissions,
+            mappings=self.mappings,
+            provisioned=self.provisioned,
+            provisioner=self.provisioner,
+            invoker=self.invoker,
+            intake=self.intake,
+            async_queue=self.async_queue,
+            queues=self.queues,
+            logs=self.logs,
+            snapshots=self.snapshots,
+        )
+
+    async def _function_changed(self, name: str) -> None:
+        """Function `name`, one of its aliases or one of its configs changed: tell, in order,
+        the caches of resolved versions, the policies (of what was deleted), the reserved
+        concurrency, then the provisioner."""
+        await self.invoker.forget(name)
+        self.event_configs.forget(name)
+        await self.permissions.drop_orphans(name)
         found = await self.functions.records.meta(name)
         self.concurrency.set_reserved(name, found[0].reserved_concurrency if found else None)
+        await self.provisioner.changed(name)
+
+    async def _provisioned_changed(self, name: str) -> None:
+        """A provisioned concurrency config of `name` was put or deleted: re-plan only its
+        provisioned environments (the function itself did not change; its environments stay)."""
+        await self.provisioner.changed(name)
+
+    async def _mapping_changed(self, mapping: Mapping | None, key: str) -> None:
+        """Mapping `key` was created, updated or deleted (None): restart or stop its poller."""
+        await self.sources.changed(mapping, key)
 
     def _spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         async def guarded() -> None:
@@ -180,7 +253,6 @@ class Node:
         for meta in await self.functions.records.all_meta():
             self.concurrency.set_reserved(meta.name, meta.reserved_concurrency)
         await self.queues.start()
-        self.destinations.bind(self.queues, self.async_queue.accept)
         if self.settings.fork_server:
             forked = await self.launcher.start()
             log.info("fork server %s", "ready" if forked else "unavailable; environments spawn")
@@ -212,6 +284,7 @@ class Node:
         await self.sources.stop()
         await self.provisioner.stop()
         await self.async_queue.stop()
+        await self.intake.close()
         log.info("async pollers and event source pollers stopped")
         await self.pool.close()
         await self.launcher.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -227,8 +228,35 @@ def test_dry_run_is_not_an_invocation_and_the_registry_is_the_nodes_own(
 def test_two_telemetry_objects_in_one_process_do_not_share_series() -> None:
     first, second = Telemetry(), Telemetry()
     first.invoked("f", 12.0, error=True)
-    assert b'lamina_duration_milliseconds_count{function="f"} 1.0' in generate_latest(
-        first.registry
-    )
-    assert b'function="f"' not in generate_latest(second.registry)
+    assert first.statistics().durations["f"].count == 1
+    assert first.statistics().errors == {"f": 1}
+    assert second.statistics().invocations == {} and second.statistics().durations == {}
+    # /metrics renders each scrape in a registry of its own, never the process-wide one
     assert b"lamina_" not in generate_latest(REGISTRY)
+
+
+def test_undelivered_records_are_counted_under_aws_names(
+    node: NodeProcess, lam: Any, create_function: Any
+) -> None:
+    # Given a function whose OnFailure destination and dead-letter queue are both gone
+    sqs = node.client("sqs")
+    url = sqs.create_queue(QueueName=f"gone-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    arn = attrs["QueueArn"]
+    name = create_function({"app.py": HANDLER}, DeadLetterConfig={"TargetArn": arn})["FunctionName"]
+    lam.put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": arn}},
+    )
+    sqs.delete_queue(QueueUrl=url)
+    # When one event fails
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"fail": true}')
+    # Then DestinationDeliveryFailures and DeadLetterErrors count it, in both views
+    samples = wait_for(
+        lambda: (s := scrape(node)) and sample(s, "lamina_dead_letter_errors_total") == 1 and s
+    )
+    assert sample(samples, "lamina_destination_delivery_failures_total") == 1
+    assert sample(samples, "lamina_async_events_received_total", function=name) == 1
+    assert sample(samples, "lamina_async_events_dropped_total", function=name) == 1
+    assert stats(node)["destinations"] == {"delivery_failures": 1, "dead_letter_errors": 1}

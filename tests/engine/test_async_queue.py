@@ -94,7 +94,7 @@ def test_a_failing_event_is_retried_after_one_then_two_minutes_then_given_up(
         async with _node(tmp_path, clock) as node:
             await _create(node, "fails", out)
             accepted_at = clock.time()
-            await node.async_queue.accept("fails", None, b'{"fail": true}', "event-1")
+            await node.intake.accept("fails", None, b'{"fail": true}', "event-1")
             for attempt in (1, 2):
 
                 async def failed(attempt: int = attempt) -> bool:
@@ -141,7 +141,7 @@ def test_an_event_older_than_the_maximum_age_goes_to_on_failure_without_running(
             )
             # Given a paused queue holding one event, when it resumes 61 s later...
             await node.async_queue.pause("aged")
-            await node.async_queue.accept("aged", None, b'{"x": 1}', "event-1")
+            await node.intake.accept("aged", None, b'{"x": 1}', "event-1")
             clock.advance(61.0)
             await node.async_queue.resume("aged")
 

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lamina.api import shapes
-from lamina.api.deps import node, path_name
+from lamina.api.deps import path_name, services
 from lamina.api.http import empty, json, paged_json, parse
 from lamina.control import validate
 from lamina.control.models import alias_configuration
@@ -21,7 +21,7 @@ async def create_alias(request: Request) -> Response:
     name, _ = path_name(request)
     validate.check_description(req.description)
     weights = req.routing_config.additional_version_weights if req.routing_config else None
-    alias = await node(request).aliases.create(
+    alias = await services(request).aliases.create(
         name, req.name, req.function_version, req.description, weights
     )
     return json(request, alias_configuration(alias), 201)
@@ -29,7 +29,7 @@ async def create_alias(request: Request) -> Response:
 
 async def get_alias(request: Request) -> Response:
     name, _ = path_name(request)
-    alias = await node(request).aliases.get(name, request.path_params["alias"])
+    alias = await services(request).aliases.get(name, request.path_params["alias"])
     return json(request, alias_configuration(alias))
 
 
@@ -40,7 +40,7 @@ async def update_alias(request: Request) -> Response:
         validate.check_description(req.description)
     given = req.routing_config is not UNSET
     weights = req.routing_config.additional_version_weights if given else None  # type: ignore[union-attr]
-    alias = await node(request).aliases.update(
+    alias = await services(request).aliases.update(
         name,
         request.path_params["alias"],
         version=req.function_version,
@@ -54,13 +54,13 @@ async def update_alias(request: Request) -> Response:
 
 async def delete_alias(request: Request) -> Response:
     name, _ = path_name(request)
-    await node(request).aliases.delete(name, request.path_params["alias"])
+    await services(request).aliases.delete(name, request.path_params["alias"])
     return empty(request, 204)
 
 
 async def list_aliases(request: Request) -> Response:
     name, _ = path_name(request)
-    found = await node(request).aliases.list(name, request.query_params.get("FunctionVersion"))
+    found = await services(request).aliases.list(name, request.query_params.get("FunctionVersion"))
     return paged_json(request, "Aliases", found, alias_configuration)
 
 

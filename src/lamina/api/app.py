@@ -1,10 +1,15 @@
-"""The Starlette app: the route table, the error handlers and the lifespan bound to the node."""
+"""The Starlette app: the route table, the error handlers and a lifespan bound to the node.
+
+`build_app` gets the services routes may call (api/services.py) and something to start and
+stop — the node, seen only as that. Each api module exports a `routes` list whose handlers
+reach their services with `services(request)`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -12,7 +17,6 @@ from starlette.routing import BaseRoute
 
 from lamina.api import (
     aliases,
-    async_queue,
     code_signing,
     concurrency,
     event_config,
@@ -25,25 +29,31 @@ from lamina.api import (
     provisioned,
     sqs,
     tags,
-    telemetry,
 )
 from lamina.api.errors import handle_aws_error, handle_http_error, handle_unexpected
+from lamina.api.services import Services
 from lamina.errors import AwsError
 
-if TYPE_CHECKING:
-    from lamina.node import Node
+
+class Lifecycle(Protocol):
+    """What the app's lifespan starts before serving and stops after."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
-def build_app(node: Node) -> Starlette:
-    """An ASGI app serving every API of `node`; its lifespan starts and stops the node."""
+def build_app(services: Services, lifecycle: Lifecycle) -> Starlette:
+    """An ASGI app serving every API over `services`; its lifespan starts and stops
+    `lifecycle`."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await node.start()
+        await lifecycle.start()
         try:
             yield
         finally:
-            await node.stop()
+            await lifecycle.stop()
 
     routes: list[BaseRoute] = [
         *invoke.routes,  # first: the hot path should not walk the whole table
@@ -55,12 +65,10 @@ def build_app(node: Node) -> Starlette:
         *code_signing.routes,
         *concurrency.routes,
         *provisioned.routes,
-        *lamina.routes,
         *event_config.routes,
-        *async_queue.routes,
         *mappings.routes,
         *sqs.routes,
-        *telemetry.routes,
+        *lamina.routes,
     ]
     app = Starlette(
         routes=routes,
@@ -71,5 +79,5 @@ def build_app(node: Node) -> Starlette:
             Exception: handle_unexpected,
         },
     )
-    app.state.node = node
+    app.state.services = services
     return app

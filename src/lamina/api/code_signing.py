@@ -10,14 +10,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lamina.api.deps import node
+from lamina.api.deps import services
 from lamina.api.http import json
 
 
 async def get_function_code_signing_config(request: Request) -> Response:
-    n = node(request)
-    name, _ = n.arns.split_name(request.path_params["name"])
-    await n.functions.meta(name)  # ResourceNotFoundException for an unknown function
+    s = services(request)
+    name, _ = s.arns.split_name(request.path_params["name"])
+    await s.functions.meta(name)  # ResourceNotFoundException for an unknown function
     return json(request, {})
 
 

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lamina.api import shapes
-from lamina.api.deps import node, path_name
+from lamina.api.deps import path_name, services
 from lamina.api.http import empty, json, parse
 from lamina.control.code import MAX_UNZIPPED_BYTES, MAX_ZIP_BYTES
 from lamina.control.validate import check_range
@@ -18,11 +18,11 @@ TOTAL_CODE_SIZE_BYTES = 80_530_636_800
 
 
 async def get_account_settings(request: Request) -> Response:
-    n = node(request)
-    metas = await n.functions.records.all_meta()
-    versions = await n.functions.list_all_versions()
+    s = services(request)
+    metas = await s.functions.records.all_meta()
+    versions = await s.functions.list_all_versions()
     reserved = sum(m.reserved_concurrency or 0 for m in metas)
-    limit = n.settings.account_concurrency
+    limit = s.settings.account_concurrency
     return json(
         request,
         {
@@ -43,36 +43,36 @@ async def get_account_settings(request: Request) -> Response:
 
 async def put_function_concurrency(request: Request) -> Response:
     req = await parse(request, shapes.PutFunctionConcurrencyRequest)
-    n = node(request)
+    s = services(request)
     name, _ = path_name(request)
     value = req.reserved_concurrent_executions
     check_range(value, "reservedConcurrentExecutions", 0, 2**31 - 1)
-    async with n.functions.lock(name):
-        _meta, _raw = await n.functions.meta(name)
+    async with s.functions.lock(name):
+        _meta, _raw = await s.functions.meta(name)
         others = sum(
             m.reserved_concurrency or 0
-            for m in await n.functions.records.all_meta()
+            for m in await s.functions.records.all_meta()
             if m.name != name
         )
-        provisioned = sum(c.requested for c in await n.provisioned.all(name))
+        provisioned = sum(c.requested for c in await s.provisioned.all(name))
         if value < provisioned:
             raise InvalidParameterValue(
                 f"Specified ReservedConcurrentExecutions for function is less than the function's"
                 f" provisioned concurrency [{provisioned}]."
             )
-        minimum = n.settings.unreserved_floor
-        if n.settings.account_concurrency - others - value < minimum:
+        minimum = s.settings.unreserved_floor
+        if s.settings.account_concurrency - others - value < minimum:
             raise InvalidParameterValue(
                 "Specified ReservedConcurrentExecutions for function decreases account's"
                 f" UnreservedConcurrentExecution below its minimum value of [{minimum}]."
             )
-    await n.functions.set_reserved_concurrency(name, value)
+    await s.functions.set_reserved_concurrency(name, value)
     return json(request, {"ReservedConcurrentExecutions": value})
 
 
 async def get_function_concurrency(request: Request) -> Response:
     name, _ = path_name(request)
-    meta, _raw = await node(request).functions.meta(name)
+    meta, _raw = await services(request).functions.meta(name)
     if meta.reserved_concurrency is None:
         return json(request, {})
     return json(request, {"ReservedConcurrentExecutions": meta.reserved_concurrency})
@@ -80,7 +80,7 @@ async def get_function_concurrency(request: Request) -> Response:
 
 async def delete_function_concurrency(request: Request) -> Response:
     name, _ = path_name(request)
-    await node(request).functions.set_reserved_concurrency(name, None)
+    await services(request).functions.set_reserved_concurrency(name, None)
     return empty(request, 204)
 
 

@@ -1,24 +1,21 @@
-"""How a route reaches the node's services."""
+"""How a route reaches the services it calls (never the node itself)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 
-if TYPE_CHECKING:
-    from lamina.node import Node
+from lamina.api.services import Services
 
 
-def node(request: Request) -> Node:
-    n: Node = request.app.state.node
-    return n
+def services(request: Request) -> Services:
+    """The services the app was built with (`build_app`)."""
+    found: Services = request.app.state.services
+    return found
 
 
 def path_name(request: Request) -> tuple[str, str | None]:
     """(name, qualifier) from the `{name}` path parameter and `?Qualifier`."""
-    n = node(request)
-    name, qualifier = n.arns.split_name(request.path_params["name"])
+    name, qualifier = services(request).arns.split_name(request.path_params["name"])
     query = request.query_params.get("Qualifier")
     if query:
         qualifier = query

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lamina.api import shapes
-from lamina.api.deps import node, path_name
+from lamina.api.deps import path_name, services
 from lamina.api.http import empty, json, paged_json, parse
 from lamina.control.event_config import EventInvokeConfig
 from lamina.control.models import LATEST
@@ -18,7 +18,7 @@ P = "/2019-09-25/functions/{name}/event-invoke-config"
 
 
 def render(request: Request, cfg: EventInvokeConfig) -> dict[str, Any]:
-    arns = node(request).arns
+    arns = services(request).arns
     out: dict[str, Any] = {
         "LastModified": cfg.last_modified,
         "FunctionArn": arns.function(cfg.function, cfg.qualifier),
@@ -46,7 +46,7 @@ async def _write(request: Request, merge: bool) -> Response:
         on_success=(dest.on_success.destination or None) if dest and dest.on_success else None,
         on_failure=(dest.on_failure.destination or None) if dest and dest.on_failure else None,
     )
-    saved = await node(request).event_configs.put(cfg, merge=merge)
+    saved = await services(request).event_configs.put(cfg, merge=merge)
     return json(request, render(request, saved))
 
 
@@ -60,19 +60,19 @@ async def update_config(request: Request) -> Response:
 
 async def get_config(request: Request) -> Response:
     name, qualifier = path_name(request)
-    cfg = await node(request).event_configs.get(name, qualifier or LATEST)
+    cfg = await services(request).event_configs.get(name, qualifier or LATEST)
     return json(request, render(request, cfg))
 
 
 async def delete_config(request: Request) -> Response:
     name, qualifier = path_name(request)
-    await node(request).event_configs.delete(name, qualifier or LATEST)
+    await services(request).event_configs.delete(name, qualifier or LATEST)
     return empty(request, 204)
 
 
 async def list_configs(request: Request) -> Response:
     name, _ = path_name(request)
-    found = await node(request).event_configs.list(name)
+    found = await services(request).event_configs.list(name)
     return paged_json(request, "FunctionEventInvokeConfigs", found, lambda c: render(request, c))
 
 

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lamina.api import shapes
-from lamina.api.deps import node, path_name
+from lamina.api.deps import path_name, services
 from lamina.api.http import empty, json, paged_json, parse
 from lamina.control import validate
 from lamina.control.code import check_zip
@@ -38,8 +38,8 @@ def _check_settings(runtime: str, handler: str, timeout: int, memory: int, ephem
 
 async def create_function(request: Request) -> Response:
     req = await parse(request, shapes.CreateFunctionRequest)
-    n = node(request)
-    name, qualifier = n.arns.split_name(req.function_name)
+    s = services(request)
+    name, qualifier = s.arns.split_name(req.function_name)
     if qualifier:
         raise InvalidParameterValue("FunctionName must not carry a qualifier in CreateFunction")
     if req.package_type not in (None, "Zip"):
@@ -53,7 +53,7 @@ async def create_function(request: Request) -> Response:
     variables = req.environment.variables if req.environment else None
     validate.check_environment(variables or {})
     code = check_zip(_need_zip(req.code.zip_file, req.code.s3_bucket, req.code.image_uri))
-    created = await n.functions.create(
+    created = await s.functions.create(
         NewFunction(
             name=name,
             role=req.role,
@@ -87,15 +87,15 @@ async def create_function(request: Request) -> Response:
 
 
 async def get_function(request: Request) -> Response:
-    n = node(request)
+    s = services(request)
     name, qualifier = path_name(request)
-    meta, _ = await n.functions.meta(name)
-    version, _arn = await n.aliases.resolve(name, qualifier, route=False)
+    meta, _ = await s.functions.meta(name)
+    version, _arn = await s.aliases.resolve(name, qualifier, route=False)
     out: dict[str, Any] = {
         "Configuration": configuration(version),
         "Code": {
             "RepositoryType": "S3",
-            "Location": f"{n.settings.endpoint_url}/lamina/v1/code/{version.code_digest}",
+            "Location": f"{s.settings.endpoint_url}/lamina/v1/code/{version.code_digest}",
         },
         "Tags": dict(meta.tags),
     }
@@ -105,27 +105,27 @@ async def get_function(request: Request) -> Response:
 
 
 async def get_configuration(request: Request) -> Response:
-    n = node(request)
+    s = services(request)
     name, qualifier = path_name(request)
-    version, _arn = await n.aliases.resolve(name, qualifier, route=False)
+    version, _arn = await s.aliases.resolve(name, qualifier, route=False)
     return json(request, configuration(version))
 
 
 async def list_functions(request: Request) -> Response:
-    n = node(request)
+    s = services(request)
     if request.query_params.get("FunctionVersion") == "ALL":
-        items = await n.functions.list_all_versions()
+        items = await s.functions.list_all_versions()
     else:
-        items = await n.functions.list_latest()
+        items = await s.functions.list_latest()
     return paged_json(request, "Functions", items, lambda v: configuration(v, for_list=True))
 
 
 async def update_code(request: Request) -> Response:
     req = await parse(request, shapes.UpdateFunctionCodeRequest)
-    n = node(request)
+    s = services(request)
     name, _ = path_name(request)
     code = check_zip(_need_zip(req.zip_file, req.s3_bucket, req.image_uri))
-    updated = await n.functions.update_code(
+    updated = await s.functions.update_code(
         name, code, publish=req.publish, revision_id=req.revision_id, dry_run=req.dry_run
     )
     return json(request, configuration(updated))
@@ -155,10 +155,10 @@ def _config_changes(req: shapes.UpdateFunctionConfigurationRequest) -> dict[str,
 
 async def update_configuration(request: Request) -> Response:
     req = await parse(request, shapes.UpdateFunctionConfigurationRequest)
-    n = node(request)
+    s = services(request)
     name, _ = path_name(request)
     changes = _config_changes(req)
-    current = await n.functions.version(name, LATEST)
+    current = await s.functions.version(name, LATEST)
     _check_settings(
         changes.get("runtime", current.runtime),
         changes.get("handler", current.handler),
@@ -171,32 +171,32 @@ async def update_configuration(request: Request) -> Response:
     if "description" in changes:
         validate.check_description(changes["description"])
     validate.check_environment(changes.get("variables") or {})
-    updated = await n.functions.update_configuration(name, changes, revision_id=req.revision_id)
+    updated = await s.functions.update_configuration(name, changes, revision_id=req.revision_id)
     return json(request, configuration(updated))
 
 
 async def delete_function(request: Request) -> Response:
-    n = node(request)
+    s = services(request)
     name, qualifier = path_name(request)
-    await n.functions.delete(name, qualifier)
+    await s.functions.delete(name, qualifier)
     return empty(request, 204)
 
 
 async def publish_version(request: Request) -> Response:
     req = await parse(request, shapes.PublishVersionRequest)
-    n = node(request)
+    s = services(request)
     name, _ = path_name(request)
     validate.check_description(req.description)
-    version = await n.functions.publish(
+    version = await s.functions.publish(
         name, code_sha256=req.code_sha256, description=req.description, revision_id=req.revision_id
     )
     return json(request, configuration(version), 201)
 
 
 async def list_versions(request: Request) -> Response:
-    n = node(request)
+    s = services(request)
     name, _ = path_name(request)
-    versions = await n.functions.list_versions(name)
+    versions = await s.functions.list_versions(name)
     return paged_json(request, "Versions", versions, _listed_version)
 
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lamina.api.deps import node, path_name
+from lamina.api.deps import path_name, services
 from lamina.engine.invoker import Invocation
 from lamina.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge
 
@@ -52,7 +52,7 @@ def _client_context(request: Request) -> str | None:
 
 
 async def invoke(request: Request) -> Response:
-    n = node(request)
+    s = services(request)
     name, qualifier = path_name(request)
     kind = request.headers.get("x-amz-invocation-type", "RequestResponse")
     if kind not in INVOCATION_TYPES:
@@ -71,11 +71,11 @@ async def invoke(request: Request) -> Response:
     payload = _check_json(body)
     client_context = _client_context(request)
     if kind == "DryRun":
-        await n.invoker.resolve(name, qualifier)
+        await s.invoker.resolve(name, qualifier)
         return Response(b"", 204)
     rid = str(uuid.uuid4())
     request.state.request_id = rid
-    out = await n.invoker.invoke(
+    out = await s.invoker.invoke(
         Invocation(name, qualifier, payload, rid, log_type == "Tail", client_context)
     )
     headers = {"x-amzn-RequestId": rid, "X-Amz-Executed-Version": out.executed_version}
@@ -100,11 +100,11 @@ async def _accept(
             f"Request must be smaller than {limit} bytes for the {operation} operation"
         )
     payload = _check_json(body)
-    n = node(request)
-    await n.invoker.resolve(name, qualifier)
+    s = services(request)
+    await s.invoker.resolve(name, qualifier)
     rid = str(uuid.uuid4())
     request.state.request_id = rid
-    await n.async_queue.accept(name, qualifier, payload, rid)
+    await s.intake.accept(name, qualifier, payload, rid)
     if operation == "InvokeAsync":
         return Response(
             b'{"Status":202}', 202, {"x-amzn-RequestId": rid}, media_type="application/json"

@@ -1,25 +1,36 @@
-"""/lamina/v1: what AWS lacks — function logs (with follow), and later queue and stats views."""
+"""/lamina/v1: what AWS lacks — function logs (with follow), async queue inspection, purge,
+pause and resume, live stats, the node's own figures, and the code zips GetFunction links to.
+
+Every `/lamina/v1/*` route lives in this module (`/health` and `/metrics` are in api/ops.py).
+"""
 
 from __future__ import annotations
 
+import base64
+import os
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from lamina.api.deps import node
+from lamina import __version__
+from lamina.api.deps import services
 from lamina.api.http import json
-from lamina.errors import InvalidParameterValue
-from lamina.store.base import LogEvent
+from lamina.engine.log_sink import LogLine
+from lamina.engine.snapshot import Snapshot
+from lamina.errors import InvalidParameterValue, ResourceNotFound
 
+V1 = "/lamina/v1"
+QUEUE = V1 + "/functions/{name}/async-queue"
 #: Longest a follow request waits between checks for new lines.
 FOLLOW_POLL_S = 1.0
-
-
-def _event(e: LogEvent) -> dict[str, object]:
-    return {"id": e.event_id, "timestamp": e.timestamp_ms, "stream": e.stream, "message": e.message}
+#: Largest page of listed events.
+MAX_LIST = 1000
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _int_param(request: Request, key: str, default: int) -> int:
@@ -29,10 +40,15 @@ def _int_param(request: Request, key: str, default: int) -> int:
         raise InvalidParameterValue(f"{key} must be an integer") from exc
 
 
+# -- function logs ----------------------------------------------------------------------------
+def _event(e: LogLine) -> dict[str, object]:
+    return {"id": e.event_id, "timestamp": e.timestamp_ms, "stream": e.stream, "message": e.message}
+
+
 async def function_logs(request: Request) -> Response:
     """Log lines of a function: `?after=<id>&limit=N&start=<ms>`; `?follow=1` streams NDJSON."""
-    n = node(request)
-    name, _ = n.arns.split_name(request.path_params["name"])
+    s = services(request)
+    name, _ = s.arns.split_name(request.path_params["name"])
     group = f"/aws/lambda/{name}"
     after = _int_param(request, "after", 0)
     limit = min(_int_param(request, "limit", 1000), 10_000)
@@ -41,8 +57,8 @@ async def function_logs(request: Request) -> Response:
         return StreamingResponse(
             _follow(request, group, after, start), media_type="application/x-ndjson"
         )
-    await n.logs.flush()
-    events = await n.store.read_logs(group, after_id=after, start_ms=start, limit=limit)
+    await s.logs.flush()
+    events = await s.logs.read(group, after_id=after, start_ms=start, limit=limit)
     return json(
         request,
         {"events": [_event(e) for e in events], "next": events[-1].event_id if events else after},
@@ -50,17 +66,179 @@ async def function_logs(request: Request) -> Response:
 
 
 async def _follow(request: Request, group: str, after: int, start: int) -> AsyncIterator[bytes]:
-    n = node(request)
+    logs = services(request).logs
     while not await request.is_disconnected():
-        events = await n.store.read_logs(group, after_id=after, start_ms=start, limit=1000)
+        events = await logs.read(group, after_id=after, start_ms=start, limit=1000)
         for e in events:
             yield msgspec.json.encode(_event(e)) + b"\n"
         if events:
             after = events[-1].event_id
         else:
-            await n.logs.wait_new(FOLLOW_POLL_S)
+            await logs.wait_new(FOLLOW_POLL_S)
+
+
+# -- async queues -----------------------------------------------------------------------------
+async def _function(request: Request) -> str:
+    s = services(request)
+    name, _ = s.arns.split_name(request.path_params["name"])
+    await s.functions.meta(name)
+    return name
+
+
+async def queue_stats(request: Request) -> Response:
+    s = services(request)
+    name = await _function(request)
+    stats, counters, paused = await s.async_queue.stats(name)
+    now = s.clock.time()
+    oldest = stats.oldest_enqueued_at
+    return json(
+        request,
+        {
+            "function": name,
+            "paused": paused,
+            "depth": stats.depth,
+            "ready": stats.ready,
+            "inFlight": stats.in_flight,
+            "delayed": stats.delayed,
+            "oldestEventAgeSeconds": round(now - oldest, 3) if oldest is not None else None,
+            "received": counters.received,
+            "succeeded": counters.succeeded,
+            "retried": counters.retried,
+            "dropped": counters.dropped,
+        },
+    )
+
+
+async def list_events(request: Request) -> Response:
+    s = services(request)
+    name = await _function(request)
+    after = request.query_params.get("after", "")
+    limit = min(_int_param(request, "limit", 100), MAX_LIST)
+    events = await s.async_queue.list(name, after, limit)
+    now = s.clock.time()
+    items: list[dict[str, Any]] = [
+        {
+            "requestId": e.request_id,
+            "qualifier": e.qualifier,
+            "attempts": e.attempts,
+            "enqueuedAt": e.enqueued_at,
+            "nextAttemptAt": e.next_at,
+            "inFlight": e.claimed_until is not None and e.claimed_until >= now,
+            "lastError": e.last_error,
+            "payload": base64.b64encode(e.payload).decode(),
+        }
+        for e in events
+    ]
+    out: dict[str, Any] = {"events": items}
+    if len(events) == limit:
+        out["next"] = events[-1].request_id
+    return json(request, out)
+
+
+async def purge(request: Request) -> Response:
+    name = await _function(request)
+    return json(request, {"purged": await services(request).async_queue.purge(name)})
+
+
+async def pause(request: Request) -> Response:
+    name = await _function(request)
+    await services(request).async_queue.pause(name)
+    return json(request, {"function": name, "paused": True})
+
+
+async def resume(request: Request) -> Response:
+    name = await _function(request)
+    await services(request).async_queue.resume(name)
+    return json(request, {"function": name, "paused": False})
+
+
+# -- the node ---------------------------------------------------------------------------------
+async def stats(request: Request) -> Response:
+    """Per function: running, reserved, provisioned ready/busy, throttles, invocations,
+    errors, environments by state and async queue depth; account-wide figures."""
+    snap = await services(request).snapshots.take()
+    c, envs = snap.concurrency, snap.environments
+    return json(
+        request,
+        {
+            "account": {
+                "limit": c.account_limit,
+                "unreserved_limit": c.unreserved_limit,
+                "unreserved_in_use": c.unreserved_in_use,
+                "in_use": sum(c.in_use.values()),
+            },
+            "environments": {
+                "total": envs.total,
+                "cold_starts": envs.cold_starts,
+                "evictions": envs.evictions,
+                "memory_in_use_mb": envs.memory_in_use_mb,
+                "memory_budget_mb": envs.memory_budget_mb,
+            },
+            "destinations": {
+                "delivery_failures": snap.destinations.destination_delivery_failures,
+                "dead_letter_errors": snap.destinations.dead_letter_errors,
+            },
+            "event_sources": {"pollers": snap.sources.pollers},
+            "queues": {"total": snap.queues.queues},
+            "logs": {"buffered": snap.logs.buffered},
+            "functions": {name: _function_stats(snap, name) for name in snap.functions},
+        },
+    )
+
+
+def _function_stats(snap: Snapshot, name: str) -> dict[str, Any]:
+    c, inv = snap.concurrency, snap.invocations
+    envs = snap.environments.functions.get(name)
+    live, busy = snap.provisioned.environments.get(name, (0, 0))
+    return {
+        "running": c.in_use.get(name, 0),
+        "reserved": c.reserved.get(name),
+        "provisioned": {"ready": live - busy, "busy": busy},
+        "throttles": c.throttles.get(name, 0),
+        "invocations": inv.invocations.get(name, 0),
+        "errors": inv.errors.get(name, 0),
+        "environments": {
+            "total": (envs.starting + envs.ready + envs.busy) if envs else 0,
+            "starting": envs.starting if envs else 0,
+            "idle": envs.idle if envs else 0,
+            "busy": envs.busy if envs else 0,
+        },
+        "queue_depth": snap.queue_depths.get(name, 0),
+    }
+
+
+async def node_info(request: Request) -> Response:
+    s = services(request)
+    envs = (await s.snapshots.take()).environments
+    return JSONResponse(
+        {
+            "pid": os.getpid(),
+            "version": __version__,
+            "store": s.store_kind,
+            "endpoint": s.settings.endpoint_url,
+            "memory_budget_mb": envs.memory_budget_mb,
+            "memory_in_use_mb": envs.memory_in_use_mb,
+            "evictions": envs.evictions,
+        }
+    )
+
+
+async def code_zip(request: Request) -> Response:
+    digest = request.path_params["digest"]
+    data = await services(request).functions.code_zip(digest) if _DIGEST.match(digest) else None
+    if data is None:
+        raise ResourceNotFound(f"Code not found: {digest}")
+    return Response(data, 200, media_type="application/zip")
 
 
 routes = [
-    Route("/lamina/v1/functions/{name}/logs", function_logs, methods=["GET"]),
+    Route(V1 + "/functions/{name}/logs", function_logs, methods=["GET"]),
+    Route(QUEUE, queue_stats, methods=["GET"]),
+    Route(QUEUE + "/events", list_events, methods=["GET"]),
+    Route(QUEUE + "/events", purge, methods=["DELETE"]),
+    Route(QUEUE + "/pause", pause, methods=["POST"]),
+    Route(QUEUE + "/resume", resume, methods=["POST"]),
+    Route(V1 + "/stats", stats, methods=["GET"]),
+    Route(V1 + "/node", node_info, methods=["GET"]),
+    Route(V1 + "/code/{digest}", code_zip, methods=["GET"]),
 ]

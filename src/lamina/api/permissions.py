@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lamina.api.deps import node
+from lamina.api.deps import services
 from lamina.api.http import empty, json, parse
 from lamina.control.permissions import Grant, PermissionService, statement_json
 
@@ -31,7 +31,7 @@ class AddPermissionRequest(msgspec.Struct, rename="pascal", forbid_unknown_field
 
 def _target(request: Request) -> tuple[str, str | None]:
     """(name, qualifier) from the path and `?Qualifier`, which must agree."""
-    name, from_name = node(request).arns.split_name(request.path_params["name"])
+    name, from_name = services(request).arns.split_name(request.path_params["name"])
     query = request.query_params.get("Qualifier")
     return name, PermissionService.qualifier(from_name, query)
 
@@ -49,7 +49,7 @@ async def add_permission(request: Request) -> Response:
         event_source_token=req.event_source_token,
         function_url_auth_type=req.function_url_auth_type,
     )
-    statement = await node(request).permissions.add(name, qualifier, grant, req.revision_id)
+    statement = await services(request).permissions.add(name, qualifier, grant, req.revision_id)
     return json(request, {"Statement": statement_json(statement)}, 201)
 
 
@@ -57,13 +57,13 @@ async def remove_permission(request: Request) -> Response:
     name, qualifier = _target(request)
     sid = request.path_params["sid"]
     revision_id = request.query_params.get("RevisionId") or None
-    await node(request).permissions.remove(name, qualifier, sid, revision_id)
+    await services(request).permissions.remove(name, qualifier, sid, revision_id)
     return empty(request, 204)
 
 
 async def get_policy(request: Request) -> Response:
     name, qualifier = _target(request)
-    policy, revision_id = await node(request).permissions.get(name, qualifier)
+    policy, revision_id = await services(request).permissions.get(name, qualifier)
     return json(request, {"Policy": policy, "RevisionId": revision_id})
 
 

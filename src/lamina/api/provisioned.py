@@ -3,26 +3,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from lamina.api import shapes
-from lamina.api.deps import node, path_name
+from lamina.api.deps import path_name, services
 from lamina.api.http import empty, json, paged_json, parse
+from lamina.api.services import Services
 from lamina.clock import iso8601_ms
 from lamina.control.provisioned import ProvisionedConfig
-
-if TYPE_CHECKING:
-    from lamina.node import Node
 
 PATH = "/2019-09-30/functions/{name}/provisioned-concurrency"
 
 
-def render(n: Node, c: ProvisionedConfig, *, arn: bool = False) -> dict[str, Any]:
-    allocated, status, reason = n.provisioner.figures(c.function, c.qualifier, c.requested)
+def render(s: Services, c: ProvisionedConfig, *, arn: bool = False) -> dict[str, Any]:
+    allocated, status, reason = s.provisioner.figures(c.function, c.qualifier, c.requested)
     out: dict[str, Any] = {
         "RequestedProvisionedConcurrentExecutions": c.requested,
         "AvailableProvisionedConcurrentExecutions": allocated,
@@ -33,34 +31,34 @@ def render(n: Node, c: ProvisionedConfig, *, arn: bool = False) -> dict[str, Any
     if reason:
         out["StatusReason"] = reason
     if arn:
-        out["FunctionArn"] = n.arns.function(c.function, c.qualifier)
+        out["FunctionArn"] = s.arns.function(c.function, c.qualifier)
     return out
 
 
 async def put_config(request: Request) -> Response:
-    n = node(request)
+    s = services(request)
     name, qualifier = path_name(request)
     req = await parse(request, shapes.PutProvisionedConcurrencyRequest)
-    config = await n.provisioned.put(name, qualifier, req.provisioned_concurrent_executions)
-    return json(request, render(n, config), 202)
+    config = await s.provisioned.put(name, qualifier, req.provisioned_concurrent_executions)
+    return json(request, render(s, config), 202)
 
 
 async def get_or_list(request: Request) -> Response:
-    n = node(request)
+    s = services(request)
     name, qualifier = path_name(request)
     if request.query_params.get("List") == "ALL":
-        await n.functions.meta(name)
-        configs = sorted(await n.provisioned.all(name), key=lambda c: c.qualifier)
+        await s.functions.meta(name)
+        configs = sorted(await s.provisioned.all(name), key=lambda c: c.qualifier)
         return paged_json(
-            request, "ProvisionedConcurrencyConfigs", configs, lambda c: render(n, c, arn=True)
+            request, "ProvisionedConcurrencyConfigs", configs, lambda c: render(s, c, arn=True)
         )
-    return json(request, render(n, await n.provisioned.get(name, qualifier)))
+    return json(request, render(s, await s.provisioned.get(name, qualifier)))
 
 
 async def delete_config(request: Request) -> Response:
-    n = node(request)
+    s = services(request)
     name, qualifier = path_name(request)
-    await n.provisioned.delete(name, qualifier)
+    await s.provisioned.delete(name, qualifier)
     return empty(request)
 
 

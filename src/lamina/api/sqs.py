@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lamina.api.deps import node
+from lamina.api.deps import services
 from lamina.api.errors import request_id
 from lamina.errors import SqsError
 from lamina.queues.messages import MessageAttribute, md5_of_attributes, select_attributes
@@ -27,8 +27,13 @@ MAX_BATCH_ENTRIES = 10
 #: Most bytes of all messages of one SendMessageBatch together (SQS: 1 MiB).
 MAX_BATCH_BYTES = 1_048_576
 _ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-_SYSTEM_ATTRIBUTES = ("ApproximateReceiveCount", "SentTimestamp", "SenderId",
-                      "ApproximateFirstReceiveTimestamp", "DeadLetterQueueSourceArn")  # fmt: skip
+_SYSTEM_ATTRIBUTES = (
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "SenderId",
+    "ApproximateFirstReceiveTimestamp",
+    "DeadLetterQueueSourceArn",
+)
 
 
 class Req(msgspec.Struct, rename="pascal", kw_only=True):
@@ -367,7 +372,7 @@ async def dispatch(request: Request) -> Response:
         req = msgspec.json.decode(await request.body() or b"{}", type=shape)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise SqsError("InvalidParameterValue", f"Invalid request: {exc}") from exc
-    body = await handler(node(request).queues, req)
+    body = await handler(services(request).queues, req)
     return Response(
         msgspec.json.encode(body),
         200,

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lamina.api import shapes
-from lamina.api.deps import node
+from lamina.api.deps import services
 from lamina.api.http import empty, json, parse
 from lamina.control.arns import FULL_ARN_RE
 from lamina.errors import InvalidParameterValue
@@ -20,24 +20,24 @@ def _function_name(request: Request) -> str:
     m = FULL_ARN_RE.match(arn)
     if not m or m["qualifier"]:
         raise InvalidParameterValue(f"Tags can be set on unqualified function ARNs only: {arn}")
-    name, _ = node(request).arns.split_name(arn)
+    name, _ = services(request).arns.split_name(arn)
     return name
 
 
 async def tag_resource(request: Request) -> Response:
     req = await parse(request, shapes.TagResourceRequest)
-    await node(request).functions.set_tags(_function_name(request), req.tags, [])
+    await services(request).functions.set_tags(_function_name(request), req.tags, [])
     return empty(request, 204)
 
 
 async def untag_resource(request: Request) -> Response:
     keys = request.query_params.getlist("tagKeys")
-    await node(request).functions.set_tags(_function_name(request), {}, keys)
+    await services(request).functions.set_tags(_function_name(request), {}, keys)
     return empty(request, 204)
 
 
 async def list_tags(request: Request) -> Response:
-    meta, _ = await node(request).functions.meta(_function_name(request))
+    meta, _ = await services(request).functions.meta(_function_name(request))
     return json(request, {"Tags": dict(meta.tags)})
 
 

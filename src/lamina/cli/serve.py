@@ -1,61 +1,60 @@
-"""Run a node under uvicorn (uvloop + httptools) until SIGTERM / SIGINT."""
+"""`lamina serve`: its options are generated from `Settings` (config.py), one per field.
+
+A flag, its LAMINA_* variable, default and help are defined once, on the field; this module
+only turns each into a click option. Running the node (uvicorn, the Node) is in cli/server.py,
+imported when the command runs so that other commands start fast.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import Generator
-from types import FrameType
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
-import uvicorn
+import click
 
-from lamina.api.app import build_app
-from lamina.config import Settings
-from lamina.node import Node
+from lamina.config import Flag, Settings, flags
 
-log = logging.getLogger("lamina.node")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, except that a stop signal ends the process with status 0 and tells
-    the node at once (so open long polls answer instead of holding up the graceful shutdown).
-
-    uvicorn re-raises the signal it caught once shutdown is complete, which would make a clean
-    SIGTERM look like a crash (exit -15) to supervisors and tests.
-    """
-
-    def __init__(self, config: uvicorn.Config, node: Node) -> None:
-        super().__init__(config)
-        self.node = node
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        self.node.stopping_threadsafe()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        with super().capture_signals():
-            yield
-            captured = getattr(self, "_captured_signals", None)
-            if isinstance(captured, list):
-                captured.clear()
+def settings_options(command: F) -> F:
+    """Decorate `command` with one click option per `Settings` field, in field order."""
+    for flag in reversed(flags()):
+        command = _option(flag)(command)
+    return command
 
 
-def run(settings: Settings) -> None:
-    logging.getLogger().setLevel(settings.log_level.upper())
-    node = Node(settings)
-    app = build_app(node)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
-        log_config=None,
+def _option(flag: Flag) -> Callable[[F], F]:
+    if flag.kind is bool:
+        declarations = [f"{flag.option}/--no-{flag.option[2:]}", flag.name]
+    else:
+        declarations = [flag.option, flag.name]
+    return click.option(
+        *declarations,
+        envvar=flag.envvar,
+        default=flag.default,
+        type=_click_type(flag),
+        help=flag.help or None,
     )
-    log.info("listening on http://%s:%d (lamina %s)", settings.host, settings.port, "node")
-    _Server(config, node).run()
+
+
+def _click_type(flag: Flag) -> click.ParamType[Any] | None:
+    if flag.choices:
+        return click.Choice(flag.choices)
+    if flag.minimum is not None:
+        return click.IntRange(min=flag.minimum)
+    if flag.kind is Path:
+        return click.Path(path_type=Path)
+    if flag.kind is bool:
+        return None
+    return click.types.convert_type(flag.kind)
+
+
+@click.command()
+@settings_options
+def serve(**options: Any) -> None:
+    """Start a node in the foreground; stops cleanly on SIGTERM / SIGINT."""
+    from lamina.cli.server import run
+
+    run(Settings(**options))

@@ -8,6 +8,7 @@ from typing import TypeVar
 import msgspec
 
 from lamina.clock import Clock
+from lamina.control.arns import FULL_ARN_RE
 from lamina.control.functions import FunctionService
 from lamina.control.models import LATEST
 from lamina.control.validate import check_range
@@ -15,7 +16,8 @@ from lamina.errors import InvalidParameterValue, ResourceNotFound
 from lamina.store.base import Delete, Put
 
 T = TypeVar("T")
-DestinationCheck = Callable[[str], Awaitable[bool]]
+#: True if a queue ARN names an existing queue.
+QueueExists = Callable[[str], Awaitable[bool]]
 
 KIND = "event-config"
 #: AWS defaults for async invocation (reference C.2).
@@ -52,16 +54,14 @@ _dec = msgspec.msgpack.Decoder(EventInvokeConfig)
 class EventConfigService:
     """Stores and validates event-invoke configs; `effective` answers the invoker's question."""
 
-    def __init__(
-        self, functions: FunctionService, clock: Clock, destination_exists: DestinationCheck
-    ) -> None:
+    def __init__(self, functions: FunctionService, clock: Clock, queue_exists: QueueExists) -> None:
         self.functions = functions
         self.clock = clock
-        self.destination_exists = destination_exists
+        self.queue_exists = queue_exists
         self._cache: dict[tuple[str, str], EventInvokeConfig | None] = {}
-        functions.on_change(self._forget)
 
-    async def _forget(self, name: str) -> None:
+    def forget(self, name: str) -> None:
+        """Drop what is cached about function `name` (it changed)."""
         self._cache = {k: v for k, v in self._cache.items() if k[0] != name}
 
     async def _check_qualifier(self, name: str, qualifier: str) -> None:
@@ -123,10 +123,19 @@ class EventConfigService:
         if cfg.max_event_age_s is not None:
             check_range(cfg.max_event_age_s, "maximumEventAgeInSeconds", 60, 21_600)
         for arn in (cfg.on_success, cfg.on_failure):
-            if arn and not await self.destination_exists(arn):
+            if arn and not await self._destination_exists(arn):
                 raise InvalidParameterValue(
                     f"The destination ARN {arn} is invalid or does not exist."
                 )
+
+    async def _destination_exists(self, arn: str) -> bool:
+        """True if `arn` names an existing Lamina function or queue."""
+        m = FULL_ARN_RE.match(arn)
+        if m:
+            return await self.functions.records.meta(m["name"]) is not None
+        if arn.startswith("arn:aws:sqs:"):
+            return await self.queue_exists(arn)
+        return False
 
     async def delete(self, name: str, qualifier: str) -> None:
         await self.get(name, qualifier)

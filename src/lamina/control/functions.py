@@ -23,7 +23,12 @@ from lamina.errors import (
 )
 from lamina.store.base import Op, Store
 
+#: Told the name of a function after any change to it (the node's one fan-out).
 Listener = Callable[[str], Awaitable[None]]
+
+
+async def _unwatched(name: str) -> None:
+    """The default listener: nothing depends on this service's changes."""
 
 
 @dataclass(frozen=True)
@@ -50,26 +55,28 @@ class NewFunction:
 class FunctionService:
     """The only writer of function, version and alias records."""
 
-    def __init__(self, store: Store, arns: Arns, code: CodeCache, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        arns: Arns,
+        code: CodeCache,
+        clock: Clock,
+        changed: Listener = _unwatched,
+    ) -> None:
         self.records = FunctionDocs(store)
         self.store = store
         self.arns = arns
         self.code = code
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
-        self._listeners: list[Listener] = []
-
-    def on_change(self, listener: Listener) -> None:
-        """Call `listener(name)` after any change to function `name` (code, config, delete)."""
-        self._listeners.append(listener)
+        self._changed = changed
 
     def lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
     async def changed(self, name: str) -> None:
-        """Tell every listener that function `name` changed."""
-        for listener in self._listeners:
-            await listener(name)
+        """Tell the node that function `name` changed (code, config, alias, delete)."""
+        await self._changed(name)
 
     def not_found(self, name: str, qualifier: str | None = None) -> ResourceNotFound:
         return ResourceNotFound(f"Function not found: {self.arns.function(name, qualifier)}")
@@ -86,6 +93,10 @@ class FunctionService:
         if v is None:
             raise self.not_found(name, None if version == LATEST else version)
         return v
+
+    async def code_zip(self, digest: str) -> bytes | None:
+        """The stored code zip with this SHA-256 hex digest (GetFunction's Code.Location)."""
+        return await self.store.get_blob(digest)
 
     async def list_latest(self) -> list[VersionConfig]:
         out = []

@@ -59,25 +59,30 @@ def check(m: Mapping) -> None:
         )
 
 
+#: Told `(mapping, uuid)` after a mapping is created or updated, `(None, uuid)` after a delete.
+MappingListener = Callable[["Mapping | None", str], Awaitable[None]]
+
+
+async def _unwatched(mapping: Mapping | None, key: str) -> None:
+    """The default listener: nothing polls (unit tests)."""
+
+
 class MappingService:
-    """CRUD of event source mappings; `on_change` listeners start and stop pollers."""
+    """CRUD of event source mappings; each change is told to `changed` (which runs pollers)."""
 
     def __init__(
-        self, store: Store, aliases: AliasService, clock: Clock, queue_exists: QueueExists
+        self,
+        store: Store,
+        aliases: AliasService,
+        clock: Clock,
+        queue_exists: QueueExists,
+        changed: MappingListener = _unwatched,
     ) -> None:
         self.store = store
         self.aliases = aliases
         self.clock = clock
         self.queue_exists = queue_exists
-        self._listeners: list[Callable[[Mapping | None, str], Awaitable[None]]] = []
-
-    def on_change(self, listener: Callable[[Mapping | None, str], Awaitable[None]]) -> None:
-        """Call `listener(mapping or None when deleted, uuid)` after every change."""
-        self._listeners.append(listener)
-
-    async def _changed(self, mapping: Mapping | None, key: str) -> None:
-        for listener in self._listeners:
-            await listener(mapping, key)
+        self._changed = changed
 
     async def all(self) -> list[Mapping]:
         return [_dec.decode(v) for _, v in await self.store.scan(KIND)]

@@ -111,7 +111,6 @@ class PermissionService:
     def __init__(self, functions: FunctionService) -> None:
         self.functions = functions
         self.arns = functions.arns
-        functions.on_change(self._drop_orphans)
 
     # -- resolution -------------------------------------------------------------------------
     @staticmethod
@@ -233,8 +232,8 @@ class PermissionService:
                 f" resource: {self.arns.function(name, qualifier)}"
             )
 
-    async def _drop_orphans(self, name: str) -> None:
-        """Forget the policies of a deleted function, version or alias."""
+    async def drop_orphans(self, name: str) -> None:
+        """Forget the policies of a deleted function, version or alias (`name` changed)."""
         found = await self.functions.store.scan(KIND, f"{name}/")
         if not found:
             return

@@ -30,6 +30,10 @@ _decode = msgspec.msgpack.Decoder(ProvisionedConfig).decode
 Listener = Callable[[str], Awaitable[None]]
 
 
+async def _unwatched(function: str) -> None:
+    """The default listener: nothing runs provisioned environments (unit tests)."""
+
+
 def _key(function: str, qualifier: str) -> str:
     return f"{function}:{qualifier}"
 
@@ -38,19 +42,20 @@ class ProvisionedService:
     """CRUD of provisioned concurrency configs with AWS's validation."""
 
     def __init__(
-        self, store: Store, aliases: AliasService, clock: Clock, unreserved_floor: int,
+        self,
+        store: Store,
+        aliases: AliasService,
+        clock: Clock,
+        unreserved_floor: int,
         account_limit: int,
-    ) -> None:  # fmt: skip
+        changed: Listener = _unwatched,
+    ) -> None:
         self.store = store
         self.aliases = aliases
         self.clock = clock
         self.unreserved_floor = unreserved_floor
         self.account_limit = account_limit
-        self._listeners: list[Listener] = []
-
-    def on_change(self, listener: Listener) -> None:
-        """Call `listener(function)` after a config of `function` is put or deleted."""
-        self._listeners.append(listener)
+        self._changed = changed  # told `function` after a config of it is put or deleted
 
     async def all(self, function: str | None = None) -> list[ProvisionedConfig]:
         prefix = f"{function}:" if function else ""
@@ -101,9 +106,11 @@ class ProvisionedService:
                         f" unreserved concurrency less its minimum [{room}]."
                     )
             config = ProvisionedConfig(
-                function=function, qualifier=qualifier, requested=requested,
+                function=function,
+                qualifier=qualifier,
+                requested=requested,
                 last_modified=self.clock.time(),
-            )  # fmt: skip
+            )
             await self.store.transact([Put(KIND, _key(function, qualifier), _encode(config))])
         await self._changed(function)
         return config
@@ -116,9 +123,10 @@ class ProvisionedService:
         reserving = {m.name for m in metas if m.reserved_concurrency is not None}
         unreserved = self.account_limit - sum(m.reserved_concurrency or 0 for m in metas)
         taken = sum(
-            c.requested for c in await self.all() if c.function != function
-            and c.function not in reserving
-        )  # fmt: skip
+            c.requested
+            for c in await self.all()
+            if c.function != function and c.function not in reserving
+        )
         return unreserved - self.unreserved_floor - taken
 
     async def delete(self, function: str, qualifier: str | None) -> None:
@@ -131,7 +139,3 @@ class ProvisionedService:
         stale = await self.all(function)
         if stale:
             await self.store.transact([Delete(KIND, _key(function, c.qualifier)) for c in stale])
-
-    async def _changed(self, function: str) -> None:
-        for listener in self._listeners:
-            await listener(function)

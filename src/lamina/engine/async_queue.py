@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from lamina.clock import Clock
 from lamina.config import Settings
@@ -28,6 +29,7 @@ from lamina.control.event_config import EventConfigService, EventInvokeConfig
 from lamina.engine.batching import Batcher
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations, invocation_record
+from lamina.engine.intake import EventIntake
 from lamina.engine.invoker import Invocation, Invoker, Outcome, OutcomeKind, Target
 from lamina.errors import ResourceNotFound
 from lamina.store.base import Delete, Put, Store
@@ -57,6 +59,18 @@ class QueueCounters:
     dropped: int
 
 
+@dataclass(frozen=True)
+class AsyncQueueStatistics:
+    """Per function since the node started: events received (AWS: AsyncEventsReceived),
+    succeeded, retried and dropped (AWS: AsyncEventsDropped); and the paused queues."""
+
+    received: Mapping[str, int] = field(default_factory=dict)
+    succeeded: Mapping[str, int] = field(default_factory=dict)
+    retried: Mapping[str, int] = field(default_factory=dict)
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    paused: frozenset[str] = frozenset()
+
+
 class AsyncQueue:
     """Per-function pollers over the store's event queue."""
 
@@ -64,6 +78,7 @@ class AsyncQueue:
         self,
         settings: Settings,
         store: Store,
+        intake: EventIntake,
         invoker: Invoker,
         concurrency: Concurrency,
         configs: EventConfigService,
@@ -72,19 +87,18 @@ class AsyncQueue:
     ) -> None:
         self.settings = settings
         self.store = store
+        self.intake = intake
         self.invoker = invoker
         self.concurrency = concurrency
         self.configs = configs
         self.destinations = destinations
         self.clock = clock
         self._pollers: dict[str, asyncio.Task[None]] = {}
-        self._wake: dict[str, asyncio.Event] = {}
+        self._dispatcher: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
-        self._accepting = Batcher[AsyncEvent](self.store.enqueue_events)
         self._acking = Batcher[str](self.store.ack_events)
         self._paused: set[str] = set()
         self._system_failures: Counter[str] = Counter()
-        self.received: Counter[str] = Counter()
         self.succeeded: Counter[str] = Counter()
         self.retried: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
@@ -96,50 +110,36 @@ class AsyncQueue:
         await self.store.reset_event_claims()
         for function in await self.store.event_functions():
             self._ensure_poller(function)
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="lamina-async-intake")
 
     async def stop(self) -> None:
         """Cancel pollers and running events; their claims let them run again after restart."""
         tasks = [*self._pollers.values(), *self._running]
+        if self._dispatcher is not None:
+            tasks.append(self._dispatcher)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._accepting.close()
         await self._acking.close()
         self._pollers.clear()
         self._running.clear()
 
-    # -- accepting ----------------------------------------------------------------------------
-    async def accept(
-        self, function: str, qualifier: str | None, payload: bytes, request_id: str
-    ) -> None:
-        """Queue one event durably; returns after commit.
-
-        Accepts that arrive in the same loop iteration share one store write (the store's
-        group commit then shares the fsync too).
-        """
-        now = self.clock.time()
-        event = AsyncEvent(
-            request_id=request_id,
-            function=function,
-            qualifier=qualifier,
-            payload=payload,
-            enqueued_at=now,
-            next_at=now,
-        )
-        await self._accepting.submit(event)
-        self.received[function] += 1
-        self._ensure_poller(function)
+    # -- arriving ---------------------------------------------------------------------------
+    async def _dispatch(self) -> None:
+        """Start the poller of every function the intake accepted events for."""
+        while True:
+            for function in await self.intake.arrivals():
+                self._ensure_poller(function)
 
     def _ensure_poller(self, function: str) -> None:
-        wake = self._wake.setdefault(function, asyncio.Event())
-        wake.set()
+        self.intake.wake(function).set()
         if function not in self._pollers:
             task = asyncio.create_task(self._poll(function), name=f"lamina-poller-{function}")
             self._pollers[function] = task
 
     # -- polling ------------------------------------------------------------------------------
     async def _poll(self, function: str) -> None:
-        wake = self._wake[function]
+        wake = self.intake.wake(function)
         try:
             while True:
                 wake.clear()
@@ -296,12 +296,29 @@ class AsyncQueue:
     async def stats(self, function: str) -> tuple[EventQueueStats, QueueCounters, bool]:
         stats = await self.store.event_stats(function, now=self.clock.time())
         counters = QueueCounters(
-            self.received[function],
+            self.intake.received().get(function, 0),
             self.succeeded[function],
             self.retried[function],
             self.dropped[function],
         )
         return stats, counters, function in self._paused
+
+    def statistics(self) -> AsyncQueueStatistics:
+        return AsyncQueueStatistics(
+            received=self.intake.received(),
+            succeeded=dict(self.succeeded),
+            retried=dict(self.retried),
+            dropped=dict(self.dropped),
+            paused=frozenset(self._paused),
+        )
+
+    async def depths(self) -> dict[str, int]:
+        """Events queued per function (ready, delayed or running), read from the store."""
+        now = self.clock.time()
+        return {
+            f: (await self.store.event_stats(f, now=now)).depth
+            for f in await self.store.event_functions()
+        }
 
     async def list(self, function: str, after: str, limit: int) -> list[AsyncEvent]:
         return await self.store.list_events(function, after=after, limit=limit)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -17,31 +16,29 @@ import msgspec
 
 from lamina.control.arns import FULL_ARN_RE, Arns
 from lamina.control.functions import FunctionService
+from lamina.engine.intake import EventIntake
 
 log = logging.getLogger("lamina.destinations")
 
 #: The longest error message a dead-letter message carries (reference C.4).
 DLQ_ERROR_MESSAGE_BYTES = 1024
 
-EnqueueEvent = Callable[[str, str | None, bytes, str], Awaitable[None]]
-
 
 class QueueSender(Protocol):
     """The part of the queue service destinations use."""
-
-    async def exists(self, queue_arn: str) -> bool: ...
 
     async def send(
         self, queue: str, body: str, attributes: dict[str, Any] | None = None, delay_s: int = 0
     ) -> str: ...
 
 
-@dataclass
-class DeliveryCounts:
-    delivered: int = 0
-    destination_failures: int = 0
+@dataclass(frozen=True)
+class DeliveryStatistics:
+    """Records that could not be delivered, under AWS's metric names: DestinationDeliveryFailures
+    (OnSuccess / OnFailure) and DeadLetterErrors (the dead-letter queue)."""
+
+    destination_delivery_failures: int = 0
     dead_letter_errors: int = 0
-    by_function: dict[str, int] = field(default_factory=dict)
 
 
 def invocation_record(
@@ -88,26 +85,15 @@ def _embed(raw: bytes) -> Any:
 class Destinations:
     """Delivers invocation records and dead letters."""
 
-    def __init__(self, arns: Arns, functions: FunctionService) -> None:
+    def __init__(
+        self, arns: Arns, functions: FunctionService, queues: QueueSender, intake: EventIntake
+    ) -> None:
         self.arns = arns
         self.functions = functions
-        self.queues: QueueSender | None = None
-        self.enqueue: EnqueueEvent | None = None
-        self.counts = DeliveryCounts()
-
-    def bind(self, queues: QueueSender | None, enqueue: EnqueueEvent) -> None:
-        """Connect the queue service and the async queue (built after this object)."""
         self.queues = queues
-        self.enqueue = enqueue
-
-    async def exists(self, arn: str) -> bool:
-        """True if `arn` names an existing Lamina function or queue."""
-        m = FULL_ARN_RE.match(arn)
-        if m:
-            return await self.functions.records.meta(m["name"]) is not None
-        if arn.startswith("arn:aws:sqs:") and self.queues is not None:
-            return await self.queues.exists(arn)
-        return False
+        self.intake = intake
+        self._delivery_failures = 0
+        self._dead_letter_errors = 0
 
     async def deliver(self, arn: str, record: dict[str, Any]) -> bool:
         """Send `record` to `arn`; False (counted and logged) when it could not be delivered."""
@@ -115,10 +101,9 @@ class Destinations:
         try:
             await self._send(arn, body, None)
         except Exception as exc:  # any failure of a destination is counted, never raised
-            self.counts.destination_failures += 1
+            self._delivery_failures += 1
             log.warning("destination %s failed: %s", arn, exc)
             return False
-        self.counts.delivered += 1
         return True
 
     async def dead_letter(self, arn: str, payload: bytes, request_id: str, error: str) -> bool:
@@ -135,19 +120,22 @@ class Destinations:
         try:
             await self._send(arn, payload, attributes)
         except Exception as exc:  # counted as DeadLetterErrors, never raised
-            self.counts.dead_letter_errors += 1
+            self._dead_letter_errors += 1
             log.warning("dead-letter queue %s failed: %s", arn, exc)
             return False
         return True
 
+    def statistics(self) -> DeliveryStatistics:
+        return DeliveryStatistics(self._delivery_failures, self._dead_letter_errors)
+
     async def _send(self, arn: str, body: bytes, attributes: dict[str, Any] | None) -> None:
         m = FULL_ARN_RE.match(arn)
         if m:
-            if self.enqueue is None or await self.functions.records.meta(m["name"]) is None:
+            if await self.functions.records.meta(m["name"]) is None:
                 raise LookupError(f"function {m['name']} does not exist")
-            await self.enqueue(m["name"], m["qualifier"], body, str(uuid.uuid4()))
+            await self.intake.accept(m["name"], m["qualifier"], body, str(uuid.uuid4()))
             return
-        if arn.startswith("arn:aws:sqs:") and self.queues is not None:
+        if arn.startswith("arn:aws:sqs:"):
             await self.queues.send(arn, body.decode(), attributes)
             return
         raise LookupError(f"unsupported destination {arn}")

@@ -132,9 +132,9 @@ class Invoker:
         self.clock = clock
         self._cache: dict[tuple[str, str], Target] = {}
         self._specs: dict[tuple[str, str, str], EnvironmentSpec] = {}
-        aliases.functions.on_change(self._forget)
 
-    async def _forget(self, name: str) -> None:
+    async def forget(self, name: str) -> None:
+        """Drop what is cached for function `name` (it changed) and retire its environments."""
         self._cache = {k: v for k, v in self._cache.items() if k[0] != name}
         self._specs = {k: v for k, v in self._specs.items() if k[0] != name}
         await self.pool.retire(name)

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from lamina.clock import Clock
 from lamina.store.base import LogEvent, Store
 
 log = logging.getLogger("lamina.logs")
+
+#: One written log line, as readers get it.
+LogLine = LogEvent
 
 #: How often buffered log lines are written to the store.
 FLUSH_INTERVAL_S = 0.1
@@ -21,6 +26,13 @@ FLUSH_INTERVAL_S = 0.1
 MAX_EVENTS_PER_GROUP = 20_000
 #: Trim a group after this many new events.
 TRIM_EVERY_EVENTS = 2_000
+
+
+@dataclass(frozen=True)
+class LogSinkStatistics:
+    """Log lines waiting for the next write to the store."""
+
+    buffered: int = 0
 
 
 class LogSink:
@@ -54,6 +66,15 @@ class LogSink:
                 await self.store.trim_logs(group, MAX_EVENTS_PER_GROUP)
         self._new.set()
         self._new = asyncio.Event()
+
+    async def read(
+        self, group: str, *, after_id: int, start_ms: int, limit: int
+    ) -> Sequence[LogLine]:
+        """Written lines of `group` after `after_id`, not older than `start_ms`."""
+        return await self.store.read_logs(group, after_id=after_id, start_ms=start_ms, limit=limit)
+
+    def statistics(self) -> LogSinkStatistics:
+        return LogSinkStatistics(buffered=len(self._buffer))
 
     async def wait_new(self, timeout_s: float) -> None:
         """Return when new lines were written, or after `timeout_s`."""

@@ -55,6 +55,9 @@ class PoolStatistics:
     idle: int
     cold_starts: int
     functions: Mapping[str, FunctionPoolStatistics] = field(default_factory=dict)
+    evictions: int = 0
+    memory_in_use_mb: int = 0
+    memory_budget_mb: int | None = None
 
 
 class Pool:
@@ -304,4 +307,7 @@ class Pool:
             idle=len(idle_ids),
             cold_starts=self._cold_starts,
             functions=functions,
+            evictions=self.evictions,
+            memory_in_use_mb=self.memory_in_use_mb,
+            memory_budget_mb=self.memory_budget_mb,
         )

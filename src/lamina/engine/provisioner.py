@@ -215,6 +215,9 @@ class Provisioner:
         live = self.book.count(function, state.version)[0] if state.version else 0
         return min(live, requested), state.status, state.reason
 
+    def statistics(self) -> ProvisionedStatistics:
+        return self.book.statistics()
+
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
@@ -207,6 +208,13 @@ def partial_failures(payload: bytes, batch_ids: set[str]) -> set[str]:
     return failed
 
 
+@dataclass(frozen=True)
+class SourceStatistics:
+    """Event source mappings with a running poller."""
+
+    pollers: int = 0
+
+
 class Sources:
     """Owns one poller task per enabled mapping; restarts it when the mapping changes."""
 
@@ -241,6 +249,9 @@ class Sources:
         if mapping is not None and mapping.enabled:
             poller = SourcePoller(mapping, self)
             self._tasks[key] = asyncio.create_task(poller.run(), name=f"lamina-source-{key}")
+
+    def statistics(self) -> SourceStatistics:
+        return SourceStatistics(pollers=len(self._tasks))
 
     async def stop(self) -> None:
         for key in list(self._tasks):

@@ -1,124 +1,72 @@
-"""What the node reports about itself: invocation counters recorded on the invoke path, and
-Prometheus metrics whose gauges are read from the concurrency book and the pool at scrape time.
+"""Invocation counters recorded on the invoke path: Invocations, Errors and Duration.
 
-Prometheus names follow the AWS/Lambda CloudWatch metrics with a `lamina_` prefix:
-Invocations → `lamina_invocations_total`, Errors → `lamina_errors_total`, Throttles →
-`lamina_throttles_total`, Duration → `lamina_duration_milliseconds` (histogram),
-ConcurrentExecutions → `lamina_concurrent_executions` (per function) and
-`lamina_account_concurrent_executions`, UnreservedConcurrentExecutions →
-`lamina_unreserved_concurrent_executions`, ProvisionedConcurrencyUtilization →
-`lamina_provisioned_concurrency_utilization`, ProvisionedConcurrencyInvocations /
-SpilloverInvocations → `lamina_provisioned_concurrency_invocations_total` /
-`lamina_provisioned_concurrency_spillover_invocations_total`; environments by state →
-`lamina_environments{function, state}`.
+The invoker calls `Telemetry.invoked` once per run; `statistics()` hands out a frozen copy,
+which the node's snapshot (engine/snapshot.py) carries to `/lamina/v1/stats` and `/metrics`.
+Durations are counted into fixed buckets here, so a scrape needs no shared registry.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator, Mapping
-
-from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-
-from lamina.engine.concurrency import Concurrency
-from lamina.engine.pool import Pool
-from lamina.engine.provisioner import ProvisionedBook
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 #: Duration buckets in ms: 1 ms … 900 s (the longest Timeout).
-DURATION_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000,
-                       60_000, 300_000, 900_000)  # fmt: skip
+DURATION_BUCKETS_MS: tuple[float, ...] = (
+    *(1, 2, 5, 10, 25, 50, 100, 250, 500),
+    *(1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000),
+)
+
+
+@dataclass(frozen=True)
+class DurationStatistics:
+    """Runs of one function by duration: `counts[i]` ran at most `DURATION_BUCKETS_MS[i]` and
+    more than the bucket before; the last entry counts the runs longer than every bucket."""
+
+    counts: tuple[int, ...]
+    sum_ms: float
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+
+@dataclass(frozen=True)
+class InvocationStatistics:
+    """Invocations, function errors and durations per function since the node started."""
+
+    invocations: Mapping[str, int] = field(default_factory=dict)
+    errors: Mapping[str, int] = field(default_factory=dict)
+    durations: Mapping[str, DurationStatistics] = field(default_factory=dict)
 
 
 class Telemetry:
-    """Counters of one node, and the Prometheus registry that exposes them."""
+    """Counters of the runs of one node (each node, and each test, owns its own)."""
 
     def __init__(self) -> None:
-        self.invocations: Counter[str] = Counter()
-        self.errors: Counter[str] = Counter()
-        self.registry = CollectorRegistry(auto_describe=True)
-        self._duration = Histogram(
-            "lamina_duration_milliseconds",
-            "Time handlers ran, in milliseconds (AWS/Lambda Duration)",
-            ["function"],
-            buckets=DURATION_BUCKETS_MS,
-            registry=self.registry,
-        )
+        self._invocations: Counter[str] = Counter()
+        self._errors: Counter[str] = Counter()
+        self._buckets: dict[str, list[int]] = {}
+        self._sum_ms: dict[str, float] = {}
 
     def invoked(self, function: str, duration_ms: float, error: bool) -> None:
         """Record one finished invocation (called once per run by the invoker)."""
-        self.invocations[function] += 1
+        self._invocations[function] += 1
         if error:
-            self.errors[function] += 1
-        self._duration.labels(function).observe(duration_ms)
+            self._errors[function] += 1
+        buckets = self._buckets.get(function)
+        if buckets is None:
+            buckets = self._buckets[function] = [0] * (len(DURATION_BUCKETS_MS) + 1)
+        buckets[bisect_left(DURATION_BUCKETS_MS, duration_ms)] += 1
+        self._sum_ms[function] = self._sum_ms.get(function, 0.0) + duration_ms
 
-    def watch(self, concurrency: Concurrency, pool: Pool, provisioned: ProvisionedBook) -> None:
-        self.registry.register(_Gauges(self, concurrency, pool, provisioned))
-
-
-class _Gauges(Collector):
-    def __init__(
-        self,
-        telemetry: Telemetry,
-        concurrency: Concurrency,
-        pool: Pool,
-        provisioned: ProvisionedBook,
-    ) -> None:
-        self.t = telemetry
-        self.concurrency = concurrency
-        self.pool = pool
-        self.provisioned = provisioned
-
-    def describe(self) -> list[Metric]:
-        return []
-
-    def collect(self) -> Iterator[Metric]:
-        c = self.concurrency.statistics()
-        yield _per_function(CounterMetricFamily, "lamina_invocations",
-                            "Invocations (AWS/Lambda Invocations)", self.t.invocations)  # fmt: skip
-        yield _per_function(CounterMetricFamily, "lamina_errors",
-                            "Invocations ending in a function error", self.t.errors)  # fmt: skip
-        yield _per_function(CounterMetricFamily, "lamina_throttles",
-                            "Throttled invocation requests", c.throttles)  # fmt: skip
-        yield _per_function(GaugeMetricFamily, "lamina_concurrent_executions",
-                            "Invocations running now", c.in_use)  # fmt: skip
-        yield GaugeMetricFamily("lamina_account_concurrent_executions",
-                                "Invocations running now, all functions",
-                                value=sum(c.in_use.values()))  # fmt: skip
-        yield GaugeMetricFamily("lamina_unreserved_concurrent_executions",
-                                "Invocations running now in the unreserved pool",
-                                value=c.unreserved_in_use)  # fmt: skip
-        p = self.provisioned.statistics()
-        live = p.environments
-        yield _per_function(GaugeMetricFamily, "lamina_provisioned_concurrency_utilization",
-                            "Busy share of provisioned environments",
-                            {f: busy / n for f, (n, busy) in live.items() if n})  # fmt: skip
-        yield _per_function(CounterMetricFamily, "lamina_provisioned_concurrency_invocations",
-                            "Invocations served by provisioned environments",
-                            p.invocations)  # fmt: skip
-        yield _per_function(
-            CounterMetricFamily,
-            "lamina_provisioned_concurrency_spillover_invocations",
-            "Invocations of a provisioned version served on demand",
-            p.spillover_invocations,
+    def statistics(self) -> InvocationStatistics:
+        return InvocationStatistics(
+            invocations=dict(self._invocations),
+            errors=dict(self._errors),
+            durations={
+                f: DurationStatistics(tuple(counts), self._sum_ms[f])
+                for f, counts in self._buckets.items()
+            },
         )
-        envs = GaugeMetricFamily("lamina_environments", "Execution environments by state",
-                                 labels=["function", "state"])  # fmt: skip
-        for function, f in self.pool.statistics().functions.items():
-            for state, n in (("starting", f.starting), ("idle", f.idle),
-                             ("busy", f.busy)):  # fmt: skip
-                envs.add_metric([function, state], n)
-        yield envs
-
-
-def _per_function(
-    kind: type[CounterMetricFamily] | type[GaugeMetricFamily],
-    name: str,
-    doc: str,
-    values: Mapping[str, int] | Mapping[str, float],
-) -> Metric:
-    family = kind(name, doc, labels=["function"])
-    for function, value in sorted(values.items()):
-        family.add_metric([function], value)
-    return family

@@ -119,6 +119,13 @@ def parse_receipt(handle: str | None) -> tuple[int, str]:
         ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class QueueServiceStatistics:
+    """Queues that exist on this node."""
+
+    queues: int = 0
+
+
 class QueueService:
     """Every SQS operation Lamina serves, over one store."""
 
@@ -467,6 +474,9 @@ class QueueService:
                 " not exist or is not available for visibility timeout change.",
             )
         self._notify(record.name)  # long polls re-read when the next message becomes visible
+
+    def statistics(self) -> QueueServiceStatistics:
+        return QueueServiceStatistics(queues=len(self._records))
 
     def close(self) -> None:
         """The node is stopping: open long polls answer with what they have, new ones at once."""

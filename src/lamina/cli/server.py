@@ -1,0 +1,61 @@
+"""Run a node under uvicorn (uvloop + httptools) until SIGTERM / SIGINT (`lamina serve`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Generator
+from types import FrameType
+
+import uvicorn
+
+from lamina.api.app import build_app
+from lamina.config import Settings
+from lamina.node import Node
+
+log = logging.getLogger("lamina.node")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a stop signal ends the process with status 0 and tells
+    the node at once (so open long polls answer instead of holding up the graceful shutdown).
+
+    uvicorn re-raises the signal it caught once shutdown is complete, which would make a clean
+    SIGTERM look like a crash (exit -15) to supervisors and tests.
+    """
+
+    def __init__(self, config: uvicorn.Config, node: Node) -> None:
+        super().__init__(config)
+        self.node = node
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self.node.stopping_threadsafe()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        with super().capture_signals():
+            yield
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
+
+
+def run(settings: Settings) -> None:
+    logging.getLogger().setLevel(settings.log_level.upper())
+    node = Node(settings)
+    app = build_app(node.services, node)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+        log_config=None,
+    )
+    log.info("listening on http://%s:%d (lamina %s)", settings.host, settings.port, "node")
+    _Server(config, node).run()
