@@ -20,15 +20,22 @@ from lamina.api.deps import node
 from lamina.api.errors import request_id
 from lamina.errors import SqsError
 from lamina.queues.messages import MessageAttribute, md5_of_attributes, select_attributes
-from lamina.queues.service import Outgoing, QueueService, Received, Sent, parse_receipt
+from lamina.queues.messaging import Outgoing, Received, Sent
+from lamina.queues.receipts import parse_receipt
+from lamina.queues.service import QueueService
 
 TARGET_PREFIX = "AmazonSQS."
 MAX_BATCH_ENTRIES = 10
 #: Most bytes of all messages of one SendMessageBatch together (SQS: 1 MiB).
 MAX_BATCH_BYTES = 1_048_576
 _ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-_SYSTEM_ATTRIBUTES = ("ApproximateReceiveCount", "SentTimestamp", "SenderId",
-                      "ApproximateFirstReceiveTimestamp", "DeadLetterQueueSourceArn")  # fmt: skip
+_SYSTEM_ATTRIBUTES = (
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "SenderId",
+    "ApproximateFirstReceiveTimestamp",
+    "DeadLetterQueueSourceArn",
+)
 
 
 class Req(msgspec.Struct, rename="pascal", kw_only=True):
@@ -114,17 +121,17 @@ def op(name: str, shape: type[Any]) -> Callable[[Handler], Handler]:
 
 @op("CreateQueue", CreateQueue)
 async def create_queue(q: QueueService, r: CreateQueue) -> dict[str, Any]:
-    return {"QueueUrl": await q.create(r.queue_name, r.attributes, r.tags)}
+    return {"QueueUrl": await q.registry.create(r.queue_name, r.attributes, r.tags)}
 
 
 @op("GetQueueUrl", GetQueueUrl)
 async def get_queue_url(q: QueueService, r: GetQueueUrl) -> dict[str, Any]:
-    return {"QueueUrl": q.url(q.record(r.queue_name or "-").name)}
+    return {"QueueUrl": q.registry.url(q.registry.record(r.queue_name or "-").name)}
 
 
 @op("ListQueues", ListQueues)
 async def list_queues(q: QueueService, r: ListQueues) -> dict[str, Any]:
-    urls, token = q.list_urls(r.queue_name_prefix, r.max_results, r.next_token)
+    urls, token = q.registry.list_urls(r.queue_name_prefix, r.max_results, r.next_token)
     out: dict[str, Any] = {"QueueUrls": urls} if urls else {}
     if token:
         out["NextToken"] = token
@@ -133,43 +140,43 @@ async def list_queues(q: QueueService, r: ListQueues) -> dict[str, Any]:
 
 @op("DeleteQueue", Req)
 async def delete_queue(q: QueueService, r: Req) -> dict[str, Any]:
-    await q.delete(r.queue_url)
+    await q.registry.delete(r.queue_url)
     return {}
 
 
 @op("PurgeQueue", Req)
 async def purge_queue(q: QueueService, r: Req) -> dict[str, Any]:
-    await q.purge(r.queue_url)
+    await q.messages.purge(r.queue_url)
     return {}
 
 
 @op("GetQueueAttributes", QueueAttributes)
 async def get_queue_attributes(q: QueueService, r: QueueAttributes) -> dict[str, Any]:
-    found = await q.attributes(r.queue_url, r.attribute_names)
+    found = await q.registry.attributes(r.queue_url, r.attribute_names)
     return {"Attributes": found} if found else {}
 
 
 @op("SetQueueAttributes", QueueAttributes)
 async def set_queue_attributes(q: QueueService, r: QueueAttributes) -> dict[str, Any]:
-    await q.set_attributes(r.queue_url, r.attributes)
+    await q.registry.set_attributes(r.queue_url, r.attributes)
     return {}
 
 
 @op("TagQueue", Tags)
 async def tag_queue(q: QueueService, r: Tags) -> dict[str, Any]:
-    await q.tag(r.queue_url, r.tags)
+    await q.registry.tag(r.queue_url, r.tags)
     return {}
 
 
 @op("UntagQueue", Tags)
 async def untag_queue(q: QueueService, r: Tags) -> dict[str, Any]:
-    await q.untag(r.queue_url, r.tag_keys)
+    await q.registry.untag(r.queue_url, r.tag_keys)
     return {}
 
 
 @op("ListQueueTags", Req)
 async def list_queue_tags(q: QueueService, r: Req) -> dict[str, Any]:
-    tags = q.tags(r.queue_url)
+    tags = q.registry.tags(r.queue_url)
     return {"Tags": tags} if tags else {}
 
 
@@ -192,7 +199,7 @@ def _outgoing(e: SendEntry) -> Outgoing:
 
 @op("SendMessage", SendEntry)
 async def send_message(q: QueueService, r: SendEntry) -> dict[str, Any]:
-    (result,) = await q.send_batch(r.queue_url, [_outgoing(r)])
+    (result,) = await q.messages.send_batch(r.queue_url, [_outgoing(r)])
     if isinstance(result, SqsError):
         raise result
     return _sent(result)
@@ -239,7 +246,7 @@ def _failed(ident: str, exc: SqsError) -> dict[str, Any]:
 @op("SendMessageBatch", SendMessageBatch)
 async def send_message_batch(q: QueueService, r: SendMessageBatch) -> dict[str, Any]:
     entries: list[SendEntry] = _check_entries(r.entries)
-    record = q.record(r.queue_url)
+    record = q.registry.record(r.queue_url)
     # The whole batch has a fixed limit; each message still has its queue's MaximumMessageSize.
     total = sum(_entry_size(e) for e in entries)
     if total > MAX_BATCH_BYTES:
@@ -257,7 +264,7 @@ async def send_message_batch(q: QueueService, r: SendMessageBatch) -> dict[str, 
             valid.append(e)
         except SqsError as exc:
             failed.append(_failed(e.id or "", exc))
-    results = await q.send_batch(record.name, outgoing)
+    results = await q.messages.send_batch(record.name, outgoing)
     ok: list[dict[str, Any]] = []
     for e, result in zip(valid, results, strict=True):
         if isinstance(result, SqsError):
@@ -293,7 +300,7 @@ def _message(m: Received, r: ReceiveMessage) -> dict[str, Any]:
 
 @op("ReceiveMessage", ReceiveMessage)
 async def receive_message(q: QueueService, r: ReceiveMessage) -> dict[str, Any]:
-    got = await q.receive(
+    got = await q.messages.receive(
         r.queue_url,
         max_messages=r.max_number_of_messages,
         wait_s=r.wait_time_seconds,
@@ -306,14 +313,14 @@ async def receive_message(q: QueueService, r: ReceiveMessage) -> dict[str, Any]:
 async def delete_message(q: QueueService, r: HandleEntry) -> dict[str, Any]:
     if not r.receipt_handle:
         raise SqsError("MissingParameter", "The request must contain the parameter ReceiptHandle.")
-    await q.delete_batch(r.queue_url, [r.receipt_handle])
+    await q.messages.delete_batch(r.queue_url, [r.receipt_handle])
     return {}
 
 
 @op("DeleteMessageBatch", HandleBatch)
 async def delete_message_batch(q: QueueService, r: HandleBatch) -> dict[str, Any]:
     entries: list[HandleEntry] = _check_entries(r.entries)
-    q.record(r.queue_url)
+    q.registry.record(r.queue_url)
     ok, failed, handles = [], [], []
     for e in entries:
         try:
@@ -324,24 +331,24 @@ async def delete_message_batch(q: QueueService, r: HandleBatch) -> dict[str, Any
         handles.append(e.receipt_handle or "")
         ok.append({"Id": e.id})
     if handles:
-        await q.delete_batch(r.queue_url, handles)
+        await q.messages.delete_batch(r.queue_url, handles)
     return {"Successful": ok, "Failed": failed}
 
 
 @op("ChangeMessageVisibility", HandleEntry)
 async def change_message_visibility(q: QueueService, r: HandleEntry) -> dict[str, Any]:
-    await q.change_visibility(r.queue_url, r.receipt_handle, r.visibility_timeout)
+    await q.messages.change_visibility(r.queue_url, r.receipt_handle, r.visibility_timeout)
     return {}
 
 
 @op("ChangeMessageVisibilityBatch", HandleBatch)
 async def change_message_visibility_batch(q: QueueService, r: HandleBatch) -> dict[str, Any]:
     entries: list[HandleEntry] = _check_entries(r.entries)
-    q.record(r.queue_url)
+    q.registry.record(r.queue_url)
     ok, failed = [], []
     for e in entries:
         try:
-            await q.change_visibility(r.queue_url, e.receipt_handle, e.visibility_timeout)
+            await q.messages.change_visibility(r.queue_url, e.receipt_handle, e.visibility_timeout)
             ok.append({"Id": e.id})
         except SqsError as exc:
             failed.append(_failed(e.id or "", exc))

@@ -60,9 +60,15 @@ class QueueStore(Protocol):
         """Store messages; returns only after commit."""
 
     async def receive_messages(
-        self, queue: str, *, now: float, hide_until: float, limit: int,
-        retention_s: float, redrive: Redrive | None,
-    ) -> list[StoredMessage]:  # fmt: skip
+        self,
+        queue: str,
+        *,
+        now: float,
+        hide_until: float,
+        limit: int,
+        retention_s: float,
+        redrive: Redrive | None,
+    ) -> list[StoredMessage]:
         """Atomically take up to `limit` visible messages, hide them until `hide_until` and give
         each a new receipt. Messages older than `retention_s` are skipped (`expire_messages` deletes
         them); messages already received `redrive.max_receives` times move to `redrive.target`

@@ -39,10 +39,18 @@ class SqliteQueuesMixin:
 
     async def put_messages(self, queue: str, messages: Sequence[NewMessage]) -> None:
         rows = [
-            (queue, m.message_id, m.body, m.attributes, m.md5_of_body, m.md5_of_attributes,
-             m.sent_at, m.visible_at)
+            (
+                queue,
+                m.message_id,
+                m.body,
+                m.attributes,
+                m.md5_of_body,
+                m.md5_of_attributes,
+                m.sent_at,
+                m.visible_at,
+            )
             for m in messages
-        ]  # fmt: skip
+        ]
 
         def _insert(conn: sqlite3.Connection) -> None:
             conn.executemany(
@@ -54,9 +62,15 @@ class SqliteQueuesMixin:
         await self.io.write(_insert)
 
     async def receive_messages(
-        self, queue: str, *, now: float, hide_until: float, limit: int,
-        retention_s: float, redrive: Redrive | None,
-    ) -> list[StoredMessage]:  # fmt: skip
+        self,
+        queue: str,
+        *,
+        now: float,
+        hide_until: float,
+        limit: int,
+        retention_s: float,
+        redrive: Redrive | None,
+    ) -> list[StoredMessage]:
         oldest = int((now - retention_s) * 1000)
         now_ms = int(now * 1000)
 
@@ -80,9 +94,11 @@ class SqliteQueuesMixin:
                 conn.executemany(
                     "UPDATE messages SET visible_at = ?, receive_count = ?, first_receive_at = ?,"
                     " receipt = ? WHERE seq = ?",
-                    [(hide_until, m.receive_count, m.first_receive_at, m.receipt, m.seq)
-                     for m in got],
-                )  # fmt: skip
+                    [
+                        (hide_until, m.receive_count, m.first_receive_at, m.receipt, m.seq)
+                        for m in got
+                    ],
+                )
                 conn.executemany(
                     "UPDATE messages SET queue = ?, visible_at = ?, receive_count = 0,"
                     " first_receive_at = NULL, receipt = NULL, dlq_source = ? WHERE seq = ?",

@@ -1,4 +1,5 @@
-"""Queue records: names, settable attributes with SQS's defaults and ranges, the redrive policy.
+"""Queue attributes and the queue record that holds them: names, settable attributes with SQS's
+defaults and ranges, the redrive policy.
 
 A queue is a control-plane document (kind `sqs-queue`, key = queue name); its messages live
 in the store's message table. Attribute values are kept as SQS shows them: strings.
@@ -43,8 +44,9 @@ COMPUTED = (
     "CreatedTimestamp",
     "LastModifiedTimestamp",
 )
-FIFO_ONLY = frozenset({"FifoQueue", "ContentBasedDeduplication", "DeduplicationScope",
-                       "FifoThroughputLimit"})  # fmt: skip
+FIFO_ONLY = frozenset(
+    {"FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"}
+)
 ALL_NAMES = frozenset({*NUMERIC, *OPAQUE, *COMPUTED, *FIFO_ONLY, "RedrivePolicy"})
 
 
