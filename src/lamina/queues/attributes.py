@@ -25,16 +25,10 @@ NUMERIC: dict[str, tuple[int, int, int]] = {
     "ReceiveMessageWaitTimeSeconds": (0, 0, 20),
     "VisibilityTimeout": (30, 0, 43_200),
 }
-#: Settable attributes kept as given (policies and encryption settings Lamina does not enforce).
-OPAQUE = frozenset(
-    {
-        "Policy",
-        "RedriveAllowPolicy",
-        "KmsMasterKeyId",
-        "KmsDataKeyReusePeriodSeconds",
-        "SqsManagedSseEnabled",
-    }
-)
+#: Settable attributes kept as given (policies Lamina does not enforce).
+OPAQUE = frozenset({"Policy", "RedriveAllowPolicy"})
+#: Encryption settings: stored and shown back, not enforced.
+ENCRYPTION = frozenset({"KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled"})
 #: Attributes computed on read.
 COMPUTED = (
     "QueueArn",
@@ -44,10 +38,16 @@ COMPUTED = (
     "CreatedTimestamp",
     "LastModifiedTimestamp",
 )
-FIFO_ONLY = frozenset(
-    {"FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"}
-)
-ALL_NAMES = frozenset({*NUMERIC, *OPAQUE, *COMPUTED, *FIFO_ONLY, "RedrivePolicy"})
+#: FIFO-only attributes: the values each may take, the first one the default.
+FIFO_CHOICES: dict[str, tuple[str, ...]] = {
+    "ContentBasedDeduplication": ("false", "true"),
+    "DeduplicationScope": ("queue", "messageGroup"),
+    "FifoThroughputLimit": ("perQueue", "perMessageGroupId"),
+}
+FIFO_ONLY = frozenset({"FifoQueue", *FIFO_CHOICES})
+ALL_NAMES = frozenset({*NUMERIC, *OPAQUE, *ENCRYPTION, *COMPUTED, *FIFO_ONLY, "RedrivePolicy"})
+#: How long a FIFO queue remembers a deduplication id (SQS: 5 minutes).
+DEDUPLICATION_WINDOW_S = 300
 
 
 class QueueRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,9 +57,17 @@ class QueueRecord(msgspec.Struct, frozen=True, kw_only=True):
     created: int = 0  # epoch seconds
     modified: int = 0
 
+    @property
+    def fifo(self) -> bool:
+        return self.attributes.get("FifoQueue") == "true"
+
     def number(self, attribute: str) -> int:
         value = self.attributes.get(attribute)
         return NUMERIC[attribute][0] if value is None else int(value)
+
+    def choice(self, attribute: str) -> str:
+        """A FIFO attribute's value (its default when not set)."""
+        return self.attributes.get(attribute, FIFO_CHOICES[attribute][0])
 
     def redrive(self) -> Redrive | None:
         raw = self.attributes.get("RedrivePolicy")
@@ -68,17 +76,35 @@ class QueueRecord(msgspec.Struct, frozen=True, kw_only=True):
         policy = msgspec.json.decode(raw)
         return Redrive(policy["deadLetterTargetArn"].rsplit(":", 1)[-1], policy["maxReceiveCount"])
 
+    def shown(self) -> dict[str, str]:
+        """Every settable attribute as GetQueueAttributes shows it, defaults included."""
+        out = {key: str(default) for key, (default, _, _) in NUMERIC.items()}
+        if self.fifo:
+            out.update({key: values[0] for key, values in FIFO_CHOICES.items()})
+        out["SqsManagedSseEnabled"] = "true"
+        out.update(self.attributes)
+        return out
+
 
 encode = msgspec.msgpack.Encoder().encode
 decode = msgspec.msgpack.Decoder(QueueRecord).decode
 
+_FIFO_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,75}\.fifo$")
 
-def check_name(name: str | None) -> str:
+
+def check_name(name: str | None, attributes: dict[str, str] | None) -> str:
+    """A valid queue name; a `.fifo` name goes with `FifoQueue: true` and only with it."""
     if not name:
         raise SqsError("MissingParameter", "The request must contain the parameter QueueName.")
-    if name.endswith(".fifo"):
-        raise unsupported_fifo()
-    if not _NAME_RE.match(name):
+    fifo = str((attributes or {}).get("FifoQueue", "")).lower() == "true"
+    if fifo or name.endswith(".fifo"):
+        if not fifo or not _FIFO_NAME_RE.match(name):
+            raise SqsError(
+                "InvalidParameterValue",
+                "The name of a FIFO queue can only include alphanumeric characters, hyphens, or"
+                " underscores, must end with .fifo suffix and be 1 to 80 in length.",
+            )
+    elif not _NAME_RE.match(name):
         raise SqsError(
             "InvalidParameterValue",
             "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
@@ -86,18 +112,18 @@ def check_name(name: str | None) -> str:
     return name
 
 
-def unsupported_fifo() -> SqsError:
-    return SqsError(
-        "UnsupportedOperation", "FIFO queues are not supported by Lamina yet; use a standard queue."
-    )
-
-
 def invalid_attribute(name: str, reason: str = "") -> SqsError:
     text = f"Invalid value for the parameter {name}."
     return SqsError("InvalidAttributeValue", f"{text} Reason: {reason}" if reason else text)
 
 
-def check_settable(attributes: dict[str, str]) -> dict[str, str]:
+def unknown_attribute(name: str) -> SqsError:
+    return SqsError("InvalidAttributeName", f"Unknown Attribute {name}.")
+
+
+def check_settable(
+    attributes: dict[str, str], *, fifo: bool, creating: bool = True
+) -> dict[str, str]:
     """Validate attributes given to CreateQueue/SetQueueAttributes; return them normalised
     (values equal to the default are dropped, so equal configurations compare equal)."""
     out: dict[str, str] = {}
@@ -106,23 +132,62 @@ def check_settable(attributes: dict[str, str]) -> dict[str, str]:
             number = _check_number(name, value)
             if number != NUMERIC[name][0]:
                 out[name] = str(number)
-        elif name == "FifoQueue":
-            if value.lower() == "true":
-                raise unsupported_fifo()
-            if value.lower() != "false":
-                raise invalid_attribute(name)
         elif name in FIFO_ONLY:
-            raise SqsError(
-                "InvalidAttributeName", f"Unknown Attribute {name}. (only for FIFO queues)"
-            )
+            _check_fifo_attribute(name, value, fifo=fifo, creating=creating, out=out)
         elif name == "RedrivePolicy":
             if value:
                 out[name] = _check_redrive(value)
+        elif name in ENCRYPTION:
+            _check_encryption(name, value, out)
         elif name in OPAQUE:
             out[name] = value
         else:
-            raise SqsError("InvalidAttributeName", f"Unknown Attribute {name}.")
+            raise unknown_attribute(name)
+    if out.get("KmsMasterKeyId") and out.get("SqsManagedSseEnabled") == "true":
+        raise SqsError(
+            "InvalidAttributeName",
+            "You can use one type of server-side encryption (SSE) at one time. You can either"
+            " enable KMS SSE or SQS SSE.",
+        )
+    if out.get("KmsMasterKeyId"):
+        out["SqsManagedSseEnabled"] = "false"
     return out
+
+
+def _check_fifo_attribute(
+    name: str, value: str, *, fifo: bool, creating: bool, out: dict[str, str]
+) -> None:
+    if not fifo:
+        if name in ("DeduplicationScope", "FifoThroughputLimit"):
+            raise SqsError(
+                "InvalidAttributeName",
+                f"You can specify the {name} only when FifoQueue is set to true.",
+            )
+        raise unknown_attribute(name)
+    if name == "FifoQueue":
+        if value.lower() != "true":
+            raise invalid_attribute(name, "Modifying queue type is not supported.")
+        if creating:
+            out[name] = "true"
+        return
+    choices = FIFO_CHOICES[name]
+    found = next((c for c in choices if c.lower() == value.lower()), None)
+    if found is None:
+        raise invalid_attribute(name)
+    if found != choices[0]:
+        out[name] = found
+
+
+def _check_encryption(name: str, value: str, out: dict[str, str]) -> None:
+    if name == "SqsManagedSseEnabled":
+        if value.lower() not in ("true", "false"):
+            raise invalid_attribute(name)
+        out[name] = value.lower()
+    elif name == "KmsDataKeyReusePeriodSeconds":
+        if value != "300":  # the default is not shown
+            out[name] = value
+    elif value:
+        out[name] = value
 
 
 def _check_number(name: str, value: str) -> int:

@@ -18,6 +18,7 @@ import msgspec
 
 from lamina.clock import Clock
 from lamina.errors import SqsError
+from lamina.queues import fifo
 from lamina.queues import messages as msg
 from lamina.queues.arrivals import Arrivals
 from lamina.queues.attributes import QueueRecord
@@ -25,7 +26,7 @@ from lamina.queues.messages import Attributes, MessageAttribute
 from lamina.queues.receipts import message_ids, parse_receipt, receipt_handle
 from lamina.queues.registry import QueueRegistry
 from lamina.store.base import Store
-from lamina.store.queues import NewMessage, StoredMessage
+from lamina.store.queues import NewMessage, Stored, StoredMessage
 
 log = logging.getLogger("lamina.queues")
 
@@ -43,6 +44,8 @@ class Sent:
     message_id: str
     md5_of_body: str
     md5_of_message_attributes: str | None
+    md5_of_system_attributes: str | None = None
+    sequence_number: str | None = None  # FIFO queues only
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,10 @@ class Received:
     first_receive_at: int
     sender_id: str
     dead_letter_source_arn: str | None
+    group_id: str | None = None
+    dedup_id: str | None = None
+    sequence_number: str | None = None
+    trace_header: str | None = None
 
     def system_attributes(self) -> dict[str, str]:
         out = {
@@ -68,8 +75,14 @@ class Received:
             "SenderId": self.sender_id,
             "ApproximateFirstReceiveTimestamp": str(self.first_receive_at),
         }
-        if self.dead_letter_source_arn:
-            out["DeadLetterQueueSourceArn"] = self.dead_letter_source_arn
+        optional = {
+            "DeadLetterQueueSourceArn": self.dead_letter_source_arn,
+            "MessageGroupId": self.group_id,
+            "MessageDeduplicationId": self.dedup_id,
+            "SequenceNumber": self.sequence_number,
+            "AWSTraceHeader": self.trace_header,
+        }
+        out.update({k: v for k, v in optional.items() if v})
         return out
 
     def lambda_message_attributes(self) -> dict[str, dict[str, Any]]:
@@ -83,6 +96,21 @@ class Outgoing:
     body: str | None
     attributes: Mapping[str, MessageAttribute] | None = None
     delay_s: int | None = None
+    group_id: str | None = None
+    dedup_id: str | None = None
+    system_attributes: Mapping[str, MessageAttribute] | None = None
+    trace_header: str | None = None  # from the X-Amzn-Trace-Id header, when not given above
+
+
+def _sent(record: QueueRecord, row: NewMessage, system_md5: str | None, stored: Stored) -> Sent:
+    """The answer to one sent message (a duplicate's is the earlier message's id)."""
+    return Sent(
+        message_id=stored.message_id,
+        md5_of_body=row.md5_of_body,
+        md5_of_message_attributes=row.md5_of_attributes,
+        md5_of_system_attributes=system_md5,
+        sequence_number=fifo.sequence_number(stored.seq) if record.fifo else None,
+    )
 
 
 class MessageService:
@@ -120,23 +148,22 @@ class MessageService:
         record = self.registry.record(queue)
         now = self.clock.time()
         sent_at = int(now * 1000)
-        results: list[Sent | SqsError] = []
-        rows: list[NewMessage] = []
-        ids = message_ids(len(entries))
-        for entry, message_id in zip(entries, ids, strict=True):
+        made: list[tuple[NewMessage, str | None] | SqsError] = []
+        for entry, message_id in zip(entries, message_ids(len(entries)), strict=True):
             try:
                 row = self._new_message(record, entry, now, sent_at, message_id)
             except SqsError as exc:
-                results.append(exc)
+                made.append(exc)
                 continue
-            rows.append(row)
-            results.append(Sent(row.message_id, row.md5_of_body, row.md5_of_attributes))
-        if rows:
-            await self.store.put_messages(record.name, rows)
-            # Delayed messages too: a long poll parked until its deadline must learn when
-            # they become visible.
-            self.arrivals.notify(record.name)
-        return results
+            made.append((row, msg.md5_of_attributes(dict(entry.system_attributes or {}))))
+        rows = [m[0] for m in made if not isinstance(m, SqsError)]
+        if not rows:
+            return [m for m in made if isinstance(m, SqsError)]
+        stored = iter(await self.store.put_messages(record.name, rows))
+        # Delayed messages too: a long poll parked until its deadline must learn when
+        # they become visible.
+        self.arrivals.notify(record.name)
+        return [m if isinstance(m, SqsError) else _sent(record, *m, next(stored)) for m in made]
 
     def _new_message(
         self, record: QueueRecord, entry: Outgoing, now: float, sent_at: int, message_id: str
@@ -149,12 +176,14 @@ class MessageService:
                 f"One or more parameters are invalid. Reason: Message must be shorter than"
                 f" {limit} bytes."
             )
-        delay = record.number("DelaySeconds") if entry.delay_s is None else entry.delay_s
+        delay = fifo.delay_of(record, entry.delay_s)
         if not 0 <= delay <= 900:
             raise msg.invalid(
                 f"Value {delay} for parameter DelaySeconds is invalid. Reason: must be between"
                 " 0 and 900, if provided."
             )
+        group_id = fifo.group_of(record, entry.group_id)
+        dedup_id, dedup_key = fifo.deduplication(record, body, group_id, entry.dedup_id)
         return NewMessage(
             message_id=message_id,
             body=body,
@@ -163,6 +192,10 @@ class MessageService:
             md5_of_attributes=msg.md5_of_attributes(attributes),
             sent_at=sent_at,
             visible_at=now + delay,
+            group_id=group_id,
+            dedup_id=dedup_id,
+            dedup_key=dedup_key,
+            trace_header=fifo.trace_header(entry.system_attributes, entry.trace_header),
         )
 
     # -- receive ----------------------------------------------------------------------------
@@ -212,8 +245,10 @@ class MessageService:
     async def _take(self, record: QueueRecord, count: int, hide: int) -> list[Received]:
         now = self.clock.time()
         redrive = record.redrive()
-        if redrive is not None and not self.registry.exists(redrive.target):
-            redrive = None  # the dead-letter queue was deleted: keep the messages here
+        if redrive is not None and (
+            redrive.target == record.name or not self.registry.exists(redrive.target)
+        ):
+            redrive = None  # the dead-letter queue is this one or was deleted: keep them here
         rows = await self.store.receive_messages(
             record.name,
             now=now,
@@ -221,12 +256,13 @@ class MessageService:
             limit=count,
             retention_s=record.number("MessageRetentionPeriod"),
             redrive=redrive,
+            fifo=record.fifo,
         )
         if redrive is not None:  # some may have moved there: wake its long polls
             self.arrivals.notify(redrive.target)
-        return [self._received(row) for row in rows]
+        return [self._received(record, row) for row in rows]
 
-    def _received(self, row: StoredMessage) -> Received:
+    def _received(self, record: QueueRecord, row: StoredMessage) -> Received:
         assert row.receipt is not None and row.first_receive_at is not None
         return Received(
             message_id=row.message_id,
@@ -242,6 +278,10 @@ class MessageService:
             dead_letter_source_arn=(
                 self.registry.arn(row.dead_letter_source) if row.dead_letter_source else None
             ),
+            group_id=row.group_id,
+            dedup_id=row.dedup_id,
+            sequence_number=fifo.sequence_number(row.seq) if record.fifo else None,
+            trace_header=row.trace_header,
         )
 
     # -- after a receive --------------------------------------------------------------------
@@ -267,10 +307,9 @@ class MessageService:
             record.name, seq, token, now=now, visible_at=now + timeout_s
         )
         if not changed:
-            raise SqsError(
-                "MessageNotInflight",
+            raise msg.invalid(
                 f"Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does"
-                " not exist or is not available for visibility timeout change.",
+                " not exist or is not available for visibility timeout change."
             )
         self.arrivals.notify(record.name)  # long polls re-read when the next one is visible
 
@@ -283,6 +322,7 @@ class MessageService:
             raise SqsError(
                 "PurgeQueueInProgress",
                 f"Only one PurgeQueue operation on {record.name} is allowed every 60 seconds.",
+                status=403,
             )
         self._purged_at[record.name] = self.clock.monotonic()
         return await self.store.purge_messages(record.name)

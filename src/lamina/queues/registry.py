@@ -69,9 +69,7 @@ class QueueRegistry:
         name = queue.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
         found = self._records.get(name)
         if found is None:
-            raise SqsError(
-                "QueueDoesNotExist", "The specified queue does not exist for this wsdl version."
-            )
+            raise SqsError("QueueDoesNotExist", "The specified queue does not exist.")
         return found
 
     def exists(self, queue: str) -> bool:
@@ -85,8 +83,8 @@ class QueueRegistry:
     async def create(
         self, name: str | None, attributes: dict[str, str] | None, tags: dict[str, str] | None
     ) -> str:
-        name = qa.check_name(name)
-        given = qa.check_settable(attributes or {})
+        name = qa.check_name(name, attributes)
+        given = qa.check_settable(attributes or {}, fifo=name.endswith(".fifo"))
         existing = self._records.get(name)
         if existing is not None:
             for key in attributes or {}:
@@ -104,7 +102,7 @@ class QueueRegistry:
                 "You must wait 60 seconds after deleting a queue before you can create another"
                 " with the same name.",
             )
-        self._check_redrive_target(given, name)
+        self._check_redrive_target(given, fifo=name.endswith(".fifo"))
         now = int(self.clock.time())
         record = QueueRecord(
             name=name, attributes=given, tags=dict(tags or {}), created=now, modified=now
@@ -114,13 +112,22 @@ class QueueRegistry:
         log.info("queue %s created", name)
         return self.url(name)
 
-    def _check_redrive_target(self, attributes: dict[str, str], name: str) -> None:
+    def _check_redrive_target(self, attributes: dict[str, str], *, fifo: bool) -> None:
+        """The dead-letter queue exists (it may be the queue itself, as on SQS) and is of the
+        same type as the source."""
         raw = attributes.get("RedrivePolicy")
         if raw is None:
             return
-        target = msgspec.json.decode(raw)["deadLetterTargetArn"].rsplit(":", 1)[-1]
-        if target not in self._records or target == name:
+        target = self._records.get(
+            msgspec.json.decode(raw)["deadLetterTargetArn"].rsplit(":", 1)[-1]
+        )
+        if target is None:
             raise qa.invalid_attribute("RedrivePolicy", "Dead letter target does not exist.")
+        if target.fifo != fifo:
+            raise invalid(
+                f"Value {raw} for parameter RedrivePolicy is invalid. Reason: Dead-letter queue"
+                " must be same type of queue as the source.."
+            )
 
     async def _save(self, record: QueueRecord) -> None:
         await self.store.transact([Put(qa.KIND, record.name, qa.encode(record))])
@@ -165,14 +172,10 @@ class QueueRegistry:
         if not wanted:
             return {}
         everything = "All" in wanted
-        out: dict[str, str] = {}
-        for key, (default, _, _) in qa.NUMERIC.items():
-            out[key] = record.attributes.get(key, str(default))
-        out.update({k: v for k, v in record.attributes.items() if k not in qa.NUMERIC})
+        out = record.shown()
         out["QueueArn"] = self.arn(record.name)
         out["CreatedTimestamp"] = str(record.created)
         out["LastModifiedTimestamp"] = str(record.modified)
-        out.setdefault("SqsManagedSseEnabled", "false")
         if everything or wanted & set(qa.COMPUTED[1:4]):
             counts = await self.store.message_counts(record.name, now=self.clock.time())
             out["ApproximateNumberOfMessages"] = str(counts.visible)
@@ -182,11 +185,11 @@ class QueueRegistry:
 
     async def set_attributes(self, queue: str | None, attributes: dict[str, str] | None) -> None:
         record = self.record(queue)
-        given = qa.check_settable(attributes or {})
-        self._check_redrive_target(given, record.name)
+        given = qa.check_settable(attributes or {}, fifo=record.fifo, creating=False)
+        self._check_redrive_target(given, fifo=record.fifo)
         merged = {**record.attributes, **given}
         for key in attributes or {}:  # set back to the default, or RedrivePolicy cleared
-            if key not in given:
+            if key not in given and key != "FifoQueue":
                 merged.pop(key, None)
         updated = msgspec.structs.replace(
             record, attributes=merged, modified=int(self.clock.time())

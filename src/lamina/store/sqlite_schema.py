@@ -64,6 +64,20 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE events RENAME COLUMN leased_until TO claimed_until;
     """,
+    # 5: FIFO queues (message groups, deduplication ids kept 5 minutes) and the X-Ray trace header
+    """
+    ALTER TABLE messages ADD COLUMN group_id TEXT;
+    ALTER TABLE messages ADD COLUMN dedup_id TEXT;
+    ALTER TABLE messages ADD COLUMN trace_header TEXT;
+    CREATE TABLE message_dedup (
+        queue TEXT NOT NULL,
+        key TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (queue, key)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
