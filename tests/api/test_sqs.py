@@ -130,17 +130,17 @@ def test_queue_names_and_attributes_are_validated(sqs: Any) -> None:
     assert "QueueUrls" not in sqs.list_queues()
 
 
-def test_fifo_queues_are_refused_as_unsupported(sqs: Any) -> None:
-    with pytest.raises(sqs.exceptions.UnsupportedOperation) as by_name:
-        sqs.create_queue(QueueName="orders.fifo", Attributes={"FifoQueue": "true"})
-    assert "FIFO" in by_name.value.response["Error"]["Message"]
-    with pytest.raises(sqs.exceptions.UnsupportedOperation):
+def test_fifo_names_and_attributes_go_together(sqs: Any) -> None:
+    with pytest.raises(sqs.exceptions.ClientError) as by_name:
+        sqs.create_queue(QueueName="orders.fifo")
+    assert error_code(by_name) == "InvalidParameterValue"
+    with pytest.raises(sqs.exceptions.ClientError) as by_attribute:
         sqs.create_queue(QueueName="orders", Attributes={"FifoQueue": "true"})
-    # A standard queue may say so explicitly.
-    url = sqs.create_queue(QueueName="orders", Attributes={"FifoQueue": "false"})["QueueUrl"]
-    with pytest.raises(sqs.exceptions.ClientError) as group:
-        sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g")
-    assert error_code(group) == "InvalidParameterValue"
+    assert error_code(by_attribute) == "InvalidParameterValue"
+    # AWS: a standard queue does not know the attribute at all, not even as "false"
+    with pytest.raises(sqs.exceptions.InvalidAttributeName) as explicit:
+        sqs.create_queue(QueueName="orders", Attributes={"FifoQueue": "false"})
+    assert explicit.value.response["Error"]["Message"] == "Unknown Attribute FifoQueue."
 
 
 # -- listing --------------------------------------------------------------------------------
@@ -208,6 +208,7 @@ def test_get_queue_attributes_shows_defaults_and_computed_values(sqs: Any) -> No
     assert got["MaximumMessageSize"] == "1048576"
     assert got["MessageRetentionPeriod"] == "345600"
     assert got["ReceiveMessageWaitTimeSeconds"] == "0"
+    assert got["SqsManagedSseEnabled"] == "true"  # AWS's default since 2022
     assert got["QueueArn"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:defaults"
     assert got["ApproximateNumberOfMessages"] == "0"
     assert got["ApproximateNumberOfMessagesNotVisible"] == "0"
@@ -251,7 +252,6 @@ def test_redrive_policy_is_validated_stored_and_cleared(sqs: Any) -> None:
     for policy in [
         {"deadLetterTargetArn": missing, "maxReceiveCount": 3},
         {"deadLetterTargetArn": arn_of(sqs, dlq), "maxReceiveCount": 0},
-        {"deadLetterTargetArn": arn_of(sqs, url), "maxReceiveCount": 3},  # itself
         {"maxReceiveCount": 3},
     ]:
         with pytest.raises(sqs.exceptions.InvalidAttributeValue):
@@ -330,7 +330,10 @@ def test_errors_carry_the_json_type_and_the_query_error_header(node: NodeProcess
 
     assert missing.status_code == 400
     assert missing.headers["content-type"] == "application/x-amz-json-1.0"
-    assert missing.json()["__type"] == "com.amazonaws.sqs#QueueDoesNotExist"
+    assert missing.json() == {
+        "__type": "com.amazonaws.sqs#QueueDoesNotExist",
+        "message": "The specified queue does not exist.",
+    }
     assert missing.headers["x-amzn-query-error"] == "AWS.SimpleQueueService.NonExistentQueue;Sender"
     assert missing.headers["x-amzn-requestid"]
     assert unknown.status_code == 400 and "FlyToTheMoon" in unknown.json()["message"]

@@ -217,7 +217,7 @@ async def send_message_batch(q: QueueService, r: SendMessageBatch) -> dict[str, 
 
 def _batch_reply(ok: list[dict[str, Any]], failed: list[dict[str, Any]]) -> dict[str, Any]:
     """SQS leaves `Failed` out when nothing failed."""
-    return _batch_reply(ok, failed) if failed else {"Successful": ok}
+    return {"Successful": ok, "Failed": failed} if failed else {"Successful": ok}
 
 
 def _message(m: Received, r: ReceiveMessage) -> dict[str, Any]:
