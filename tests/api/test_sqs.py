@@ -35,9 +35,13 @@ def attributes(sqs: Any, url: str, *names: str) -> dict[str, str]:
 
 
 def error_code(exc: pytest.ExceptionInfo[Any]) -> str:
-    """The modeled error name (botocore keeps it as QueryErrorCode when SQS sends a legacy
-    query code, which then becomes Error.Code)."""
+    """The error's name: the modeled one (botocore keeps it as QueryErrorCode when SQS sends a
+    legacy query code, which becomes Error.Code), except for the service-wide
+    InvalidParameterValue and MissingParameter, whose JSON names (…Exception) botocore keeps as
+    QueryErrorCode while Error.Code is the name users match on, as against AWS."""
     error = exc.value.response["Error"]
+    if error["Code"] in ("InvalidParameterValue", "MissingParameter"):
+        return str(error["Code"])
     return str(error.get("QueryErrorCode", error["Code"]))
 
 
