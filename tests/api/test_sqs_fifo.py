@@ -291,3 +291,35 @@ def test_fifo_messages_and_deduplication_survive_kill_9(
     send(sqs, url, "1")  # a duplicate: remembered across the crash
     wait_for(lambda: queue_counts(sqs, url)[0] == 3)
     assert bodies(sqs, url) == ["1", "2", "3"]
+
+
+def test_a_fifo_handle_whose_visibility_timeout_ran_out_deletes_nothing(sqs: Any) -> None:
+    # AWS (test_fifo_delete_after_visibility_timeout): InvalidParameterValue, "Value <handle> for
+    # parameter ReceiptHandle is invalid. Reason: The receipt handle has expired."
+    # (test_fifo_delete_after_visibility_timeout_extended): an extended one still deletes.
+    url = fifo_queue(sqs, VisibilityTimeout="1", ContentBasedDeduplication="true")
+    sqs.send_message(QueueUrl=url, MessageBody="foobar", MessageGroupId="1")
+    sqs.send_message(QueueUrl=url, MessageBody="kept", MessageGroupId="2")
+    first, second = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2)["Messages"]
+    sqs.change_message_visibility(
+        QueueUrl=url, ReceiptHandle=second["ReceiptHandle"], VisibilityTimeout=60
+    )
+    wait_for(lambda: queue_counts(sqs, url)[0] == 1, timeout=10)  # the first is back
+
+    late = call(sqs, "delete_message", QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    extended = call(sqs, "delete_message", QueueUrl=url, ReceiptHandle=second["ReceiptHandle"])
+    batch = sqs.delete_message_batch(
+        QueueUrl=url, Entries=[{"Id": "late", "ReceiptHandle": first["ReceiptHandle"]}]
+    )
+
+    assert_error(
+        late,
+        400,
+        "InvalidParameterValue",
+        "InvalidParameterValueException",
+        f"Value {first['ReceiptHandle']} for parameter ReceiptHandle is invalid. Reason:"
+        " The receipt handle has expired.",
+    )
+    assert extended.status == 200
+    assert batch["Successful"] == [] and batch["Failed"][0]["Code"] == "InvalidParameterValue"
+    assert queue_counts(sqs, url)[:2] == (1, 0)

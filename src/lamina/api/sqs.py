@@ -259,8 +259,17 @@ async def receive_message(q: QueueService, r: ReceiveMessage) -> dict[str, Any]:
 async def delete_message(q: QueueService, r: HandleEntry) -> dict[str, Any]:
     if not r.receipt_handle:
         raise SqsError("MissingParameter", "The request must contain the parameter ReceiptHandle.")
-    await q.messages.delete_batch(r.queue_url, [r.receipt_handle])
+    if await q.messages.delete_batch(r.queue_url, [r.receipt_handle]):
+        raise _expired(r.receipt_handle)
     return {}
+
+
+def _expired(handle: str) -> SqsError:
+    return SqsError(
+        "InvalidParameterValue",
+        f"Value {handle} for parameter ReceiptHandle is invalid. Reason: The receipt handle has"
+        " expired.",
+    )
 
 
 @op("DeleteMessageBatch", HandleBatch)
@@ -276,8 +285,11 @@ async def delete_message_batch(q: QueueService, r: HandleBatch) -> dict[str, Any
             continue
         handles.append(e.receipt_handle or "")
         ok.append({"Id": e.id})
-    if handles:
-        await q.messages.delete_batch(r.queue_url, handles)
+    expired = set(await q.messages.delete_batch(r.queue_url, handles)) if handles else set()
+    for e in entries:
+        if e.receipt_handle in expired:
+            ok.remove({"Id": e.id})
+            failed.append(_failed(e.id or "", _expired(e.receipt_handle or "")))
     return _batch_reply(ok, failed)
 
 

@@ -286,11 +286,17 @@ class MessageService:
 
     # -- after a receive --------------------------------------------------------------------
 
-    async def delete_batch(self, queue: str | None, handles: Sequence[str]) -> None:
+    async def delete_batch(self, queue: str | None, handles: Sequence[str]) -> list[str]:
         """Delete messages by receipt handle; a stale handle (received again since) deletes
-        nothing, as on SQS; a malformed one is ReceiptHandleIsInvalid."""
+        nothing, as on SQS; a malformed one is ReceiptHandleIsInvalid. On a FIFO queue a handle
+        whose visibility timeout is over deletes nothing either: those handles are returned."""
         record = self.registry.record(queue)
-        await self.store.delete_messages(record.name, [parse_receipt(h) for h in handles])
+        parsed = {parse_receipt(h): h for h in handles}
+        in_flight_at = self.clock.time() if record.fifo else None
+        expired = await self.store.delete_messages(
+            record.name, list(parsed), in_flight_at=in_flight_at
+        )
+        return [parsed[key] for key in expired]
 
     async def change_visibility(
         self, queue: str | None, handle: str | None, timeout_s: int | None

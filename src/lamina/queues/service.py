@@ -51,7 +51,7 @@ class QueueService:
         return await self.messages.receive(queue, max_messages=max_messages, wait_s=wait_s)
 
     async def delete_batch(self, queue: str, receipt_handles: Sequence[str]) -> None:
-        await self.messages.delete_batch(queue, receipt_handles)
+        await self.messages.delete_batch(queue, receipt_handles)  # expired ones come back later
 
     async def expire_forever(self) -> None:
         await self.messages.expire_forever()

@@ -96,8 +96,12 @@ class QueueStore(Protocol):
         instead, visible at once there, keeping their receive counts. With `fifo`, messages come
         in sequence order and none of a group that has a message in flight."""
 
-    async def delete_messages(self, queue: str, receipts: Sequence[tuple[int, str]]) -> None:
-        """Delete each (seq, receipt) whose receipt is the newest one; others are left alone."""
+    async def delete_messages(
+        self, queue: str, receipts: Sequence[tuple[int, str]], *, in_flight_at: float | None = None
+    ) -> list[tuple[int, str]]:
+        """Delete each (seq, receipt) whose receipt is the newest one; others are left alone.
+        With `in_flight_at` (FIFO queues), a message whose visibility timeout was over by then is
+        left alone too, and its (seq, receipt) is returned (else nothing is)."""
 
     async def change_visibility(
         self, queue: str, seq: int, receipt: str, *, now: float, visible_at: float

@@ -175,15 +175,34 @@ class SqliteQueuesMixin:
 
         return await self.io.write(_receive)
 
-    async def delete_messages(self, queue: str, receipts: Sequence[tuple[int, str]]) -> None:
+    async def delete_messages(
+        self, queue: str, receipts: Sequence[tuple[int, str]], *, in_flight_at: float | None = None
+    ) -> list[tuple[int, str]]:
         rows = [(queue, seq, receipt) for seq, receipt in receipts]
 
-        def _delete(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "DELETE FROM messages WHERE queue = ? AND seq = ? AND receipt = ?", rows
-            )
+        def _delete(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+            if in_flight_at is None:
+                conn.executemany(
+                    "DELETE FROM messages WHERE queue = ? AND seq = ? AND receipt = ?", rows
+                )
+                return []
+            expired: list[tuple[int, str]] = []
+            for row in rows:
+                gone = conn.execute(
+                    "DELETE FROM messages WHERE queue = ? AND seq = ? AND receipt = ?"
+                    " AND visible_at > ?",
+                    (*row, in_flight_at),
+                ).rowcount
+                if (
+                    not gone
+                    and conn.execute(
+                        "SELECT 1 FROM messages WHERE queue = ? AND seq = ? AND receipt = ?", row
+                    ).fetchone()
+                ):
+                    expired.append((row[1], row[2]))
+            return expired
 
-        await self.io.write(_delete)
+        return await self.io.write(_delete)
 
     async def change_visibility(
         self, queue: str, seq: int, receipt: str, *, now: float, visible_at: float
