@@ -27,10 +27,13 @@ _INSERT = (
     " sent_at, visible_at, group_id, dedup_id, trace_header)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-#: FIFO: the visible messages of groups with nothing in flight, in sequence order.
+#: FIFO: the visible messages of groups with nothing in flight, in sequence order. Walking the
+#: queue's (partial) sequence index stops at LIMIT instead of sorting every visible message.
 _SELECT_FIFO = (
-    f"{_SELECT} WHERE queue = ? AND visible_at <= ? AND sent_at >= ? AND group_id NOT IN"
-    " (SELECT group_id FROM messages WHERE queue = ? AND visible_at > ? AND receipt IS NOT NULL)"
+    f"SELECT {_COLUMNS} FROM messages INDEXED BY messages_in_group_order"
+    " WHERE queue = ? AND group_id IS NOT NULL AND visible_at <= ? AND sent_at >= ?"
+    " AND group_id NOT IN (SELECT group_id FROM messages"
+    " WHERE queue = ? AND visible_at > ? AND receipt IS NOT NULL)"
     " ORDER BY seq LIMIT ?"
 )
 

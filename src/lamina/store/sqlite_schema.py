@@ -77,6 +77,8 @@ MIGRATIONS: list[str] = [
         expires_at INTEGER NOT NULL,
         PRIMARY KEY (queue, key)
     ) WITHOUT ROWID;
+    CREATE INDEX message_dedup_expiry ON message_dedup (queue, expires_at);
+    CREATE INDEX messages_in_group_order ON messages (queue, seq) WHERE group_id IS NOT NULL;
     """,
 ]
 
