@@ -9,6 +9,7 @@ the recorded test. Values that differ per run (ids, handles, timestamps) are not
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -519,6 +520,74 @@ def test_fair_queue_with_message_group_id(sqs: Any) -> None:
     got = call(sqs, "receive_message", QueueUrl=url, WaitTimeSeconds=5, AttributeNames=["All"])
     ok(got, {"Messages"})
     assert got.body["Messages"][0]["Attributes"]["MessageGroupId"] == "test"
+
+
+@recorded
+def test_send_message_with_binary_attributes(sqs: Any) -> None:
+    url = queue(sqs)
+    value = b"traceparent\x1e00-774062d6c37081a5a0b9b5b88e30627c-2d2482211f6489da-01"
+    attributes = {"attr1": {"BinaryValue": value, "DataType": "Binary"}}
+    sent = sqs.send_message(QueueUrl=url, MessageBody="test", MessageAttributes=attributes)
+    got = call(sqs, "receive_message", QueueUrl=url, MessageAttributeNames=["All"])
+    ok(got, {"Messages"})
+    (m,) = got.body["Messages"]
+    assert m["MessageAttributes"] == attributes
+    assert m["MD5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
+    assert m["MD5OfMessageAttributes"] == "8cbe4db156db8a94db8b801b7addb984"
+
+
+@recorded
+def test_receive_message_message_system_attribute_names_filters(sqs: Any) -> None:
+    url = queue(sqs, VisibilityTimeout="0")
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody="msg",
+        MessageAttributes={"Foo": {"DataType": "String", "StringValue": "Bar"}},
+    )
+
+    def shown(names: list[str]) -> set[str]:
+        got = call(sqs, "receive_message", QueueUrl=url, MessageSystemAttributeNames=names)
+        ok(got, {"Messages"})
+        return set(got.body["Messages"][0]["Attributes"])
+
+    assert shown(["All"]) == {
+        "ApproximateFirstReceiveTimestamp",
+        "ApproximateReceiveCount",
+        "SenderId",
+        "SentTimestamp",
+    }
+    assert shown(["SenderId"]) == shown(["SenderId", "SequenceNumber"]) == {"SenderId"}
+
+
+@recorded
+def test_set_empty_redrive_policy(sqs: Any) -> None:
+    name = unique()
+    dlq = sqs.create_queue(QueueName=name)["QueueUrl"]
+    target = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+
+    def policy() -> str | None:
+        got = sqs.get_queue_attributes(QueueUrl=name, AttributeNames=["All"])["Attributes"]
+        return got.get("RedrivePolicy")
+
+    ok(call(sqs, "set_queue_attributes", QueueUrl=name, Attributes={"RedrivePolicy": ""}), set())
+    assert policy() is None
+    given = json.dumps({"deadLetterTargetArn": target, "maxReceiveCount": "42"})
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"RedrivePolicy": given})
+    assert target in (policy() or "")
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"RedrivePolicy": ""})
+    assert policy() is None
+
+
+@recorded
+def test_approximate_number_of_messages_not_visible(sqs: Any) -> None:
+    url = queue(sqs, VisibilityTimeout="2")
+    for i in range(1, 7):
+        sqs.send_message(QueueUrl=url, MessageBody=f"message-{i}")
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)
+    assert queue_counts(sqs, url) == (5, 1, 0)
+    wait_for(lambda: queue_counts(sqs, url) == (6, 0, 0), timeout=10)
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
