@@ -323,3 +323,23 @@ def test_a_fifo_handle_whose_visibility_timeout_ran_out_deletes_nothing(sqs: Any
     assert extended.status == 200
     assert batch["Successful"] == [] and batch["Failed"][0]["Code"] == "InvalidParameterValue"
     assert queue_counts(sqs, url)[:2] == (1, 0)
+
+
+@pytest.mark.parametrize(("extended", "expected"), [(0, []), (1, ["foo"]), (2, ["foo", "bar"])])
+def test_a_group_gives_what_comes_before_its_first_message_in_flight(
+    sqs: Any, extended: int, expected: list[str]
+) -> None:
+    # AWS (test_fifo_group_visibility_extends_with_change_message_visibility[0|1|2-visible]):
+    # foo, bar, baz received together; the visibility of one is extended; once the others are
+    # visible again, a receive gives [], ["foo"], ["foo", "bar"].
+    url = fifo_queue(sqs, VisibilityTimeout="1")
+    for body in ("foo", "bar", "baz"):
+        send(sqs, url, body, group="1")
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=5)["Messages"]
+    assert [m["Body"] for m in got] == ["foo", "bar", "baz"]
+    sqs.change_message_visibility(
+        QueueUrl=url, ReceiptHandle=got[extended]["ReceiptHandle"], VisibilityTimeout=30
+    )
+    wait_for(lambda: queue_counts(sqs, url)[:2] == (2, 1), timeout=10)
+
+    assert bodies(sqs, url) == expected

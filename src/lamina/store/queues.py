@@ -3,7 +3,7 @@
 A message is hidden for a visibility timeout each time it is received and gets a new receipt
 token then; only the newest token deletes it or changes its visibility. A receive moves messages
 received too often to the queue's dead-letter queue in the same transaction. FIFO queues add
-message groups (a group with a message in flight gives nothing more until it is done) and
+message groups (nothing after a group's message in flight is received until it is done) and
 deduplication keys remembered for DEDUPLICATION_WINDOW_MS. Every write returns only after commit.
 """
 
@@ -94,7 +94,7 @@ class QueueStore(Protocol):
         each a new receipt. Messages older than `retention_s` are skipped (`expire_messages` deletes
         them); messages already received `redrive.max_receives` times move to `redrive.target`
         instead, visible at once there, keeping their receive counts. With `fifo`, messages come
-        in sequence order and none of a group that has a message in flight."""
+        in sequence order, and none that comes after a message of its group in flight."""
 
     async def delete_messages(
         self, queue: str, receipts: Sequence[tuple[int, str]], *, in_flight_at: float | None = None

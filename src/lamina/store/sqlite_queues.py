@@ -27,15 +27,34 @@ _INSERT = (
     " sent_at, visible_at, group_id, dedup_id, trace_header)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-#: FIFO: the visible messages of groups with nothing in flight, in sequence order. Walking the
-#: queue's (partial) sequence index stops at LIMIT instead of sorting every visible message.
+#: FIFO: visible messages in sequence order. Walking the queue's (partial) sequence index lets a
+#: receive stop after the messages it may give instead of sorting every visible one.
 _SELECT_FIFO = (
     f"SELECT {_COLUMNS} FROM messages INDEXED BY messages_in_group_order"
     " WHERE queue = ? AND group_id IS NOT NULL AND visible_at <= ? AND sent_at >= ?"
-    " AND group_id NOT IN (SELECT group_id FROM messages"
-    " WHERE queue = ? AND visible_at > ? AND receipt IS NOT NULL)"
-    " ORDER BY seq LIMIT ?"
+    " ORDER BY seq"
 )
+#: FIFO: each message group's first message in flight; nothing after it may be received.
+_FIRST_IN_FLIGHT = (
+    "SELECT group_id, MIN(seq) FROM messages WHERE queue = ? AND visible_at > ?"
+    " AND receipt IS NOT NULL GROUP BY group_id"
+)
+
+
+def _fifo_visible(
+    conn: sqlite3.Connection, queue: str, now: float, oldest: int, wanted: int
+) -> list[Any]:
+    """Up to `wanted` visible messages that no message of their group in flight precedes."""
+    first_in_flight = dict(conn.execute(_FIRST_IN_FLIGHT, (queue, now)).fetchall())
+    out: list[Any] = []
+    for row in conn.execute(_SELECT_FIFO, (queue, now, oldest)):
+        held = first_in_flight.get(row[10])
+        if held is not None and row[0] > held:
+            continue
+        out.append(row)
+        if len(out) == wanted:
+            break
+    return out
 
 
 def _received(r: tuple[Any, ...], receipt: str, first_at: int) -> StoredMessage:
@@ -137,9 +156,7 @@ class SqliteQueuesMixin:
 
         def _visible(conn: sqlite3.Connection, wanted: int) -> list[Any]:
             if fifo:
-                return conn.execute(
-                    _SELECT_FIFO, (queue, now, oldest, queue, now, wanted)
-                ).fetchall()
+                return _fifo_visible(conn, queue, now, oldest, wanted)
             return conn.execute(
                 f"{_SELECT} WHERE queue = ? AND visible_at <= ? AND sent_at >= ?"
                 " ORDER BY visible_at, seq LIMIT ?",
