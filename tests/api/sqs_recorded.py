@@ -5,17 +5,19 @@ queue names, and a call that keeps either the answer or the error as botocore se
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
 from conftest import NodeProcess, free_port
 
 ACCOUNT = "000000000000"
+JSON = "application/x-amz-json-1.0"
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +67,52 @@ def assert_error(
     assert answer.error["Type"] == "Sender"
     if message is not None:
         assert answer.error["Message"] == message
+
+
+INVALID = ("InvalidParameterValue", "InvalidParameterValueException")
+Scenario = Callable[[Any], None]
+
+
+class Scenarios:
+    """Recorded interactions of one module, registered under the recorded test's name and run
+    by one parametrized test (so pytest does not collect them on their own)."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, Scenario] = {}
+
+    def __call__(self, fn: Scenario) -> Scenario:
+        self._by_name[fn.__name__] = fn
+        fn.__test__ = False  # type: ignore[attr-defined]
+        return fn
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def run(self, name: str, client: Any) -> None:
+        self._by_name[name](client)
+
+
+def queue(sqs: Any, **attributes: str) -> str:
+    """A new standard queue with a unique name."""
+    return str(sqs.create_queue(QueueName=unique(), Attributes=attributes)["QueueUrl"])
+
+
+def ok(answer: Answer, keys: set[str]) -> None:
+    assert answer.error is None, answer.error
+    assert answer.status == 200
+    assert answer.keys == keys
+
+
+def invalid(answer: Answer, message: str) -> None:
+    assert_error(answer, 400, *INVALID, message)
+
+
+def arn(sqs: Any, url: str) -> str:
+    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return str(got["Attributes"]["QueueArn"])
+
+
+def raw(node: NodeProcess, action: str, body: dict[str, Any], path: str = "/") -> httpx.Response:
+    """A JSON-protocol request by hand, as SDKs other than botocore send it."""
+    headers = {"X-Amz-Target": f"AmazonSQS.{action}", "Content-Type": JSON}
+    return httpx.post(node.url + path, json=body, headers=headers, timeout=10)
