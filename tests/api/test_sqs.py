@@ -351,10 +351,26 @@ def test_aws_cli_sends_and_receives(node: NodeProcess, sqs: Any, tmp_path: Path)
         return run_aws(node, tmp_path, "sqs", *args)
 
     kind = '{"kind": {"DataType": "String", "StringValue": "greeting"}}'
-    sent = aws("send-message", "--queue-url", url, "--message-body", "hello from the CLI",
-               "--message-attributes", kind)  # fmt: skip
-    got = aws("receive-message", "--queue-url", url, "--wait-time-seconds", "1",
-              "--message-attribute-names", "All", "--attribute-names", "All")  # fmt: skip
+    sent = aws(
+        "send-message",
+        "--queue-url",
+        url,
+        "--message-body",
+        "hello from the CLI",
+        "--message-attributes",
+        kind,
+    )
+    got = aws(
+        "receive-message",
+        "--queue-url",
+        url,
+        "--wait-time-seconds",
+        "1",
+        "--message-attribute-names",
+        "All",
+        "--attribute-names",
+        "All",
+    )
     listed = aws("list-queues", "--queue-name-prefix", "from-")
 
     (message,) = got["Messages"]
