@@ -231,15 +231,16 @@ class MessageService:
         deadline = self.clock.monotonic() + wait
         while True:
             signal = self.arrivals.signal(record.name)
+            # Counted from before the take: a message that becomes visible between the take and
+            # the look-up below still ends the wait (a busy store can take longer than a delay).
+            taken_at = self.clock.time()
             got = await self._take(record, count, hide)
             left = deadline - self.clock.monotonic()
             if got or left <= 0 or self.arrivals.closing:
                 return got
-            now = self.clock.time()
-            nxt = await self.store.next_visible_at(record.name, now=now)
-            await self.arrivals.wait(
-                signal, left if nxt is None else min(left, max(0.005, nxt - now))
-            )
+            nxt = await self.store.next_visible_at(record.name, now=taken_at)
+            pause = left if nxt is None else min(left, max(0.005, nxt - self.clock.time()))
+            await self.arrivals.wait(signal, pause)
             record = self.registry.record(record.name)  # deleted or reconfigured meanwhile
 
     async def _take(self, record: QueueRecord, count: int, hide: int) -> list[Received]:
