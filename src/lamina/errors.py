@@ -153,6 +153,17 @@ SQS_QUERY_CODES = {
 }
 
 
+#: The JSON-protocol error names (`__type`) that differ from the code Lamina raises: SQS's
+#: service-wide validation errors come from AWS's common ("coral") namespace with another name.
+#: Every other code is sent as `com.amazonaws.sqs#<code>`.
+SQS_JSON_TYPES = {
+    "InvalidParameterValue": "com.amazon.coral.service#InvalidParameterValueException",
+    "MissingParameter": "com.amazon.coral.service#MissingRequiredParameterException",
+    "InvalidAction": "com.amazon.coral.service#UnknownOperationException",
+    "AccessDenied": "com.amazon.coral.service#AccessDeniedException",
+}
+
+
 class SqsError(AwsError):
     """An SQS error; `code` is set per instance (QueueDoesNotExist, ReceiptHandleIsInvalid, …)."""
 

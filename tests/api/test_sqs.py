@@ -35,9 +35,13 @@ def attributes(sqs: Any, url: str, *names: str) -> dict[str, str]:
 
 
 def error_code(exc: pytest.ExceptionInfo[Any]) -> str:
-    """The modeled error name (botocore keeps it as QueryErrorCode when SQS sends a legacy
-    query code, which then becomes Error.Code)."""
+    """The error's name: the modeled one (botocore keeps it as QueryErrorCode when SQS sends a
+    legacy query code, which becomes Error.Code), except for the service-wide
+    InvalidParameterValue and MissingParameter, whose JSON names (…Exception) botocore keeps as
+    QueryErrorCode while Error.Code is the name users match on, as against AWS."""
     error = exc.value.response["Error"]
+    if error["Code"] in ("InvalidParameterValue", "MissingParameter"):
+        return str(error["Code"])
     return str(error.get("QueryErrorCode", error["Code"]))
 
 
@@ -135,18 +139,17 @@ def test_queue_names_and_attributes_are_validated(sqs: Any) -> None:
     assert sqs.list_queues().get("QueueUrls", []) == before  # no queue was created
 
 
-def test_fifo_queues_are_refused_as_unsupported(sqs: Any) -> None:
-    with pytest.raises(sqs.exceptions.UnsupportedOperation) as by_name:
-        sqs.create_queue(QueueName="orders.fifo", Attributes={"FifoQueue": "true"})
-    assert "FIFO" in by_name.value.response["Error"]["Message"]
-    name = unique_name("orders")
-    with pytest.raises(sqs.exceptions.UnsupportedOperation):
-        sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})
-    # A standard queue may say so explicitly.
-    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "false"})["QueueUrl"]
-    with pytest.raises(sqs.exceptions.ClientError) as group:
-        sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g")
-    assert error_code(group) == "InvalidParameterValue"
+def test_fifo_names_and_attributes_go_together(sqs: Any) -> None:
+    with pytest.raises(sqs.exceptions.ClientError) as by_name:
+        sqs.create_queue(QueueName="orders.fifo")
+    assert error_code(by_name) == "InvalidParameterValue"
+    with pytest.raises(sqs.exceptions.ClientError) as by_attribute:
+        sqs.create_queue(QueueName="orders", Attributes={"FifoQueue": "true"})
+    assert error_code(by_attribute) == "InvalidParameterValue"
+    # AWS: a standard queue does not know the attribute at all, not even as "false"
+    with pytest.raises(sqs.exceptions.InvalidAttributeName) as explicit:
+        sqs.create_queue(QueueName="orders", Attributes={"FifoQueue": "false"})
+    assert explicit.value.response["Error"]["Message"] == "Unknown Attribute FifoQueue."
 
 
 # -- listing --------------------------------------------------------------------------------
@@ -218,6 +221,7 @@ def test_get_queue_attributes_shows_defaults_and_computed_values(sqs: Any) -> No
     assert got["MaximumMessageSize"] == "1048576"
     assert got["MessageRetentionPeriod"] == "345600"
     assert got["ReceiveMessageWaitTimeSeconds"] == "0"
+    assert got["SqsManagedSseEnabled"] == "true"  # AWS default since 2022
     assert got["QueueArn"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}"
     assert got["ApproximateNumberOfMessages"] == "0"
     assert got["ApproximateNumberOfMessagesNotVisible"] == "0"
@@ -262,7 +266,6 @@ def test_redrive_policy_is_validated_stored_and_cleared(sqs: Any) -> None:
     for policy in [
         {"deadLetterTargetArn": missing, "maxReceiveCount": 3},
         {"deadLetterTargetArn": arn_of(sqs, dlq), "maxReceiveCount": 0},
-        {"deadLetterTargetArn": arn_of(sqs, url), "maxReceiveCount": 3},  # itself
         {"maxReceiveCount": 3},
     ]:
         with pytest.raises(sqs.exceptions.InvalidAttributeValue):
@@ -341,7 +344,10 @@ def test_errors_carry_the_json_type_and_the_query_error_header(node: NodeProcess
 
     assert missing.status_code == 400
     assert missing.headers["content-type"] == "application/x-amz-json-1.0"
-    assert missing.json()["__type"] == "com.amazonaws.sqs#QueueDoesNotExist"
+    assert missing.json() == {
+        "__type": "com.amazonaws.sqs#QueueDoesNotExist",
+        "message": "The specified queue does not exist.",
+    }
     assert missing.headers["x-amzn-query-error"] == "AWS.SimpleQueueService.NonExistentQueue;Sender"
     assert missing.headers["x-amzn-requestid"]
     assert unknown.status_code == 400 and "FlyToTheMoon" in unknown.json()["message"]

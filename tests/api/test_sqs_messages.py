@@ -45,9 +45,13 @@ def receive(sqs: Any, url: str, **kwargs: Any) -> list[dict[str, Any]]:
 
 
 def error_code(exc: pytest.ExceptionInfo[Any]) -> str:
-    """The modeled error name (botocore keeps it as QueryErrorCode when SQS sends a legacy
-    query code, which then becomes Error.Code)."""
+    """The error's name: the modeled one (botocore keeps it as QueryErrorCode when SQS sends a
+    legacy query code, which becomes Error.Code), except for the service-wide
+    InvalidParameterValue and MissingParameter, whose JSON names (…Exception) botocore keeps as
+    QueryErrorCode while Error.Code is the name users match on, as against AWS."""
     error = exc.value.response["Error"]
+    if error["Code"] in ("InvalidParameterValue", "MissingParameter"):
+        return str(error["Code"])
     return str(error.get("QueryErrorCode", error["Code"]))
 
 
@@ -139,13 +143,19 @@ def test_received_md5_of_attributes_covers_only_the_attributes_returned(sqs: Any
 
     named = the_one_with(["attribName1"])
     prefixed = the_one_with(["custom.*"])
+    no_prefix = the_one_with(["nothing.*"])
     unnamed = the_one_with([])
 
     assert "MD5OfMessageAttributes" not in plain
     assert "MessageAttributes" not in by_body["no attributes"]
     assert named["MessageAttributes"] == {"attribName1": KNOWN_ATTRIBUTES["attribName1"]}
     assert named["MD5OfMessageAttributes"] == KNOWN_DIGESTS["attribName1"]
-    assert "MessageAttributes" not in prefixed  # "custom.*" matches names "custom.<...>" only
+    # "custom.*" matches names that start with "custom" (AWS: ["Hel.*"] gives Hello, Help.Me)
+    assert prefixed["MessageAttributes"] == {
+        "customNumberTypeAttrib": KNOWN_ATTRIBUTES["customNumberTypeAttrib"]
+    }
+    assert prefixed["MD5OfMessageAttributes"] == KNOWN_DIGESTS["customNumberTypeAttrib"]
+    assert "MessageAttributes" not in no_prefix
     assert "MessageAttributes" not in unnamed
 
 
@@ -384,9 +394,10 @@ def test_change_message_visibility(sqs: Any) -> None:
     (again,) = receive(sqs, url)
     assert again["Attributes"]["ApproximateReceiveCount"] == "2"
 
-    # The old receipt handle no longer controls it
-    with pytest.raises(sqs.exceptions.MessageNotInflight):
+    # The old receipt handle no longer controls it (AWS: InvalidParameterValue)
+    with pytest.raises(sqs.exceptions.ClientError) as stale:
         change(got["ReceiptHandle"], 0)
+    assert error_code(stale) == "InvalidParameterValue"
     with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid):
         change("not-a-handle", 0)
     with pytest.raises(sqs.exceptions.ClientError) as too_long:
@@ -628,7 +639,8 @@ def test_redrive_moves_a_message_to_the_dead_letter_queue_after_max_receive_coun
     assert dead["MessageAttributes"] == KNOWN_ATTRIBUTES
     assert dead["MD5OfMessageAttributes"] == KNOWN_DIGESTS["all"]
     assert dead["Attributes"]["DeadLetterQueueSourceArn"] == source_arn
-    assert dead["Attributes"]["ApproximateReceiveCount"] == "1"
+    # The receive count carries over, as on AWS (recorded: moved after 1 receive, shows "2")
+    assert dead["Attributes"]["ApproximateReceiveCount"] == "3"
     assert dead["Attributes"]["SentTimestamp"] == seen[0]["Attributes"]["SentTimestamp"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+import msgspec
 import pytest
 
 from lamina.store.base import Store
@@ -130,7 +131,7 @@ async def test_a_message_never_received_cannot_be_deleted_by_a_guess(store: Stor
     assert bodies(await receive(store)) == ["m"]
 
 
-async def test_change_visibility_moves_an_in_flight_message_only(store: Store) -> None:
+async def test_change_visibility_moves_a_message_under_its_newest_receipt(store: Store) -> None:
     await store.put_messages("q", [message("m"), message("waiting")])
     (got,) = await receive(store, limit=1, hide_s=30)
     assert got.receipt is not None
@@ -140,13 +141,15 @@ async def test_change_visibility_moves_an_in_flight_message_only(store: Store) -
     assert await store.change_visibility("q", got.seq, got.receipt, now=T0 + 1, visible_at=T0 + 500)
     assert await receive(store, now=T0 + 499, limit=1) != []  # "waiting" only
     assert await receive(store, now=T0 + 499) == []
-    # Made visible again (timeout 0), it is no longer in flight, so its receipt moves nothing.
+    # Made visible again (timeout 0), its newest receipt still moves it (SQS accepts a late
+    # change), until it is received again
     assert await store.change_visibility("q", got.seq, got.receipt, now=T0 + 2, visible_at=T0 + 2)
-    assert not await store.change_visibility(
-        "q", got.seq, got.receipt, now=T0 + 3, visible_at=T0 + 900
-    )
+    assert await store.change_visibility("q", got.seq, got.receipt, now=T0 + 3, visible_at=T0 + 3)
     (again,) = await receive(store, now=T0 + 3)
     assert (again.body, again.receive_count) == ("m", 2)
+    assert not await store.change_visibility(
+        "q", got.seq, got.receipt, now=T0 + 4, visible_at=T0 + 900
+    )
 
 
 async def test_visibility_changes_reorder_what_comes_next(store: Store) -> None:
@@ -228,8 +231,9 @@ async def test_a_message_received_too_often_moves_to_the_dead_letter_queue(store
     )
 
     (moved,) = await receive(store, "dlq", now=T0 + 30)
-    assert (moved.body, moved.receive_count, moved.dead_letter_source) == ("poison", 1, "q")
-    assert moved.first_receive_at == T0_MS + 30_000  # counting starts over in the new queue
+    # The receive count and first receive carry over, as on SQS (2 there + 1 here)
+    assert (moved.body, moved.receive_count, moved.dead_letter_source) == ("poison", 3, "q")
+    assert moved.first_receive_at == T0_MS
     assert moved.sent_at == T0_MS
 
 
@@ -264,3 +268,72 @@ async def test_purge_deletes_every_message_of_one_queue(store: Store) -> None:
         visible=0, not_visible=0, delayed=0
     )
     assert bodies(await receive(store, "other")) == ["c"]
+
+
+def fifo_message(
+    body: str, group: str, key: str | None = None, *, sent_at: int = T0_MS
+) -> NewMessage:
+    return msgspec.structs.replace(
+        message(body, sent_at=sent_at),
+        group_id=group,
+        dedup_id=key or body,
+        dedup_key=key or body,
+        trace_header=f"Root={body}",
+    )
+
+
+async def test_fifo_receives_stop_at_a_groups_first_message_in_flight(store: Store) -> None:
+    await store.put_messages(
+        "f", [fifo_message(b, g) for b, g in [("a1", "a"), ("b1", "b"), ("a2", "a"), ("a3", "a")]]
+    )
+    first = await store.receive_messages(
+        "f", now=T0, hide_until=T0 + 30, limit=1, retention_s=KEEP_S, redrive=None, fifo=True
+    )
+    assert bodies(first) == ["a1"]
+    assert (first[0].group_id, first[0].dedup_id, first[0].trace_header) == ("a", "a1", "Root=a1")
+    rest = await store.receive_messages(
+        "f", now=T0, hide_until=T0 + 30, limit=10, retention_s=KEEP_S, redrive=None, fifo=True
+    )
+    assert bodies(rest) == ["b1"]  # a2 and a3 wait behind a1
+    assert await store.change_visibility(
+        "f", first[0].seq, first[0].receipt or "", now=T0, visible_at=T0
+    )
+    again = await store.receive_messages(
+        "f", now=T0 + 1, hide_until=T0 + 30, limit=10, retention_s=KEEP_S, redrive=None, fifo=True
+    )
+    assert bodies(again) == ["a1", "a2", "a3"]
+
+
+async def test_a_deduplication_key_names_the_first_message_for_five_minutes(store: Store) -> None:
+    first = await store.put_messages("f", [fifo_message("x", "g", "k"), fifo_message("y", "g")])
+    same = await store.put_messages("f", [fifo_message("x2", "g", "k", sent_at=T0_MS + 299_000)])
+    later = await store.put_messages("f", [fifo_message("x3", "g", "k", sent_at=T0_MS + 300_000)])
+    plain = await store.put_messages("q", [message("p"), message("p")])
+
+    assert same == [first[0]] and later[0] != first[0] and first[0].seq < first[1].seq
+    assert later[0].message_id == "id-x3"
+    assert len({s.seq for s in plain}) == 2  # no key: every message is stored
+    got = await store.receive_messages(
+        "f",
+        now=T0 + 400,
+        hide_until=T0 + 430,
+        limit=10,
+        retention_s=KEEP_S,
+        redrive=None,
+        fifo=True,
+    )
+    assert bodies(got) == ["x", "y", "x3"]
+
+
+async def test_a_fifo_delete_after_the_visibility_timeout_deletes_nothing(store: Store) -> None:
+    await store.put_messages("f", [fifo_message("m", "g")])
+    (got,) = await store.receive_messages(
+        "f", now=T0, hide_until=T0 + 30, limit=1, retention_s=KEEP_S, redrive=None, fifo=True
+    )
+    handle = (got.seq, got.receipt or "")
+    assert await store.delete_messages("f", [handle], in_flight_at=T0 + 31) == [handle]
+    assert await store.delete_messages("f", [(got.seq, "0" * 24)], in_flight_at=T0 + 31) == []
+    assert await store.delete_messages("f", [handle], in_flight_at=T0 + 29) == []
+    assert await store.message_counts("f", now=T0 + 31) == MessageCounts(
+        visible=0, not_visible=0, delayed=0
+    )

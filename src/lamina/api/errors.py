@@ -11,7 +11,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lamina.errors import SQS_QUERY_CODES, AwsError, ServiceError, SqsError, UnknownOperation
+from lamina.errors import (
+    SQS_JSON_TYPES,
+    SQS_QUERY_CODES,
+    AwsError,
+    ServiceError,
+    SqsError,
+    UnknownOperation,
+)
 
 log = logging.getLogger("lamina.api")
 
@@ -27,7 +34,7 @@ def request_id(request: Request) -> str:
 def aws_error_response(exc: AwsError, rid: str) -> Response:
     if isinstance(exc, SqsError):
         body: dict[str, Any] = {
-            "__type": f"com.amazonaws.sqs#{exc.sqs_code}",
+            "__type": SQS_JSON_TYPES.get(exc.sqs_code, f"com.amazonaws.sqs#{exc.sqs_code}"),
             "message": exc.message,
         }
         headers = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import msgspec
@@ -18,91 +19,32 @@ from starlette.routing import Route
 
 from lamina.api.deps import services
 from lamina.api.errors import request_id
+from lamina.api.sqs_shapes import (
+    CreateQueue,
+    GetQueueUrl,
+    HandleBatch,
+    HandleEntry,
+    ListQueues,
+    QueueAttributes,
+    ReceiveMessage,
+    Req,
+    SendEntry,
+    SendMessageBatch,
+    Tags,
+)
 from lamina.errors import SqsError
-from lamina.queues.messages import MessageAttribute, md5_of_attributes, select_attributes
-from lamina.queues.service import Outgoing, QueueService, Received, Sent, parse_receipt
+from lamina.queues.messages import md5_of_attributes, select_attributes
+from lamina.queues.messaging import Outgoing, Received, Sent
+from lamina.queues.receipts import parse_receipt
+from lamina.queues.service import QueueService
 
 TARGET_PREFIX = "AmazonSQS."
+#: The request's X-Amzn-Trace-Id header: the AWSTraceHeader of messages sent without one.
+_trace_id: ContextVar[str | None] = ContextVar("lamina_sqs_trace_id", default=None)
 MAX_BATCH_ENTRIES = 10
 #: Most bytes of all messages of one SendMessageBatch together (SQS: 1 MiB).
 MAX_BATCH_BYTES = 1_048_576
 _ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-_SYSTEM_ATTRIBUTES = (
-    "ApproximateReceiveCount",
-    "SentTimestamp",
-    "SenderId",
-    "ApproximateFirstReceiveTimestamp",
-    "DeadLetterQueueSourceArn",
-)
-
-
-class Req(msgspec.Struct, rename="pascal", kw_only=True):
-    queue_url: str | None = None
-
-
-class CreateQueue(msgspec.Struct, rename="pascal", kw_only=True):
-    queue_name: str | None = None
-    attributes: dict[str, str] | None = None
-    tags: dict[str, str] | None = msgspec.field(default=None, name="tags")
-
-
-class GetQueueUrl(msgspec.Struct, rename="pascal", kw_only=True):
-    queue_name: str | None = None
-    queue_owner_a_w_s_account_id: str | None = msgspec.field(
-        default=None, name="QueueOwnerAWSAccountId"
-    )
-
-
-class ListQueues(msgspec.Struct, rename="pascal", kw_only=True):
-    queue_name_prefix: str | None = None
-    max_results: int | None = None
-    next_token: str | None = None
-
-
-class QueueAttributes(Req, kw_only=True):
-    attributes: dict[str, str] | None = None
-    attribute_names: list[str] | None = None
-
-
-class Tags(Req, kw_only=True):
-    tags: dict[str, str] | None = None
-    tag_keys: list[str] | None = None
-
-
-class SendEntry(Req, kw_only=True):
-    """An entry of SendMessageBatch, and (with QueueUrl) the whole SendMessage request."""
-
-    id: str | None = None
-    message_body: str | None = None
-    delay_seconds: int | None = None
-    message_attributes: dict[str, MessageAttribute] | None = None
-    message_group_id: str | None = None
-    message_deduplication_id: str | None = None
-
-
-class SendMessageBatch(Req, kw_only=True):
-    entries: list[SendEntry] | None = None
-
-
-class ReceiveMessage(Req, kw_only=True):
-    max_number_of_messages: int | None = None
-    wait_time_seconds: int | None = None
-    visibility_timeout: int | None = None
-    attribute_names: list[str] | None = None
-    message_system_attribute_names: list[str] | None = None
-    message_attribute_names: list[str] | None = None
-
-
-class HandleEntry(Req, kw_only=True):
-    """A batch entry with a receipt handle, and (with QueueUrl) the single-message request."""
-
-    id: str | None = None
-    receipt_handle: str | None = None
-    visibility_timeout: int | None = None
-
-
-class HandleBatch(Req, kw_only=True):
-    entries: list[HandleEntry] | None = None
 
 
 Handler = Callable[[QueueService, Any], Awaitable[dict[str, Any]]]
@@ -119,17 +61,17 @@ def op(name: str, shape: type[Any]) -> Callable[[Handler], Handler]:
 
 @op("CreateQueue", CreateQueue)
 async def create_queue(q: QueueService, r: CreateQueue) -> dict[str, Any]:
-    return {"QueueUrl": await q.create(r.queue_name, r.attributes, r.tags)}
+    return {"QueueUrl": await q.registry.create(r.queue_name, r.attributes, r.tags)}
 
 
 @op("GetQueueUrl", GetQueueUrl)
 async def get_queue_url(q: QueueService, r: GetQueueUrl) -> dict[str, Any]:
-    return {"QueueUrl": q.url(q.record(r.queue_name or "-").name)}
+    return {"QueueUrl": q.registry.url(q.registry.record(r.queue_name or "-").name)}
 
 
 @op("ListQueues", ListQueues)
 async def list_queues(q: QueueService, r: ListQueues) -> dict[str, Any]:
-    urls, token = q.list_urls(r.queue_name_prefix, r.max_results, r.next_token)
+    urls, token = q.registry.list_urls(r.queue_name_prefix, r.max_results, r.next_token)
     out: dict[str, Any] = {"QueueUrls": urls} if urls else {}
     if token:
         out["NextToken"] = token
@@ -138,43 +80,43 @@ async def list_queues(q: QueueService, r: ListQueues) -> dict[str, Any]:
 
 @op("DeleteQueue", Req)
 async def delete_queue(q: QueueService, r: Req) -> dict[str, Any]:
-    await q.delete(r.queue_url)
+    await q.registry.delete(r.queue_url)
     return {}
 
 
 @op("PurgeQueue", Req)
 async def purge_queue(q: QueueService, r: Req) -> dict[str, Any]:
-    await q.purge(r.queue_url)
+    await q.messages.purge(r.queue_url)
     return {}
 
 
 @op("GetQueueAttributes", QueueAttributes)
 async def get_queue_attributes(q: QueueService, r: QueueAttributes) -> dict[str, Any]:
-    found = await q.attributes(r.queue_url, r.attribute_names)
+    found = await q.registry.attributes(r.queue_url, r.attribute_names)
     return {"Attributes": found} if found else {}
 
 
 @op("SetQueueAttributes", QueueAttributes)
 async def set_queue_attributes(q: QueueService, r: QueueAttributes) -> dict[str, Any]:
-    await q.set_attributes(r.queue_url, r.attributes)
+    await q.registry.set_attributes(r.queue_url, r.attributes)
     return {}
 
 
 @op("TagQueue", Tags)
 async def tag_queue(q: QueueService, r: Tags) -> dict[str, Any]:
-    await q.tag(r.queue_url, r.tags)
+    await q.registry.tag(r.queue_url, r.tags)
     return {}
 
 
 @op("UntagQueue", Tags)
 async def untag_queue(q: QueueService, r: Tags) -> dict[str, Any]:
-    await q.untag(r.queue_url, r.tag_keys)
+    await q.registry.untag(r.queue_url, r.tag_keys)
     return {}
 
 
 @op("ListQueueTags", Req)
 async def list_queue_tags(q: QueueService, r: Req) -> dict[str, Any]:
-    tags = q.tags(r.queue_url)
+    tags = q.registry.tags(r.queue_url)
     return {"Tags": tags} if tags else {}
 
 
@@ -182,22 +124,28 @@ def _sent(result: Sent) -> dict[str, Any]:
     out = {"MessageId": result.message_id, "MD5OfMessageBody": result.md5_of_body}
     if result.md5_of_message_attributes:
         out["MD5OfMessageAttributes"] = result.md5_of_message_attributes
+    if result.md5_of_system_attributes:
+        out["MD5OfMessageSystemAttributes"] = result.md5_of_system_attributes
+    if result.sequence_number:
+        out["SequenceNumber"] = result.sequence_number
     return out
 
 
-def _outgoing(e: SendEntry) -> Outgoing:
-    if e.message_group_id or e.message_deduplication_id:
-        raise SqsError(
-            "InvalidParameterValue",
-            "MessageGroupId and MessageDeduplicationId are only for FIFO queues, which Lamina"
-            " does not support yet.",
-        )
-    return Outgoing(e.message_body, e.message_attributes, e.delay_seconds)
+def _outgoing(e: SendEntry, trace_header: str | None) -> Outgoing:
+    return Outgoing(
+        e.message_body,
+        e.message_attributes,
+        e.delay_seconds,
+        group_id=e.message_group_id,
+        dedup_id=e.message_deduplication_id,
+        system_attributes=e.message_system_attributes,
+        trace_header=trace_header,
+    )
 
 
 @op("SendMessage", SendEntry)
 async def send_message(q: QueueService, r: SendEntry) -> dict[str, Any]:
-    (result,) = await q.send_batch(r.queue_url, [_outgoing(r)])
+    (result,) = await q.messages.send_batch(r.queue_url, [_outgoing(r, _trace_id.get())])
     if isinstance(result, SqsError):
         raise result
     return _sent(result)
@@ -244,7 +192,7 @@ def _failed(ident: str, exc: SqsError) -> dict[str, Any]:
 @op("SendMessageBatch", SendMessageBatch)
 async def send_message_batch(q: QueueService, r: SendMessageBatch) -> dict[str, Any]:
     entries: list[SendEntry] = _check_entries(r.entries)
-    record = q.record(r.queue_url)
+    record = q.registry.record(r.queue_url)
     # The whole batch has a fixed limit; each message still has its queue's MaximumMessageSize.
     total = sum(_entry_size(e) for e in entries)
     if total > MAX_BATCH_BYTES:
@@ -253,23 +201,23 @@ async def send_message_batch(q: QueueService, r: SendMessageBatch) -> dict[str, 
             f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent"
             f" {total} bytes.",
         )
-    outgoing: list[Outgoing] = []
-    failed: list[dict[str, Any]] = []
-    valid: list[SendEntry] = []
-    for e in entries:
-        try:
-            outgoing.append(_outgoing(e))
-            valid.append(e)
-        except SqsError as exc:
-            failed.append(_failed(e.id or "", exc))
-    results = await q.send_batch(record.name, outgoing)
+    trace = _trace_id.get()
+    results = await q.messages.send_batch(record.name, [_outgoing(e, trace) for e in entries])
     ok: list[dict[str, Any]] = []
-    for e, result in zip(valid, results, strict=True):
+    failed: list[dict[str, Any]] = []
+    for e, result in zip(entries, results, strict=True):
         if isinstance(result, SqsError):
+            # SQS words a batch entry's size error apart from SendMessage's
+            result.message = result.message.replace("are invalid.", "cannot be validated.")
             failed.append(_failed(e.id or "", result))
         else:
             ok.append({"Id": e.id, **_sent(result)})
-    return {"Successful": ok, "Failed": failed}
+    return _batch_reply(ok, failed)
+
+
+def _batch_reply(ok: list[dict[str, Any]], failed: list[dict[str, Any]]) -> dict[str, Any]:
+    """SQS leaves `Failed` out when nothing failed."""
+    return {"Successful": ok, "Failed": failed} if failed else {"Successful": ok}
 
 
 def _message(m: Received, r: ReceiveMessage) -> dict[str, Any]:
@@ -282,7 +230,7 @@ def _message(m: Received, r: ReceiveMessage) -> dict[str, Any]:
     wanted = {*(r.attribute_names or ()), *(r.message_system_attribute_names or ())}
     if wanted:
         system = m.system_attributes()
-        keys = _SYSTEM_ATTRIBUTES if "All" in wanted else wanted
+        keys = system.keys() if "All" in wanted else wanted
         attrs = {k: system[k] for k in keys if k in system}
         if attrs:
             out["Attributes"] = attrs
@@ -298,7 +246,7 @@ def _message(m: Received, r: ReceiveMessage) -> dict[str, Any]:
 
 @op("ReceiveMessage", ReceiveMessage)
 async def receive_message(q: QueueService, r: ReceiveMessage) -> dict[str, Any]:
-    got = await q.receive(
+    got = await q.messages.receive(
         r.queue_url,
         max_messages=r.max_number_of_messages,
         wait_s=r.wait_time_seconds,
@@ -311,14 +259,23 @@ async def receive_message(q: QueueService, r: ReceiveMessage) -> dict[str, Any]:
 async def delete_message(q: QueueService, r: HandleEntry) -> dict[str, Any]:
     if not r.receipt_handle:
         raise SqsError("MissingParameter", "The request must contain the parameter ReceiptHandle.")
-    await q.delete_batch(r.queue_url, [r.receipt_handle])
+    if await q.messages.delete_batch(r.queue_url, [r.receipt_handle]):
+        raise _expired(r.receipt_handle)
     return {}
+
+
+def _expired(handle: str) -> SqsError:
+    return SqsError(
+        "InvalidParameterValue",
+        f"Value {handle} for parameter ReceiptHandle is invalid. Reason: The receipt handle has"
+        " expired.",
+    )
 
 
 @op("DeleteMessageBatch", HandleBatch)
 async def delete_message_batch(q: QueueService, r: HandleBatch) -> dict[str, Any]:
     entries: list[HandleEntry] = _check_entries(r.entries)
-    q.record(r.queue_url)
+    q.registry.record(r.queue_url)
     ok, failed, handles = [], [], []
     for e in entries:
         try:
@@ -328,29 +285,32 @@ async def delete_message_batch(q: QueueService, r: HandleBatch) -> dict[str, Any
             continue
         handles.append(e.receipt_handle or "")
         ok.append({"Id": e.id})
-    if handles:
-        await q.delete_batch(r.queue_url, handles)
-    return {"Successful": ok, "Failed": failed}
+    expired = set(await q.messages.delete_batch(r.queue_url, handles)) if handles else set()
+    for e in entries:
+        if e.receipt_handle in expired:
+            ok.remove({"Id": e.id})
+            failed.append(_failed(e.id or "", _expired(e.receipt_handle or "")))
+    return _batch_reply(ok, failed)
 
 
 @op("ChangeMessageVisibility", HandleEntry)
 async def change_message_visibility(q: QueueService, r: HandleEntry) -> dict[str, Any]:
-    await q.change_visibility(r.queue_url, r.receipt_handle, r.visibility_timeout)
+    await q.messages.change_visibility(r.queue_url, r.receipt_handle, r.visibility_timeout)
     return {}
 
 
 @op("ChangeMessageVisibilityBatch", HandleBatch)
 async def change_message_visibility_batch(q: QueueService, r: HandleBatch) -> dict[str, Any]:
     entries: list[HandleEntry] = _check_entries(r.entries)
-    q.record(r.queue_url)
+    q.registry.record(r.queue_url)
     ok, failed = [], []
     for e in entries:
         try:
-            await q.change_visibility(r.queue_url, e.receipt_handle, e.visibility_timeout)
+            await q.messages.change_visibility(r.queue_url, e.receipt_handle, e.visibility_timeout)
             ok.append({"Id": e.id})
         except SqsError as exc:
             failed.append(_failed(e.id or "", exc))
-    return {"Successful": ok, "Failed": failed}
+    return _batch_reply(ok, failed)
 
 
 async def dispatch(request: Request) -> Response:
@@ -372,6 +332,7 @@ async def dispatch(request: Request) -> Response:
         req = msgspec.json.decode(await request.body() or b"{}", type=shape)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise SqsError("InvalidParameterValue", f"Invalid request: {exc}") from exc
+    _trace_id.set(request.headers.get("x-amzn-trace-id"))
     body = await handler(services(request).queues, req)
     return Response(
         msgspec.json.encode(body),
@@ -381,4 +342,8 @@ async def dispatch(request: Request) -> Response:
     )
 
 
-routes = [Route("/", dispatch, methods=["POST"])]
+routes = [
+    Route("/", dispatch, methods=["POST"]),
+    # Some SDKs (PHP's, for one) POST JSON requests to the queue URL itself, as AWS accepts.
+    Route("/{account:int}/{queue:str}", dispatch, methods=["POST"]),
+]

@@ -161,7 +161,10 @@ class SourcePoller:
             return every
         if REPORT_BATCH_ITEM_FAILURES not in self.m.response_types:
             return set()
-        return partial_failures(out.payload, every)
+        failed = partial_failures(out.payload, every)
+        return (
+            with_rest_of_groups(messages, failed) if self.m.source_arn.endswith(".fifo") else failed
+        )
 
     def _record(self, m: SourceMessage) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -213,6 +216,22 @@ class SourceStatistics:
     """Event source mappings with a running poller."""
 
     pollers: int = 0
+
+
+def with_rest_of_groups(messages: Sequence[SourceMessage], failed: set[str]) -> set[str]:
+    """`failed` plus every later message of a message group that has a failed one: on a FIFO
+    queue a failure holds back the rest of its group, so the group's order is kept."""
+    held: set[str] = set()
+    out = set(failed)
+    for m in messages:
+        group = m.system_attributes().get("MessageGroupId")
+        if group is None:
+            continue
+        if group in held:
+            out.add(m.message_id)
+        elif m.message_id in failed:
+            held.add(group)
+    return out
 
 
 class Sources:

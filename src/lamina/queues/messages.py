@@ -119,8 +119,7 @@ def check_attributes(attributes: Mapping[str, MessageAttribute] | None) -> Attri
 def _check_value(name: str, attr: MessageAttribute) -> None:
     kind = attr.data_type.split(".", 1)[0]
     empty = invalid(
-        f"The message attribute '{name}' must contain non-empty message attribute value for"
-        f" message attribute type '{kind}'."
+        f"Message (user) attribute '{name}' must contain a non-empty value of type '{kind}'."
     )
     if kind == "Binary":
         if not attr.binary_value:
@@ -173,12 +172,13 @@ def md5_of_attributes(attributes: Attributes) -> str | None:
 
 
 def select_attributes(attributes: Attributes, wanted: list[str] | None) -> Attributes:
-    """The attributes a ReceiveMessage asked for by name, `All`, `.*` or `prefix.*`."""
+    """The attributes a ReceiveMessage asked for: `All`, `*` and `.*` mean every one, `Foo.*`
+    every one whose name starts with `Foo`, anything else one name."""
     if not wanted or not attributes:
         return {}
-    if "All" in wanted or ".*" in wanted:
+    if {"All", "*", ".*"} & set(wanted):
         return attributes
-    prefixes = tuple(w[:-1] for w in wanted if w.endswith(".*"))
+    prefixes = tuple(w[:-2] for w in wanted if w.endswith(".*"))
     names = set(wanted)
     return {
         k: v for k, v in attributes.items() if k in names or (prefixes and k.startswith(prefixes))

@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lamina.store.memory_events import yield_once
-from lamina.store.queues import MessageCounts, NewMessage, Redrive, StoredMessage
+from lamina.store.queues import (
+    DEDUPLICATION_WINDOW_MS,
+    MessageCounts,
+    NewMessage,
+    Redrive,
+    Stored,
+    StoredMessage,
+)
 
 
 @dataclass(slots=True)
@@ -44,6 +51,9 @@ class _Message:
             first_receive_at=self.first_receive_at,
             receipt=self.receipt,
             dead_letter_source=self.dead_letter_source,
+            group_id=m.group_id,
+            dedup_id=m.dedup_id,
+            trace_header=m.trace_header,
         )
 
 
@@ -53,6 +63,7 @@ class _Queue:
     def __init__(self) -> None:
         self.messages: dict[int, _Message] = {}
         self._heap: list[tuple[float, int]] = []
+        self.dedup: dict[str, tuple[Stored, int]] = {}  # FIFO key -> (first message, expiry ms)
 
     def add(self, msg: _Message) -> None:
         self.messages[msg.seq] = msg
@@ -82,6 +93,27 @@ class _Queue:
             heapq.heappush(self._heap, entry)
         return list(found.values())
 
+    def fifo_visible(self, now: float, oldest_ms: int, limit: int) -> list[_Message]:
+        """FIFO: up to `limit` visible messages in sequence order, none after a message of its
+        group in flight (a FIFO queue's backlog is walked in order, as SQLite's index does)."""
+        first_in_flight: dict[str | None, int] = {}
+        for m in self.messages.values():
+            if m.visible_at > now and m.receipt is not None:
+                group = m.new.group_id
+                first_in_flight[group] = min(first_in_flight.get(group, m.seq), m.seq)
+        out: list[_Message] = []
+        for seq in sorted(self.messages):
+            m = self.messages[seq]
+            if m.new.group_id is None or m.visible_at > now or m.new.sent_at < oldest_ms:
+                continue
+            held = first_in_flight.get(m.new.group_id)
+            if held is not None and seq > held:
+                continue
+            out.append(m)
+            if len(out) == limit:
+                break
+        return out
+
     def _push(self, msg: _Message) -> None:
         heapq.heappush(self._heap, (msg.visible_at, msg.seq))
         if len(self._heap) > 2 * len(self.messages) + 64:  # mostly stale entries: rebuild
@@ -100,12 +132,22 @@ class MemoryQueuesMixin:
         found = self._queues.get(queue)
         return {} if found is None else found.messages
 
-    async def put_messages(self, queue: str, messages: Sequence[NewMessage]) -> None:
+    async def put_messages(self, queue: str, messages: Sequence[NewMessage]) -> list[Stored]:
         messages = list(messages)
         await yield_once()
         held = self._queues.setdefault(queue, _Queue())
+        out: list[Stored] = []
         for m in messages:
-            held.add(_Message(next(self._seqs), m, m.visible_at))
+            seen = held.dedup.get(m.dedup_key) if m.dedup_key is not None else None
+            if seen is not None and seen[1] > m.sent_at:
+                out.append(seen[0])
+                continue
+            stored = Stored(m.message_id, next(self._seqs))
+            held.add(_Message(stored.seq, m, m.visible_at))
+            if m.dedup_key is not None:
+                held.dedup[m.dedup_key] = (stored, m.sent_at + DEDUPLICATION_WINDOW_MS)
+            out.append(stored)
+        return out
 
     async def receive_messages(
         self,
@@ -116,6 +158,7 @@ class MemoryQueuesMixin:
         limit: int,
         retention_s: float,
         redrive: Redrive | None,
+        fifo: bool = False,
     ) -> list[StoredMessage]:
         await yield_once()
         held = self._queues.get(queue)
@@ -126,7 +169,8 @@ class MemoryQueuesMixin:
         # the dead-letter queue, look again for the rest (a queue may even redrive to itself).
         while held is not None and len(taken) < limit:
             moved = False
-            for msg in held.visible(now, oldest, limit - len(taken)):
+            find = held.fifo_visible if fifo else held.visible
+            for msg in find(now, oldest, limit - len(taken)):
                 if redrive is not None and msg.receive_count >= redrive.max_receives:
                     self._move(queue, msg, redrive.target, now)
                     moved = True
@@ -141,14 +185,22 @@ class MemoryQueuesMixin:
                 break
         return taken
 
-    async def delete_messages(self, queue: str, receipts: Sequence[tuple[int, str]]) -> None:
+    async def delete_messages(
+        self, queue: str, receipts: Sequence[tuple[int, str]], *, in_flight_at: float | None = None
+    ) -> list[tuple[int, str]]:
         receipts = list(receipts)
         await yield_once()
         held = self._held(queue)
+        expired: list[tuple[int, str]] = []
         for seq, receipt in receipts:
             msg = held.get(seq)
-            if msg is not None and msg.receipt is not None and msg.receipt == receipt:
+            if msg is None or msg.receipt is None or msg.receipt != receipt:
+                continue
+            if in_flight_at is not None and msg.visible_at <= in_flight_at:
+                expired.append((seq, receipt))
+            else:
                 del held[seq]
+        return expired
 
     async def change_visibility(
         self, queue: str, seq: int, receipt: str, *, now: float, visible_at: float
@@ -156,7 +208,7 @@ class MemoryQueuesMixin:
         await yield_once()
         held = self._queues.get(queue)
         msg = None if held is None else held.messages.get(seq)
-        if held is None or msg is None or msg.receipt != receipt or msg.visible_at <= now:
+        if held is None or msg is None or msg.receipt is None or msg.receipt != receipt:
             return False
         held.show_at(msg, visible_at)
         return True
@@ -193,9 +245,7 @@ class MemoryQueuesMixin:
     def _move(self, source: str, msg: _Message, target: str, now: float) -> None:
         """Redrive `msg` to the dead-letter queue `target`, visible there at once."""
         del self._queues[source].messages[msg.seq]
-        msg.receive_count = 0
-        msg.first_receive_at = None
-        msg.receipt = None
+        msg.receipt = None  # the receive count carries over, as on SQS
         msg.dead_letter_source = source
         msg.visible_at = now
         self._queues.setdefault(target, _Queue()).add(msg)

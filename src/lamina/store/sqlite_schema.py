@@ -64,6 +64,22 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE events RENAME COLUMN leased_until TO claimed_until;
     """,
+    # 5: FIFO queues (message groups, deduplication ids kept 5 minutes) and the X-Ray trace header
+    """
+    ALTER TABLE messages ADD COLUMN group_id TEXT;
+    ALTER TABLE messages ADD COLUMN dedup_id TEXT;
+    ALTER TABLE messages ADD COLUMN trace_header TEXT;
+    CREATE TABLE message_dedup (
+        queue TEXT NOT NULL,
+        key TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (queue, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX message_dedup_expiry ON message_dedup (queue, expires_at);
+    CREATE INDEX messages_in_group_order ON messages (queue, seq) WHERE group_id IS NOT NULL;
+    """,
 ]
 
 
