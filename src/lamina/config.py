@@ -33,6 +33,9 @@ class Settings:
     fsync: bool = False  # fsync every commit (power-cut safe) instead of WAL-only (kill -9 safe)
     memory_budget: int | None = None  # MB; None: three quarters of RAM
     unreserved_minimum: int | None = None  # None: min(100, account_concurrency // 10)
+    auth_keys: Path | None = None  # JSON {"ACCESS_KEY_ID": "SECRET"}; None: no SigV4 check
+    allow_origin: tuple[str, ...] = ()  # web origins allowed to call the API (CORS)
+    open_metrics: bool = False  # serve /metrics without a signature even with auth_keys
 
     @property
     def endpoint_url(self) -> str:

@@ -16,6 +16,8 @@ LaminaError                       anything Lamina raises on purpose
 │   ├── ProvisionedConcurrencyConfigNotFound 404
 │   ├── ServiceError                       500 ServiceException
 │   ├── UnknownOperation                   404 UnknownOperationException
+│   ├── AuthError                          403: MissingAuthenticationToken, UnrecognizedClient,
+│   │                                      InvalidSignature, AccessDenied (api/guard.py renders)
 │   └── SqsError                           400, an SQS JSON-protocol error (`__type`)
 └── StoreError                    a backend failed; wrapped at the backend edge
 """
@@ -119,6 +121,23 @@ class ServiceError(AwsError):
 class UnknownOperation(AwsError):
     code = "UnknownOperationException"
     status = 404
+
+
+class AuthError(AwsError):
+    """A request refused before any route saw it: unsigned, unknown key, bad signature, origin.
+
+    `code` is set per instance; `api/guard.py` renders it in the protocol of the service asked.
+    """
+
+    status = 403
+    message_key = "Message"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.auth_code = code
+
+    def body(self) -> dict[str, Any]:
+        return {"Type": self.fault, "Message": self.message}
 
 
 class TooManyRequests(AwsError):

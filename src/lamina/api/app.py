@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from lamina.api import (
@@ -28,6 +29,7 @@ from lamina.api import (
     telemetry,
 )
 from lamina.api.errors import handle_aws_error, handle_http_error, handle_unexpected
+from lamina.api.guard import Guard
 from lamina.errors import AwsError
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ def build_app(node: Node) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(Guard, settings=node.settings)],  # origin, size, SigV4
         exception_handlers={
             AwsError: handle_aws_error,
             HTTPException: handle_http_error,

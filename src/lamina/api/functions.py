@@ -13,7 +13,7 @@ from lamina.api import shapes
 from lamina.api.deps import node, path_name
 from lamina.api.http import empty, json, paged_json, parse
 from lamina.control import validate
-from lamina.control.code import check_zip
+from lamina.control.code import checked_zip
 from lamina.control.functions import NewFunction
 from lamina.control.models import LATEST, configuration
 from lamina.errors import InvalidParameterValue
@@ -52,7 +52,7 @@ async def create_function(request: Request) -> Response:
     validate.check_description(req.description)
     variables = req.environment.variables if req.environment else None
     validate.check_environment(variables or {})
-    code = check_zip(_need_zip(req.code.zip_file, req.code.s3_bucket, req.code.image_uri))
+    code = await checked_zip(_need_zip(req.code.zip_file, req.code.s3_bucket, req.code.image_uri))
     created = await n.functions.create(
         NewFunction(
             name=name,
@@ -124,7 +124,7 @@ async def update_code(request: Request) -> Response:
     req = await parse(request, shapes.UpdateFunctionCodeRequest)
     n = node(request)
     name, _ = path_name(request)
-    code = check_zip(_need_zip(req.zip_file, req.s3_bucket, req.image_uri))
+    code = await checked_zip(_need_zip(req.zip_file, req.s3_bucket, req.image_uri))
     updated = await n.functions.update_code(
         name, code, publish=req.publish, revision_id=req.revision_id, dry_run=req.dry_run
     )

@@ -90,6 +90,26 @@ def cli() -> None:
     help="Flush every commit to disk (survives a power cut; slower). Without it a commit"
     " survives kill -9 of the node, and WAL checkpoints are flushed.",
 )
+@click.option(
+    "--auth-keys",
+    envvar="LAMINA_AUTH_KEYS",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help='JSON file {"ACCESS_KEY_ID": "SECRET"}: every API request must be SigV4-signed by one'
+    " of these keys (re-read on SIGHUP). See docs/security.md.",
+)
+@click.option(
+    "--allow-origin",
+    envvar="LAMINA_ALLOW_ORIGIN",
+    multiple=True,
+    help="A web origin (https://host:port) whose pages may call the API; repeatable.",
+)
+@click.option(
+    "--open-metrics/--no-open-metrics",
+    envvar="LAMINA_OPEN_METRICS",
+    default=Settings.open_metrics,
+    help="Serve /metrics without a signature when --auth-keys is on (for scrapers).",
+)
 def serve(**options: object) -> None:
     """Start a node in the foreground; stops cleanly on SIGTERM / SIGINT."""
     from lamina.cli.serve import run

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lamina.auth.keys import NODE_KEY
 from lamina.engine import forkserver, logs
 from lamina.engine.sandbox import Exchange, Outcome, Sandbox, resolve_interpreter
 from lamina.errors import LaminaError
@@ -35,10 +36,10 @@ log = logging.getLogger("lamina.engine.environment")
 INIT_TIMEOUT_S = 10.0
 #: Init limit of pre-warmed (provisioned) environments: max(this, function timeout).
 PROVISIONED_INIT_TIMEOUT_S = 130.0
-#: Dummy credentials: boto3 inside a handler signs requests to this node with them.
+#: The node key (auth/keys.py): boto3 inside a handler signs requests to this node with it.
 DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "AKIALAMINALOCAL00000",
-    "AWS_SECRET_ACCESS_KEY": "lamina-local-secret-access-key",
+    "AWS_ACCESS_KEY_ID": NODE_KEY.key_id,
+    "AWS_SECRET_ACCESS_KEY": NODE_KEY.secret,
     "AWS_SESSION_TOKEN": "lamina-local-session-token",
 }
 
