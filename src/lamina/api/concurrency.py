@@ -44,7 +44,13 @@ async def get_account_settings(request: Request) -> Response:
 async def put_function_concurrency(request: Request) -> Response:
     req = await parse(request, shapes.PutFunctionConcurrencyRequest)
     n = node(request)
-    name, _ = path_name(request)
+    name, qualifier = path_name(request)
+    if qualifier is not None:  # recorded AWS answer (issue 13, item 1)
+        raise InvalidParameterValue(
+            "This operation is permitted on Lambda functions only. Aliases and versions do not"
+            " support this operation. Please specify either a function name or an unqualified"
+            " function ARN."
+        )
     value = req.reserved_concurrent_executions
     check_range(value, "reservedConcurrentExecutions", 0, 2**31 - 1)
     async with n.functions.lock(name):

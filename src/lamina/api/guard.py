@@ -25,7 +25,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lamina.api import limits
+from lamina.api import limits, model_check
 from lamina.api.limits import Service
 from lamina.auth import sigv4
 from lamina.auth.keys import KeyRing, is_loopback
@@ -37,6 +37,8 @@ EXPOSED_HEADERS = (
     "x-amzn-RequestId, x-amzn-ErrorType, X-Amz-Function-Error, X-Amz-Log-Result,"
     " X-Amz-Executed-Version"
 )
+#: Bodies larger than this (code uploads) are not decoded a second time for the model check.
+MAX_MODEL_CHECKED_BODY_BYTES = 1_048_576
 #: How long a browser may cache a preflight answer, seconds.
 PREFLIGHT_MAX_AGE_S = 600
 
@@ -126,6 +128,8 @@ class Guard:
                 sigv4.check_signature(request, caller)
             except AuthError as exc:
                 raise Refused(exc.auth_code, 403, exc.message) from exc
+        if service is Service.LAMBDA:
+            _check_model(scope, headers, body)
         return _replay(body, receive)
 
     def _identify(self, headers: Headers, path: str, service: Service) -> sigv4.Caller | None:
@@ -195,6 +199,17 @@ def _needs_signature(path: str, service: Service, settings: Settings) -> bool:
     if path.startswith("/lamina/v1/code/"):
         return False  # a capability URL: knowing the SHA-256 means having the code
     return not (path == "/metrics" and settings.open_metrics)
+
+
+def _check_model(scope: Scope, headers: Headers, body: bytes) -> None:
+    """botocore's model constraints, before any route looks the function up (as AWS)."""
+    if len(body) > MAX_MODEL_CHECKED_BODY_BYTES:
+        body = b""  # a code upload: its few scalar members are checked by the route
+    message = model_check.validation_message(
+        scope["method"], _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
+    )
+    if message is not None:
+        raise Refused("ValidationException", 400, message)
 
 
 def _content_type_refusal(service: Service, media: str) -> Refused:

@@ -123,6 +123,10 @@ class EventConfigService:
         if cfg.max_event_age_s is not None:
             check_range(cfg.max_event_age_s, "maximumEventAgeInSeconds", 60, 21_600)
         for arn in (cfg.on_success, cfg.on_failure):
+            if arn and _names_function(arn, cfg.function):  # recorded AWS answer (issue 13)
+                raise InvalidParameterValue(
+                    "You can't specify the function as a destination for itself."
+                )
             if arn and not await self.destination_exists(arn):
                 raise InvalidParameterValue(
                     f"The destination ARN {arn} is invalid or does not exist."
@@ -132,6 +136,12 @@ class EventConfigService:
         await self.get(name, qualifier)
         await self.functions.store.transact([Delete(KIND, f"{name}/{qualifier}")])
         await self.functions.changed(name)
+
+
+def _names_function(arn: str, name: str) -> bool:
+    """Whether `arn` is a Lambda ARN of function `name` (any qualifier)."""
+    parts = arn.split(":")
+    return len(parts) >= 7 and parts[2] == "lambda" and parts[5] == "function" and parts[6] == name
 
 
 def _pick(new: T | None, old: T | None) -> T | None:

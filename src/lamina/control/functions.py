@@ -279,7 +279,8 @@ class FunctionService:
                 "Deletion of aliases or $LATEST is not supported with this request; use"
                 " DeleteAlias, or DeleteFunction without a qualifier."
             )
-        await self.version(meta.name, qualifier)
+        if await self.records.version(meta.name, qualifier) is None:
+            return  # AWS answers 204 for a version that does not exist (issue 13, item 3)
         users = [
             a.name
             for a in await self.records.aliases(meta.name)
