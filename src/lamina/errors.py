@@ -8,7 +8,7 @@ LaminaError                       anything Lamina raises on purpose
 │   ├── ValidationError                    400 ValidationException
 │   ├── PreconditionFailed                 412 PreconditionFailedException
 │   ├── InvalidRequestContent              400 InvalidRequestContentException
-│   ├── RequestTooLarge                    413 RequestTooLargeException
+│   ├── RequestTooLarge                    413 RequestEntityTooLargeException (AWS's answer)
 │   ├── UnsupportedMediaType               415 UnsupportedMediaTypeException
 │   ├── TooManyRequests                    429 TooManyRequestsException (+ Reason)
 │   ├── ResourceInUse                      400 ResourceInUseException
@@ -86,8 +86,11 @@ class InvalidRequestContent(AwsError):
 
 
 class RequestTooLarge(AwsError):
-    code = "RequestTooLargeException"
+    """AWS answers with this code, not the model's RequestTooLargeException (recorded)."""
+
+    code = "RequestEntityTooLargeException"
     status = 413
+    message_key = "Message"
 
 
 class UnsupportedMediaType(AwsError):

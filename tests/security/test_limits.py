@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import ROLE, NodeProcess
 
@@ -48,7 +49,7 @@ def _chunks(total: int, size: int = 1 << 20) -> Iterator[bytes]:
     [
         (INVOKE.format(name="f"), {}, 6_291_456),
         (INVOKE.format(name="f"), {"X-Amz-Invocation-Type": "Event"}, 1_048_576),
-        ("/2015-03-31/functions", {}, 69_905_067),
+        ("/2015-03-31/functions", {}, 70_167_211),
     ],
 )
 def test_streamed_body_stops_at_its_limit(
@@ -57,14 +58,18 @@ def test_streamed_body_stops_at_its_limit(
     # A chunked body announces no length: the running count refuses it past the limit.
     r = httpx.post(node.url + path, content=_chunks(limit + 1), headers=headers, timeout=60)
     assert r.status_code == 413
-    assert r.headers["x-amzn-ErrorType"] == "RequestTooLargeException"
+    assert r.headers["x-amzn-ErrorType"] == "RequestEntityTooLargeException"
     assert f"smaller than {limit} bytes" in r.json()["message"]
 
 
 def test_event_invoke_over_1_mb_is_refused(lam: Any, create_function: Any) -> None:
     name = create_function()["FunctionName"]
-    with pytest.raises(lam.exceptions.RequestTooLargeException):
+    with pytest.raises(ClientError) as caught:
         lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"1" * 1_048_577)
+    assert caught.value.response["Error"] == {
+        "Code": "RequestEntityTooLargeException",
+        "Message": "Request must be smaller than 1048576 bytes for the InvokeFunction operation",
+    }
     assert lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
 
 

@@ -233,7 +233,7 @@ def _too_large(limit: limits.Limit, service: Service) -> Refused:
         code = "InvalidParameterValue" if service is Service.SQS else "InvalidParameterException"
         return Refused(code, 400, f"Request must be smaller than {limit.max_bytes} bytes")
     return Refused(
-        "RequestTooLargeException",
+        "RequestEntityTooLargeException",
         413,
         f"Request must be smaller than {limit.max_bytes} bytes for the {limit.operation} operation",
     )

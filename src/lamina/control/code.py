@@ -60,9 +60,7 @@ def check_zip(data: bytes) -> CodePackage:
     or directory is written for it.
     """
     if len(data) > MAX_ZIP_BYTES:
-        raise RequestTooLarge(
-            f"Request must be smaller than {MAX_ZIP_BYTES} bytes for the CreateFunction operation"
-        )
+        raise RequestTooLarge(f"Zipped size must be smaller than {MAX_ZIP_BYTES} bytes")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
