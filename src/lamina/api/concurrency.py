@@ -10,6 +10,7 @@ from lamina.api import shapes
 from lamina.api.deps import node, path_name
 from lamina.api.http import empty, json, parse
 from lamina.control.code import MAX_UNZIPPED_BYTES, MAX_ZIP_BYTES
+from lamina.control.models import LATEST
 from lamina.control.validate import check_range
 from lamina.errors import InvalidParameterValue
 
@@ -54,7 +55,8 @@ async def put_function_concurrency(request: Request) -> Response:
     value = req.reserved_concurrent_executions
     check_range(value, "reservedConcurrentExecutions", 0, 2**31 - 1)
     async with n.functions.lock(name):
-        _meta, _raw = await n.functions.meta(name)
+        if await n.functions.records.meta(name) is None:
+            raise n.functions.not_found(name, LATEST)  # AWS names $LATEST here (recorded)
         others = sum(
             m.reserved_concurrency or 0
             for m in await n.functions.records.all_meta()

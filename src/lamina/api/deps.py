@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from lamina.errors import InvalidParameterValue
+
 if TYPE_CHECKING:
     from lamina.node import Node
 
@@ -20,6 +22,10 @@ def path_name(request: Request) -> tuple[str, str | None]:
     n = node(request)
     name, qualifier = n.arns.split_name(request.path_params["name"])
     query = request.query_params.get("Qualifier")
+    if query and qualifier and query != qualifier:
+        raise InvalidParameterValue(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        )
     if query:
         qualifier = query
     return name, qualifier

@@ -89,8 +89,8 @@ async def create_function(request: Request) -> Response:
 async def get_function(request: Request) -> Response:
     n = node(request)
     name, qualifier = path_name(request)
-    meta, _ = await n.functions.meta(name)
     version, _arn = await n.aliases.resolve(name, qualifier, route=False)
+    meta, _ = await n.functions.meta(name)
     out: dict[str, Any] = {
         "Configuration": configuration(version),
         "Code": {

@@ -31,6 +31,7 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\+?\}")
 class _Route:
     method: str
     path: re.Pattern[str]
+    query: tuple[tuple[str, str], ...]  # literal query pairs the URI template requires
     operation: OperationModel
 
 
@@ -40,18 +41,21 @@ def _routes() -> list[_Route]:
     out = []
     for name in model.operation_names:
         op = model.operation_model(name)
-        uri = op.http["requestUri"].split("?", 1)[0]
-        pattern = _PLACEHOLDER.sub(
-            lambda m: f"(?P<{m[1]}>[^/]+)", re.escape(uri).replace(r"\{", "{").replace(r"\}", "}")
-        )
-        out.append(_Route(op.http["method"], re.compile(f"^{pattern}/?$"), op))
-    return out
+        uri, _, literal = op.http["requestUri"].partition("?")
+        template = re.escape(uri).replace(r"\{", "{").replace(r"\}", "}")
+        pattern = _PLACEHOLDER.sub(lambda m: f"(?P<{m[1]}>[^/]+)", template)
+        query = tuple(parse_qsl(literal, keep_blank_values=True))
+        out.append(_Route(op.http["method"], re.compile(f"^{pattern}/?$"), query, op))
+    return sorted(out, key=lambda r: -len(r.query))  # the more specific template first
 
 
-def operation_for(method: str, path: str) -> tuple[OperationModel, dict[str, str]] | None:
-    """The Lambda operation `method path` calls, and its path parameters."""
+def operation_for(
+    method: str, path: str, query: str = ""
+) -> tuple[OperationModel, dict[str, str]] | None:
+    """The Lambda operation `method path?query` calls, and its path parameters."""
+    params = set(parse_qsl(query, keep_blank_values=True))
     for route in _routes():
-        if route.method == method:
+        if route.method == method and all(pair in params for pair in route.query):
             found = route.path.match(path)
             if found:
                 return route.operation, {k: unquote(v) for k, v in found.groupdict().items()}
@@ -205,7 +209,7 @@ def validation_message(
     method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
 ) -> str | None:
     """AWS's ValidationException message for this request, or None when it passes."""
-    found = operation_for(method, path)
+    found = operation_for(method, path, query)
     if found is None or found[0].input_shape is None:
         return None
     op, path_params = found

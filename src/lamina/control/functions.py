@@ -254,6 +254,10 @@ class FunctionService:
 
     async def delete(self, name: str, qualifier: str | None) -> None:
         """Delete the whole function, or one published version of it."""
+        if qualifier == LATEST:  # answered before the lookup, as AWS does (recorded)
+            raise InvalidParameterValue(
+                "$LATEST version cannot be deleted without deleting the function."
+            )
         async with self.lock(name):
             meta, raw = await self.meta(name)
             if qualifier is None:
