@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -167,3 +170,35 @@ def test_keys_are_reread_on_sighup(secured: NodeProcess, keys_file: Path) -> Non
 def test_public_host_without_keys_warns_loudly(node_factory: Any) -> None:
     n = node_factory("--host", "0.0.0.0")
     assert "WITHOUT --auth-keys" in n.log()
+
+
+def test_lamina_client_commands_sign_with_the_callers_keys(
+    secured: NodeProcess, tmp_path: Path
+) -> None:
+    lam = client(secured, "lambda", "AKIDGOOD", "good-secret")
+    lam.create_function(
+        FunctionName="echo", Role=ROLE, Runtime="python3.12", Handler="app.handler",
+        Code={"ZipFile": zip_source({"app.py": "def handler(e, c):\n    return e\n"})},
+    )  # fmt: skip
+    lam.get_waiter("function_active_v2").wait(FunctionName="echo")
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "AKIDGOOD",
+        "AWS_SECRET_ACCESS_KEY": "good-secret",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
+
+    def lamina(*args: str, keys: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lamina", *args, "--endpoint-url", secured.url],
+            capture_output=True, text=True, timeout=60, env=keys,
+        )  # fmt: skip
+
+    done = lamina("invoke", "echo", "--payload", '{"a": 1}', keys=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"a": 1}
+    assert lamina("queue", "stats", "echo", keys=env).returncode == 0
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    unsigned = {k: v for k, v in env.items() if k not in keys}
+    assert lamina("queue", "stats", "echo", keys=unsigned).returncode != 0
