@@ -49,16 +49,18 @@ def _routes() -> list[_Route]:
     return sorted(out, key=lambda r: -len(r.query))  # the more specific template first
 
 
+@functools.lru_cache(maxsize=4096)
 def operation_for(
     method: str, path: str, query: str = ""
 ) -> tuple[OperationModel, dict[str, str]] | None:
     """The Lambda operation `method path?query` calls, and its path parameters."""
-    params = set(parse_qsl(query, keep_blank_values=True))
+    pairs = set(parse_qsl(query, keep_blank_values=True))
     for route in _routes():
-        if route.method == method and all(pair in params for pair in route.query):
+        if route.method == method and all(pair in pairs for pair in route.query):
             found = route.path.match(path)
             if found:
-                return route.operation, {k: unquote(v) for k, v in found.groupdict().items()}
+                path_params = {k: unquote(v) for k, v in found.groupdict().items()}
+                return route.operation, path_params  # callers only read it (it is cached)
     return None
 
 
@@ -181,12 +183,16 @@ class _Checker:
                 self.fail(value, where, rule)
 
     def structure(self, shape: Shape, value: dict[str, Any], where: str) -> None:
+        required = shape.required_members
         for name, member in shape.members.items():
+            given = value.get(name)
+            if given is None and name not in required:
+                continue
             path = f"{where}.{_camel(name)}" if where else _camel(name)
-            if name in shape.required_members and value.get(name) is None:
+            if given is None:
                 self.fail("null", path, "Member must not be null")
                 continue
-            self.check(member, value.get(name), path)
+            self.check(member, given, path)
 
     def listed(self, shape: Shape, value: list[Any], where: str) -> None:
         for rule in _size_rules(shape, value):
