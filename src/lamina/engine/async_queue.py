@@ -193,8 +193,8 @@ class AsyncQueue:
     async def _refuse_unrunnable(self, function: str) -> int:
         """Reserved concurrency 0: AWS sends each event, not run, to OnFailure / the DLQ
         (condition ZeroReservedConcurrency, approximateInvokeCount 0; recorded, issue 13)."""
-        events = await self.store.lease_events(
-            function, now=self.clock.time(), lease_s=EVENT_LEASE_S, limit=MAX_BATCH
+        events = await self.store.claim_events(
+            function, now=self.clock.time(), claim_s=EVENT_CLAIM_S, limit=MAX_BATCH
         )
         for event in events:
             cfg = await self.configs.effective(event.function, event.qualifier)
