@@ -22,7 +22,21 @@ def raw_exchange(node: NodeProcess, head: str, body: bytes = b"") -> bytes:
     """Send `head` (which may announce a length it never sends) and return the answer."""
     with socket.create_connection(("127.0.0.1", node.port), timeout=10) as s:
         s.sendall(head.encode() + b"\r\n" + body)
-        return s.recv(65536)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not _complete(answer):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+
+
+def _complete(answer: bytes) -> bool:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    for line in head.lower().split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":", 1)[1])
+    return True
 
 
 def test_oversize_content_length_is_refused_before_reading(node: NodeProcess) -> None:
