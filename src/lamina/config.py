@@ -87,6 +87,23 @@ class Settings:
             " survives kill -9 of the node, and WAL checkpoints are flushed."
         ),
     )
+    auth_keys: Path | None = field(
+        default=None,
+        metadata=_flag(
+            'JSON file {"ACCESS_KEY_ID": "SECRET"}: every API request must be SigV4-signed by one'
+            " of these keys (re-read on SIGHUP). See docs/security.md."
+        ),
+    )
+    allow_origin: tuple[str, ...] = field(
+        default=(),
+        metadata=_flag(
+            "A web origin (https://host:port) whose pages may call the API; repeatable."
+        ),
+    )
+    open_metrics: bool = field(
+        default=False,
+        metadata=_flag("Serve /metrics without a signature when --auth-keys is on (for scrapers)."),
+    )
 
     @property
     def endpoint_url(self) -> str:
@@ -111,6 +128,7 @@ class Flag:
     help: str
     minimum: int | None
     choices: tuple[str, ...]
+    multiple: bool = False  # repeatable: the field is a tuple of `kind`
 
     @property
     def option(self) -> str:
@@ -132,13 +150,16 @@ def flags() -> list[Flag]:
             help=f.metadata["help"],
             minimum=f.metadata["minimum"],
             choices=f.metadata["choices"],
+            multiple=typing.get_origin(hints[f.name]) is tuple,
         )
         for f in fields(Settings)
     ]
 
 
 def _plain(hint: Any) -> type:
-    """`int` for `int | None`; the hint itself otherwise."""
+    """`int` for `int | None`, `str` for `tuple[str, ...]`; the hint itself otherwise."""
+    if typing.get_origin(hint) is tuple:
+        return typing.cast(type, typing.get_args(hint)[0])
     if isinstance(hint, types.UnionType):
         (kind,) = (arg for arg in typing.get_args(hint) if arg is not type(None))
         return typing.cast(type, kind)

@@ -8,7 +8,7 @@ LaminaError                       anything Lamina raises on purpose
 │   ├── ValidationError                    400 ValidationException
 │   ├── PreconditionFailed                 412 PreconditionFailedException
 │   ├── InvalidRequestContent              400 InvalidRequestContentException
-│   ├── RequestTooLarge                    413 RequestTooLargeException
+│   ├── RequestTooLarge                    413 RequestEntityTooLargeException (AWS's answer)
 │   ├── UnsupportedMediaType               415 UnsupportedMediaTypeException
 │   ├── TooManyRequests                    429 TooManyRequestsException (+ Reason)
 │   ├── ResourceInUse                      400 ResourceInUseException
@@ -16,6 +16,8 @@ LaminaError                       anything Lamina raises on purpose
 │   ├── ProvisionedConcurrencyConfigNotFound 404
 │   ├── ServiceError                       500 ServiceException
 │   ├── UnknownOperation                   404 UnknownOperationException
+│   ├── AuthError                          403: MissingAuthenticationToken, UnrecognizedClient,
+│   │                                      InvalidSignature, AccessDenied (api/guard.py renders)
 │   └── SqsError                           400, an SQS JSON-protocol error (`__type`)
 └── StoreError                    a backend failed; wrapped at the backend edge
 """
@@ -84,8 +86,11 @@ class InvalidRequestContent(AwsError):
 
 
 class RequestTooLarge(AwsError):
-    code = "RequestTooLargeException"
+    """AWS answers with this code, not the model's RequestTooLargeException (recorded)."""
+
+    code = "RequestEntityTooLargeException"
     status = 413
+    message_key = "Message"
 
 
 class UnsupportedMediaType(AwsError):
@@ -119,6 +124,23 @@ class ServiceError(AwsError):
 class UnknownOperation(AwsError):
     code = "UnknownOperationException"
     status = 404
+
+
+class AuthError(AwsError):
+    """A request refused before any route saw it: unsigned, unknown key, bad signature, origin.
+
+    `code` is set per instance; `api/guard.py` renders it in the protocol of the service asked.
+    """
+
+    status = 403
+    message_key = "Message"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.auth_code = code
+
+    def body(self) -> dict[str, Any]:
+        return {"Type": self.fault, "Message": self.message}
 
 
 class TooManyRequests(AwsError):

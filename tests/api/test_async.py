@@ -277,22 +277,22 @@ def test_queue_stats_list_purge_pause_resume(anode: NodeProcess, alam: Any, reco
     assert [r["event"] for r in records(out)] == [{"after": "purge"}]
 
 
-def test_reserved_zero_holds_events_then_runs_them_with_new_code(
+def test_paused_queue_holds_events_then_runs_them_with_new_code(
     anode: NodeProcess, alam: Any, recorder: Any
 ) -> None:
+    # `lamina queue pause` is the pause; reserved concurrency 0 drops events, as on AWS.
     name, out = recorder()
-    alam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    base = f"{anode.url}/lamina/v1/functions/{name}/async-queue"
+    httpx.post(base + "/pause", timeout=10)
     for i in range(10):
         send(alam, name, {"i": i})
-    with pytest.raises(alam.exceptions.TooManyRequestsException):
-        alam.invoke(FunctionName=name, Payload=b"{}")
-    time.sleep(1.0)  # a negative check: nothing may run while the function is throttled to 0
+    time.sleep(1.0)  # a negative check: nothing may run while the queue is paused
     assert records(out) == [] and queue_stats(anode, name)["depth"] == 10
     new_code = RECORDER.replace('{"seen": event}', '{"seen": event, "v": 2}').replace(
         '"event": event}', '"event": event, "v": 2}'
     )
     alam.update_function_code(FunctionName=name, ZipFile=zip_source({"app.py": new_code}))
-    alam.delete_function_concurrency(FunctionName=name)
+    httpx.post(base + "/resume", timeout=10)
     wait_for(lambda: len(records(out)) == 10)
     assert all(r.get("v") == 2 for r in records(out))
     assert queue_stats(anode, name)["retried"] == 0

@@ -9,6 +9,7 @@ from typing import Any
 
 import psutil
 import pytest
+from botocore.exceptions import ClientError
 
 from harness import NodeProcess, zip_source
 
@@ -266,8 +267,9 @@ def test_payload_limits_and_bad_json(lam: Any, create_function: Any) -> None:
     name = create_function({"app.py": "def handler(e, c):\n    return 'x' * e['n']\n"})[
         "FunctionName"
     ]
-    with pytest.raises(lam.exceptions.RequestTooLargeException):
+    with pytest.raises(ClientError) as too_large:  # AWS's code, not the model's (recorded)
         lam.invoke(FunctionName=name, Payload=b'"' + b"a" * 6_291_456 + b'"')
+    assert too_large.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
     with pytest.raises(lam.exceptions.InvalidRequestContentException):
         lam.invoke(FunctionName=name, Payload=b"{not json")
     out, body = invoke(lam, name, {"n": 7_000_000})

@@ -185,12 +185,13 @@ def test_description_longer_than_256_is_a_validation_error() -> None:
 
 
 def test_environment_of_exactly_4_kb_is_accepted_and_one_byte_more_is_not() -> None:
-    validate.check_environment({"KEY": "v" * (4096 - 3)})
+    # AWS measures the JSON text of the map, {"KEY":"..."} (recorded answer, issue 13)
+    validate.check_environment({"KEY": "v" * (4096 - len('{"KEY":""}'))})
 
     with pytest.raises(InvalidParameterValue) as exc:
-        validate.check_environment({"KEY": "v" * (4096 - 2)})
+        validate.check_environment({"KEY": "v" * (4097 - len('{"KEY":""}'))})
     assert "exceeded the 4KB limit" in exc.value.message
-    assert "String measured: 4097" in exc.value.message
+    assert 'String measured: {"KEY":"vvv' in exc.value.message
 
 
 def test_environment_size_counts_utf8_bytes() -> None:

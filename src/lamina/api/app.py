@@ -13,6 +13,7 @@ from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from lamina.api import (
@@ -31,6 +32,7 @@ from lamina.api import (
     tags,
 )
 from lamina.api.errors import handle_aws_error, handle_http_error, handle_unexpected
+from lamina.api.guard import Guard
 from lamina.api.services import Services
 from lamina.errors import AwsError
 
@@ -73,6 +75,7 @@ def build_app(services: Services, lifecycle: Lifecycle) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(Guard, settings=services.settings)],  # origin, size, SigV4
         exception_handlers={
             AwsError: handle_aws_error,
             HTTPException: handle_http_error,

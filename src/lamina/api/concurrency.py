@@ -10,6 +10,7 @@ from lamina.api import shapes
 from lamina.api.deps import path_name, services
 from lamina.api.http import empty, json, parse
 from lamina.control.code import MAX_UNZIPPED_BYTES, MAX_ZIP_BYTES
+from lamina.control.models import LATEST
 from lamina.control.validate import check_range
 from lamina.errors import InvalidParameterValue
 
@@ -44,11 +45,18 @@ async def get_account_settings(request: Request) -> Response:
 async def put_function_concurrency(request: Request) -> Response:
     req = await parse(request, shapes.PutFunctionConcurrencyRequest)
     s = services(request)
-    name, _ = path_name(request)
+    name, qualifier = path_name(request)
+    if qualifier is not None:  # recorded AWS answer (issue 13, item 1)
+        raise InvalidParameterValue(
+            "This operation is permitted on Lambda functions only. Aliases and versions do not"
+            " support this operation. Please specify either a function name or an unqualified"
+            " function ARN."
+        )
     value = req.reserved_concurrent_executions
     check_range(value, "reservedConcurrentExecutions", 0, 2**31 - 1)
     async with s.functions.lock(name):
-        _meta, _raw = await s.functions.meta(name)
+        if await s.functions.records.meta(name) is None:
+            raise s.functions.not_found(name, LATEST)  # AWS names $LATEST here (recorded)
         others = sum(
             m.reserved_concurrency or 0
             for m in await s.functions.records.all_meta()

@@ -13,6 +13,7 @@ from lamina.api.deps import path_name, services
 from lamina.api.http import empty, json, paged_json, parse
 from lamina.control.event_config import EventInvokeConfig
 from lamina.control.models import LATEST
+from lamina.errors import InvalidParameterValue
 
 P = "/2019-09-25/functions/{name}/event-invoke-config"
 
@@ -38,6 +39,14 @@ async def _write(request: Request, merge: bool) -> Response:
     req = await parse(request, shapes.EventInvokeConfigRequest)
     name, qualifier = path_name(request)
     dest = req.destination_config
+    if (
+        req.maximum_retry_attempts is None
+        and req.maximum_event_age_in_seconds is None
+        and not (dest and (dest.on_success or dest.on_failure))
+    ):
+        raise InvalidParameterValue(
+            "You must specify at least one of error handling or destination setting."
+        )
     cfg = EventInvokeConfig(
         function=name,
         qualifier=qualifier or LATEST,

@@ -13,7 +13,7 @@ from lamina.api import shapes
 from lamina.api.deps import path_name, services
 from lamina.api.http import empty, json, paged_json, parse
 from lamina.control import validate
-from lamina.control.code import check_zip
+from lamina.control.code import checked_zip
 from lamina.control.functions import NewFunction
 from lamina.control.models import LATEST, configuration
 from lamina.errors import InvalidParameterValue
@@ -52,7 +52,7 @@ async def create_function(request: Request) -> Response:
     validate.check_description(req.description)
     variables = req.environment.variables if req.environment else None
     validate.check_environment(variables or {})
-    code = check_zip(_need_zip(req.code.zip_file, req.code.s3_bucket, req.code.image_uri))
+    code = await checked_zip(_need_zip(req.code.zip_file, req.code.s3_bucket, req.code.image_uri))
     created = await s.functions.create(
         NewFunction(
             name=name,
@@ -89,8 +89,8 @@ async def create_function(request: Request) -> Response:
 async def get_function(request: Request) -> Response:
     s = services(request)
     name, qualifier = path_name(request)
-    meta, _ = await s.functions.meta(name)
     version, _arn = await s.aliases.resolve(name, qualifier, route=False)
+    meta, _ = await s.functions.meta(name)
     out: dict[str, Any] = {
         "Configuration": configuration(version),
         "Code": {
@@ -124,7 +124,7 @@ async def update_code(request: Request) -> Response:
     req = await parse(request, shapes.UpdateFunctionCodeRequest)
     s = services(request)
     name, _ = path_name(request)
-    code = check_zip(_need_zip(req.zip_file, req.s3_bucket, req.image_uri))
+    code = await checked_zip(_need_zip(req.zip_file, req.s3_bucket, req.image_uri))
     updated = await s.functions.update_code(
         name, code, publish=req.publish, revision_id=req.revision_id, dry_run=req.dry_run
     )

@@ -18,7 +18,12 @@ P = "/2017-03-31/tags/{arn}"
 def _function_name(request: Request) -> str:
     arn = request.path_params["arn"]
     m = FULL_ARN_RE.match(arn)
-    if not m or m["qualifier"]:
+    if m and m["qualifier"]:
+        raise InvalidParameterValue(
+            "Tags on function aliases and versions are not supported. Please specify a function"
+            " ARN."
+        )
+    if not m:
         raise InvalidParameterValue(f"Tags can be set on unqualified function ARNs only: {arn}")
     name, _ = services(request).arns.split_name(arn)
     return name

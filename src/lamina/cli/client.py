@@ -11,6 +11,8 @@ import click
 import httpx
 import msgspec
 
+from lamina.auth.client import credentials, http_auth, region
+
 #: Default node URL for client commands.
 DEFAULT_ENDPOINT = "http://127.0.0.1:9001"
 
@@ -27,12 +29,14 @@ def lambda_client(endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
+    creds = credentials()  # the caller's keys when configured (nodes with --auth-keys need them)
     return boto3.client(
         "lambda",
         endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="lamina",
-        aws_secret_access_key="lamina",
+        region_name=region(),
+        aws_access_key_id=creds.access_key if creds else "lamina",
+        aws_secret_access_key=creds.secret_key if creds else "lamina",
+        aws_session_token=creds.token if creds else None,
         config=Config(retries={"max_attempts": 1}, read_timeout=960),
     )
 
@@ -87,12 +91,14 @@ def logs(name: str, follow: bool, limit: int, endpoint_url: str) -> None:
     url = f"{endpoint_url}/lamina/v1/functions/{name}/logs"
     try:
         if follow:
-            with httpx.stream("GET", url, params={"follow": "1"}, timeout=None) as resp:
+            with httpx.stream(
+                "GET", url, params={"follow": "1"}, timeout=None, auth=http_auth()
+            ) as resp:
                 for line in resp.iter_lines():
                     if line:
                         click.echo(msgspec.json.decode(line)["message"])
             return
-        resp = httpx.get(url, params={"limit": 10_000}, timeout=30)
+        resp = httpx.get(url, params={"limit": 10_000}, timeout=30, auth=http_auth())
         resp.raise_for_status()
     except httpx.HTTPError as exc:
         raise click.ClickException(f"cannot read logs: {exc}") from exc
@@ -108,7 +114,7 @@ def queue() -> None:
 def _queue_call(method: str, endpoint_url: str, name: str, suffix: str = "", **params: Any) -> Any:
     url = f"{endpoint_url}/lamina/v1/functions/{name}/async-queue{suffix}"
     try:
-        resp = httpx.request(method, url, params=params or None, timeout=30)
+        resp = httpx.request(method, url, params=params or None, timeout=30, auth=http_auth())
     except httpx.HTTPError as exc:
         raise click.ClickException(f"cannot reach {endpoint_url}: {exc}") from exc
     if resp.status_code >= 400:

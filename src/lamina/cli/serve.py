@@ -36,6 +36,7 @@ def _option(flag: Flag) -> Callable[[F], F]:
         default=flag.default,
         type=_click_type(flag),
         help=flag.help or None,
+        multiple=flag.multiple,
     )
 
 

@@ -10,6 +10,7 @@ from types import FrameType
 import uvicorn
 
 from lamina.api.app import build_app
+from lamina.auth.keys import exposure_warning
 from lamina.config import Settings
 from lamina.node import Node
 
@@ -57,5 +58,8 @@ def run(settings: Settings) -> None:
         timeout_graceful_shutdown=10,
         log_config=None,
     )
+    warning = exposure_warning(settings.host, settings.auth_keys)
+    if warning:
+        log.warning(warning)
     log.info("listening on http://%s:%d (lamina %s)", settings.host, settings.port, "node")
     _Server(config, node).run()

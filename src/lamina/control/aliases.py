@@ -27,8 +27,9 @@ class AliasService:
         self.functions = functions
         self.records = functions.records
 
-    def _not_found(self, name: str, alias: str) -> ResourceNotFound:
-        return ResourceNotFound(f"Alias not found: {self.functions.arns.function(name, alias)}")
+    def alias_not_found(self, name: str, alias: str) -> ResourceNotFound:
+        arn = self.functions.arns.function(name, alias)
+        return ResourceNotFound(f"Cannot find alias arn: {arn}")  # AWS's text (recorded)
 
     async def _check_target(
         self, name: str, version: str, weights: Mapping[str, float] | None
@@ -50,8 +51,8 @@ class AliasService:
                 )
             if extra == version:
                 raise InvalidParameterValue(
-                    "Invalid function version in AdditionalVersionWeights: the alias already"
-                    f" points to {extra}"
+                    f"Invalid function version {extra}. Function version {extra} is already"
+                    " included in routing configuration."
                 )
             if extra == LATEST or version == LATEST:
                 raise InvalidParameterValue(
@@ -97,7 +98,7 @@ class AliasService:
         await self.functions.meta(name)
         record = await self.records.alias(name, alias)
         if record is None:
-            raise self._not_found(name, alias)
+            raise self.alias_not_found(name, alias)
         return record
 
     async def list(self, name: str, version: str | None) -> list[Alias]:

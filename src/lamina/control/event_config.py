@@ -65,6 +65,17 @@ class EventConfigService:
         self._cache = {k: v for k, v in self._cache.items() if k[0] != name}
 
     async def _check_qualifier(self, name: str, qualifier: str) -> None:
+        """Raises AWS's "The function doesn't exist." (Put, Update, List answer so; recorded)."""
+        try:
+            await self._check_exists(name, qualifier)
+        except ResourceNotFound as exc:
+            raise ResourceNotFound(NO_FUNCTION) from exc
+
+    def _no_config(self, name: str, qualifier: str) -> ResourceNotFound:
+        arn = self.functions.arns.function(name, qualifier)
+        return ResourceNotFound(f"The function {arn} doesn't have an EventInvokeConfig")
+
+    async def _check_exists(self, name: str, qualifier: str) -> None:
         if qualifier == LATEST:
             await self.functions.meta(name)
         elif qualifier.isdigit():
@@ -73,13 +84,14 @@ class EventConfigService:
             raise self.functions.not_found(name, qualifier)
 
     async def get(self, name: str, qualifier: str) -> EventInvokeConfig:
-        await self._check_qualifier(name, qualifier)
+        """Get / Delete: a missing function, qualifier or config all read "doesn't have"."""
+        try:
+            await self._check_exists(name, qualifier)
+        except ResourceNotFound as exc:
+            raise self._no_config(name, qualifier) from exc
         raw = await self.functions.store.get(KIND, f"{name}/{qualifier}")
         if raw is None:
-            raise ResourceNotFound(
-                "The function "
-                f"{self.functions.arns.function(name, qualifier)} doesn't have an EventInvokeConfig"
-            )
+            raise self._no_config(name, qualifier)
         return _dec.decode(raw)
 
     async def effective(self, name: str, qualifier: str | None) -> EventInvokeConfig:
@@ -91,7 +103,7 @@ class EventConfigService:
         return self._cache[key] or EventInvokeConfig(function=name, qualifier=key[1])
 
     async def list(self, name: str) -> list[EventInvokeConfig]:
-        await self.functions.meta(name)
+        await self._check_qualifier(name, LATEST)
         return [_dec.decode(v) for _, v in await self.functions.store.scan(KIND, f"{name}/")]
 
     async def put(self, cfg: EventInvokeConfig, *, merge: bool) -> EventInvokeConfig:
@@ -123,10 +135,12 @@ class EventConfigService:
         if cfg.max_event_age_s is not None:
             check_range(cfg.max_event_age_s, "maximumEventAgeInSeconds", 60, 21_600)
         for arn in (cfg.on_success, cfg.on_failure):
-            if arn and not await self._destination_exists(arn):
+            if arn and _names_function(arn, cfg.function):  # recorded AWS answer (issue 13)
                 raise InvalidParameterValue(
-                    f"The destination ARN {arn} is invalid or does not exist."
+                    "You can't specify the function as a destination for itself."
                 )
+            if arn and not await self._destination_exists(arn):
+                raise InvalidParameterValue(f"The destination ARN {arn} is invalid.")
 
     async def _destination_exists(self, arn: str) -> bool:
         """True if `arn` names an existing Lamina function or queue."""
@@ -141,6 +155,16 @@ class EventConfigService:
         await self.get(name, qualifier)
         await self.functions.store.transact([Delete(KIND, f"{name}/{qualifier}")])
         await self.functions.changed(name)
+
+
+#: AWS's answer to Put / Update / List for a function or qualifier that does not exist.
+NO_FUNCTION = "The function doesn't exist."
+
+
+def _names_function(arn: str, name: str) -> bool:
+    """Whether `arn` is a Lambda ARN of function `name` (any qualifier)."""
+    parts = arn.split(":")
+    return len(parts) >= 7 and parts[2] == "lambda" and parts[5] == "function" and parts[6] == name
 
 
 def _pick(new: T | None, old: T | None) -> T | None:

@@ -265,6 +265,10 @@ class FunctionService:
 
     async def delete(self, name: str, qualifier: str | None) -> None:
         """Delete the whole function, or one published version of it."""
+        if qualifier == LATEST:  # answered before the lookup, as AWS does (recorded)
+            raise InvalidParameterValue(
+                "$LATEST version cannot be deleted without deleting the function."
+            )
         async with self.lock(name):
             meta, raw = await self.meta(name)
             if qualifier is None:
@@ -290,7 +294,8 @@ class FunctionService:
                 "Deletion of aliases or $LATEST is not supported with this request; use"
                 " DeleteAlias, or DeleteFunction without a qualifier."
             )
-        await self.version(meta.name, qualifier)
+        if await self.records.version(meta.name, qualifier) is None:
+            return  # AWS answers 204 for a version that does not exist (issue 13, item 3)
         users = [
             a.name
             for a in await self.records.aliases(meta.name)

@@ -90,9 +90,7 @@ class MappingService:
     async def get(self, key: str) -> Mapping:
         raw = await self.store.get(KIND, key)
         if raw is None:
-            raise ResourceNotFound(
-                f"The resource you requested does not exist. (Service: Lambda, UUID: {key})"
-            )
+            raise ResourceNotFound("The resource you requested does not exist.")
         return _dec.decode(raw)
 
     async def _check_target(self, m: Mapping) -> None:

@@ -62,6 +62,10 @@ class ProvisionedService:
         return [_decode(v) for _, v in await self.store.scan(KIND, prefix)]
 
     async def get(self, function: str, qualifier: str | None) -> ProvisionedConfig:
+        if not qualifier or qualifier == LATEST:  # Get / Delete word it so (recorded)
+            raise InvalidParameterValue(
+                "The function resource provided must be an alias or a published version."
+            )
         await self._check_qualifier(function, qualifier)
         assert qualifier is not None
         raw = await self.store.get(KIND, _key(function, qualifier))
@@ -77,6 +81,9 @@ class ProvisionedService:
                 "Provisioned Concurrency Configs cannot be applied to unpublished function"
                 " versions."
             )
+        is_alias = not qualifier.isdigit()
+        if is_alias and await self.aliases.records.alias(function, qualifier) is None:
+            raise self.aliases.alias_not_found(function, qualifier)
         await self.aliases.resolve(function, qualifier, route=False)  # ResourceNotFound
         if not qualifier.isdigit():
             alias = await self.aliases.records.alias(function, qualifier)

@@ -35,6 +35,13 @@ from lamina.errors import ResourceNotFound
 from lamina.store.base import Delete, Put, Store
 from lamina.store.events import AsyncEvent, EventQueueStats
 
+#: Condition of events refused because the function's reserved concurrency is 0.
+ZERO_RESERVED = "ZeroReservedConcurrency"
+#: DLQ ErrorMessage per condition of events that never ran (AWS's text, typo included).
+DLQ_MESSAGES = {
+    ZERO_RESERVED: "Function not invoked. Function isconfigured with zero reserved concurrent"
+    " executions",
+}
 log = logging.getLogger("lamina.async")
 
 #: Most events one poller claims per round.
@@ -146,6 +153,12 @@ class AsyncQueue:
                 if function in self._paused:
                     await wake.wait()
                     continue
+                if self.concurrency.reserved(function) == 0:
+                    if not await self._refuse_unrunnable(function):
+                        if await self._finished(function, wake):
+                            return
+                        await self.clock.wait(wake, IDLE_POLL_S)
+                    continue
                 free = min(MAX_BATCH, self.concurrency.available(function))
                 if free == 0:
                     await self.concurrency.wait_capacity(IDLE_POLL_S)
@@ -170,6 +183,23 @@ class AsyncQueue:
         # No await between this check and the poller's removal, so an accept that set `wake`
         # after the stats read is never missed.
         return stats.depth == 0 and not wake.is_set()
+
+    async def _refuse_unrunnable(self, function: str) -> int:
+        """Reserved concurrency 0: AWS sends each event, not run, to OnFailure / the DLQ
+        (condition ZeroReservedConcurrency, approximateInvokeCount 0; recorded, issue 13)."""
+        events = await self.store.claim_events(
+            function, now=self.clock.time(), claim_s=EVENT_CLAIM_S, limit=MAX_BATCH
+        )
+        for event in events:
+            try:
+                cfg = await self.configs.effective(event.function, event.qualifier)
+                target = await self.invoker.resolve(event.function, event.qualifier)
+            except ResourceNotFound:
+                self.dropped[event.function] += 1
+                await self._acking.submit(event.request_id)
+                continue
+            await self._give_up(event, cfg, ZERO_RESERVED, 0, target)
+        return len(events)
 
     def _start_run(self, event: AsyncEvent) -> None:
         task = asyncio.create_task(self._run(event))
@@ -254,7 +284,7 @@ class AsyncQueue:
             await self.destinations.deliver(cfg.on_failure, record)
         dlq = target.dead_letter_target
         if dlq:
-            error = _error_text(out) if out else condition
+            error = _error_text(out) if out else DLQ_MESSAGES.get(condition, condition)
             await self.destinations.dead_letter(dlq, event.payload, event.request_id, error)
         await self._acking.submit(event.request_id)
 

@@ -142,6 +142,10 @@ class Concurrency:
             raise TooManyRequests(reason)
         return self._take(function)
 
+    def reserved(self, function: str) -> int | None:
+        """`function`'s reserved concurrency, None when it draws on the unreserved pool."""
+        return self._reserved.get(function)
+
     def available(self, function: str) -> int:
         """How many leases `function` could take right now."""
         reserved = self._reserved.get(function)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lamina.auth.keys import NODE_KEY
 from lamina.clock import Clock
 from lamina.engine import logs
 from lamina.engine.forkserver import ForkServer
@@ -27,10 +28,10 @@ from lamina.runtime import protocol
 
 log = logging.getLogger("lamina.engine.launcher")
 
-#: Dummy credentials: boto3 inside a handler signs requests to this node with them.
+#: The node key (auth/keys.py): boto3 inside a handler signs requests to this node with it.
 DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "AKIALAMINALOCAL00000",
-    "AWS_SECRET_ACCESS_KEY": "lamina-local-secret-access-key",
+    "AWS_ACCESS_KEY_ID": NODE_KEY.key_id,
+    "AWS_SECRET_ACCESS_KEY": NODE_KEY.secret,
     "AWS_SESSION_TOKEN": "lamina-local-session-token",
 }
 #: Variables that change how the interpreter or libc start: a function setting one spawns.

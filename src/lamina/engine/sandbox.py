@@ -35,6 +35,18 @@ OUTPUT_DRAIN_TIMEOUT_S = 1.0
 OUTPUT_READ_CHUNK_BYTES = 65536
 #: Size of one read from the frame pipe (a 6 MB result arrives in several).
 FRAME_READ_CHUNK_BYTES = 262144
+#: Largest frame taken from an environment: a 6 MB response (AWS: 6,291,556 bytes) plus the
+#: Result's other fields. A longer frame is dropped as it arrives, never held (issue 13).
+MAX_FRAME_BYTES = 6_291_556 + 65_536
+#: What the caller gets instead of an oversize response (reference B.3, observed on AWS).
+TOO_LARGE_RESULT = protocol.Result(
+    "",
+    b'{"errorMessage":"Response payload size exceeded maximum allowed payload size'
+    b' (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}',
+    "Function.ResponseSizeTooLarge",
+    0.0,
+    0,
+)
 #: Bytes per MiB, for RSS → MB.
 BYTES_PER_MB = 1024 * 1024
 
@@ -89,6 +101,7 @@ class Sandbox:
         self._sentinel = sentinel
         self._memory_limit_bytes = memory_limit_mb * BYTES_PER_MB
         self._frame_buffer = bytearray()
+        self._frame_discard = 0  # bytes of an oversize frame still to drop
         self._frames_eof = False
         self._waiter: asyncio.Future[FromRuntime] | None = None
         #: Frames that arrived while no exchange awaited one (InitDone during adopt).
@@ -221,10 +234,17 @@ class Sandbox:
             self._loop.remove_reader(self._frames_fd)
             self._resolve(None)
             return
+        if self._frame_discard:
+            dropped = min(self._frame_discard, len(chunk))
+            self._frame_discard -= dropped
+            chunk = chunk[dropped:]
         buffer = self._frame_buffer
         buffer += chunk
         while len(buffer) >= protocol.HEADER_SIZE_BYTES:
             end = protocol.HEADER_SIZE_BYTES + protocol.frame_length(buffer[:4])
+            if end > MAX_FRAME_BYTES + protocol.HEADER_SIZE_BYTES:
+                self._drop_oversize_frame(end)
+                continue
             if len(buffer) < end:
                 return
             message = protocol.from_runtime_decoder.decode(
@@ -233,6 +253,15 @@ class Sandbox:
             del buffer[:end]
             self._drain_output()
             self._resolve(message)
+
+    def _drop_oversize_frame(self, end: int) -> None:
+        """Answer Function.ResponseSizeTooLarge now and drop the frame's bytes as they come."""
+        buffer = self._frame_buffer
+        taken = min(end, len(buffer))
+        self._frame_discard = end - taken
+        del buffer[:taken]
+        self._drain_output()
+        self._resolve(TOO_LARGE_RESULT)
 
     def _resolve(self, message: FromRuntime | None) -> None:
         waiter = self._waiter
