@@ -38,6 +38,7 @@ from lamina.engine.provisioner import Provisioner
 from lamina.engine.sources import Sources
 from lamina.engine.telemetry import Telemetry
 from lamina.errors import LaminaError
+from lamina.logs.service import LogService
 from lamina.queues.service import QueueService
 from lamina.store.base import Store
 from lamina.store.memory import MemoryStore
@@ -92,6 +93,7 @@ class Node:
             memory_budget_mb=settings.memory_budget or default_memory_budget_mb(),
         )
         self.logs = LogSink(self.store)
+        self.log_service = LogService(self.store, self.logs)
         self.telemetry = Telemetry()
         self.telemetry.watch(self.concurrency, self.pool)
         self.invoker = Invoker(

@@ -19,6 +19,7 @@ from lamina.api import (
     functions,
     invoke,
     lamina,
+    logs,
     mappings,
     ops,
     permissions,
@@ -59,6 +60,7 @@ def build_app(node: Node) -> Starlette:
         *event_config.routes,
         *async_queue.routes,
         *mappings.routes,
+        *logs.routes,  # before sqs: both serve POST /, told apart by X-Amz-Target
         *sqs.routes,
         *telemetry.routes,
     ]

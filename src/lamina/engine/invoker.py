@@ -135,7 +135,9 @@ class Invoker:
                     inv.payload, request_id=inv.request_id, invoked_function_arn=arn,
                     client_context=inv.client_context, deadline=limit,
                 )  # fmt: skip
-                self.logs.add(version.log_group, env.log_stream_name, result.log_text)
+                self.logs.add(
+                    version.log_group, env.log_stream_name, result.log_text, result.duration_ms
+                )
         except TooManyRequests:  # no room on this node for another environment
             self.concurrency.count_throttle(inv.function)
             raise
