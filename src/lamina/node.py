@@ -35,6 +35,7 @@ from lamina.engine.leases import LeaseBook
 from lamina.engine.log_sink import LogSink
 from lamina.engine.pool import Pool
 from lamina.engine.provisioner import Provisioner
+from lamina.engine.snapshot import Snapshots
 from lamina.engine.sources import Sources
 from lamina.engine.telemetry import Telemetry
 from lamina.errors import LaminaError
@@ -142,6 +143,10 @@ class Node:
             self.destinations,
             self.clock,
         )
+        self.snapshots = Snapshots(
+            self.functions, self.concurrency, self.pool, self.telemetry, self.async_queue,
+            self.clock,
+        )  # fmt: skip
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.functions.on_change(self._sync_reserved)

@@ -108,7 +108,16 @@ def test_reserved_zero_throttles_and_held_events_are_reported_exactly(
         "errors": 2,
         "environments": view["functions"][name]["environments"],
         "queue_depth": 2,
+        "queue_oldest_age_s": view["functions"][name]["queue_oldest_age_s"],
+        "queue_paused": False,
+        "limit": 0,
+        "duration_p50_ms": view["functions"][name]["duration_p50_ms"],
+        "duration_p99_ms": view["functions"][name]["duration_p99_ms"],
     }
+    assert view["functions"][name]["queue_oldest_age_s"] >= 0
+    assert (
+        0 < view["functions"][name]["duration_p50_ms"] <= view["functions"][name]["duration_p99_ms"]
+    )
     assert view["functions"][other]["reserved"] == 10
     assert view["account"] == {
         "limit": 40, "unreserved_limit": 30, "unreserved_in_use": 0, "in_use": 0

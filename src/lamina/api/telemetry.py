@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,56 +12,10 @@ from lamina.api.http import json
 
 
 async def stats(request: Request) -> Response:
-    """Per function: running, reserved, provisioned ready/busy, throttles, invocations,
-    errors, environments by state and async queue depth; account-wide figures."""
-    n = node(request)
-    c = n.concurrency.statistics()
-    pool = n.pool.statistics()
-    provisioned = n.pool.provisioned_by_function()
-    now = n.clock.time()
-    queued = {f: (await n.store.event_stats(f, now=now)).depth
-              for f in await n.store.event_functions()}  # fmt: skip
-    names = sorted(
-        {*(m.name for m in await n.functions.records.all_meta()), *c.in_use, *pool.functions}
-    )
-    functions: dict[str, Any] = {}
-    for name in names:
-        envs = pool.functions.get(name)
-        live, busy = provisioned.get(name, (0, 0))
-        functions[name] = {
-            "running": c.in_use.get(name, 0),
-            "reserved": c.reserved.get(name),
-            "provisioned": {"ready": live - busy, "busy": busy},
-            "throttles": c.throttles.get(name, 0),
-            "invocations": n.telemetry.invocations.get(name, 0),
-            "errors": n.telemetry.errors.get(name, 0),
-            "environments": {
-                "total": (envs.starting + envs.ready + envs.busy) if envs else 0,
-                "starting": envs.starting if envs else 0,
-                "idle": envs.idle if envs else 0,
-                "busy": envs.busy if envs else 0,
-            },
-            "queue_depth": queued.get(name, 0),
-        }
-    return json(
-        request,
-        {
-            "account": {
-                "limit": c.account_limit,
-                "unreserved_limit": c.unreserved_limit,
-                "unreserved_in_use": c.unreserved_in_use,
-                "in_use": sum(c.in_use.values()),
-            },
-            "environments": {
-                "total": pool.total,
-                "cold_starts": pool.cold_starts,
-                "evictions": n.pool.evictions,
-                "memory_in_use_mb": n.pool.memory_in_use_mb,
-                "memory_budget_mb": n.pool.memory_budget_mb,
-            },
-            "functions": functions,
-        },
-    )
+    """Per function: running against its limit, reserved, provisioned ready/busy, throttles,
+    invocations, errors, environments by state, recent p50/p99 duration and the async queue's
+    depth, oldest age and pause state; account-wide figures (see `engine/snapshot.py`)."""
+    return json(request, await node(request).snapshots.take())
 
 
 async def metrics(request: Request) -> Response:

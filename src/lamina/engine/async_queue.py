@@ -300,6 +300,14 @@ class AsyncQueue:
         )
         return stats, counters, function in self._paused
 
+    def paused(self) -> set[str]:
+        """Functions whose queues are paused now."""
+        return set(self._paused)
+
+    async def functions_with_events(self) -> list[str]:
+        """Functions that have queued events."""
+        return await self.store.event_functions()
+
     async def list(self, function: str, after: str, limit: int) -> list[AsyncEvent]:
         return await self.store.list_events(function, after=after, limit=limit)
 

@@ -15,7 +15,7 @@ SpilloverInvocations → `lamina_provisioned_concurrency_invocations_total` /
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -28,6 +28,8 @@ from lamina.engine.pool import Pool
 #: Duration buckets in ms: 1 ms … 900 s (the longest Timeout).
 DURATION_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000,
                        60_000, 300_000, 900_000)  # fmt: skip
+#: Durations kept per function for the live percentiles (p50 / p99) of stats and the dashboard.
+RECENT_DURATIONS = 512
 
 
 class Telemetry:
@@ -36,6 +38,8 @@ class Telemetry:
     def __init__(self) -> None:
         self.invocations: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
+        #: The last `RECENT_DURATIONS` durations (ms) of each function, newest last.
+        self.recent: dict[str, deque[float]] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self._duration = Histogram(
             "lamina_duration_milliseconds",
@@ -51,6 +55,18 @@ class Telemetry:
         if error:
             self.errors[function] += 1
         self._duration.labels(function).observe(duration_ms)
+        recent = self.recent.get(function)
+        if recent is None:
+            recent = self.recent[function] = deque(maxlen=RECENT_DURATIONS)
+        recent.append(duration_ms)
+
+    def percentiles(self, function: str) -> tuple[float, float] | None:
+        """(p50, p99) of the function's recent durations in ms, or None before its first run."""
+        recent = sorted(self.recent.get(function, ()))
+        if not recent:
+            return None
+        last = len(recent) - 1
+        return recent[round(last * 0.5)], recent[round(last * 0.99)]
 
     def watch(self, concurrency: Concurrency, pool: Pool) -> None:
         self.registry.register(_Gauges(self, concurrency, pool))
