@@ -171,6 +171,7 @@ class Node:
         """A stop was asked for (from a signal handler): answer open long polls now."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.queues.close)
+            self._loop.call_soon_threadsafe(self.snapshots.close)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

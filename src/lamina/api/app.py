@@ -27,6 +27,7 @@ from lamina.api import (
     sqs,
     tags,
     telemetry,
+    ui,
 )
 from lamina.api.errors import handle_aws_error, handle_http_error, handle_unexpected
 from lamina.errors import AwsError
@@ -63,6 +64,7 @@ def build_app(node: Node) -> Starlette:
         *logs.routes,  # before sqs: both serve POST /, told apart by X-Amz-Target
         *sqs.routes,
         *telemetry.routes,
+        *ui.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -10,6 +10,9 @@ and what runs now.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from lamina.clock import Clock
@@ -39,6 +42,18 @@ class Snapshots:
         self.telemetry = telemetry
         self.async_queue = async_queue
         self.clock = clock
+        self._closed = asyncio.Event()
+
+    def close(self) -> None:
+        """End every `follow` loop (the node is stopping)."""
+        self._closed.set()
+
+    async def follow(self, interval_s: float) -> AsyncIterator[dict[str, Any]]:
+        """A snapshot now and then every `interval_s`, until `close`."""
+        while not self._closed.is_set():
+            yield await self.take()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), interval_s)
 
     async def _queues(self) -> tuple[dict[str, EventQueueStats], set[str]]:
         stats: dict[str, EventQueueStats] = {}

@@ -157,6 +157,11 @@ class LogService:
             raise LogsResourceNotFound("The specified log group does not exist.")
         return found
 
+    async def recent(self, group: str, limit: int) -> list[LogEvent]:
+        """The newest `limit` events of `group` (any stream), oldest first; [] for no group."""
+        await self.sink.flush()
+        return await self.store.read_logs_newest(group, limit=limit)
+
     async def _stream(self, group: str, stream: str) -> None:
         names = {s.name for s in await self.streams(group)}
         if stream not in names:
