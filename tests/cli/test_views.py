@@ -64,7 +64,7 @@ def test_invoke_count_shows_histogram_and_outcomes(node: NodeProcess, create_fun
     assert "latency" in result.output and "outcomes" in result.output
     assert any(line.split() == ["200", "20"] for line in result.output.splitlines())
     failing = run(node, "invoke", name, "-n", "3", "-c", "2", "--payload", '{"fail": true}')
-    assert failing.exit_code == 1
+    assert failing.exit_code == 0  # a report of outcomes, not a failure of the command
     assert any(line.split() == ["200", "Unhandled", "3"] for line in failing.output.splitlines())
 
 

@@ -20,9 +20,14 @@ from starlette.types import Scope
 from lamina.api.deps import node
 from lamina.api.errors import request_id
 from lamina.errors import LogsInvalidParameter, LogsUnknownOperation
-from lamina.logs.service import FilterQuery, LogService, check_limit
-from lamina.store.base import LogEvent
-from lamina.store.log_index import LogGroupInfo, LogStreamInfo
+from lamina.logs.service import (
+    FilterQuery,
+    LogEvent,
+    LogGroupInfo,
+    LogService,
+    LogStreamInfo,
+    check_limit,
+)
 
 TARGET_PREFIX = "Logs_20140328."
 #: Most groups or streams one Describe call returns (and the default).

@@ -71,7 +71,8 @@ def invoke(
     """Invoke NAME synchronously and print its result; exit 1 on a function error.
 
     With --count N (and --concurrency C) it invokes N times, C at once, shows a progress bar,
-    then a latency histogram and a table of outcomes.
+    then a latency histogram and a table of outcomes (throttles and function errors are
+    outcomes to report, not failures of the command: it exits 0).
     """
     from botocore.exceptions import ClientError
 
@@ -103,8 +104,6 @@ def _invoke_many(endpoint_url: str, args: dict[str, Any], count: int, concurrenc
     result = run_load(lambda: lambda_client(endpoint_url), args, count, concurrency, console)
     console.print(histogram(result.latencies_ms))
     console.print(summary(result))
-    if set(result.outcomes) != {"200"}:
-        sys.exit(1)
 
 
 #: Styles of the platform lines in `lamina logs`.

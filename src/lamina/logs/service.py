@@ -24,6 +24,9 @@ from lamina.logs.patterns import compile_pattern
 from lamina.store.base import LogEvent, Store
 from lamina.store.log_index import LogGroupInfo, LogStreamInfo
 
+__all__ = ["EventPage", "FilterPage", "FilterQuery", "LogEvent", "LogGroupInfo", "LogService",
+           "LogStreamInfo", "check_limit"]  # fmt: skip
+
 #: Most events one GetLogEvents / FilterLogEvents call may ask for (and the default).
 MAX_EVENTS_PER_PAGE = 10_000
 #: Most bytes one page of events holds (message bytes + 26 per event), as AWS counts them.
