@@ -34,7 +34,7 @@ def lambda_client(endpoint: str, service: str = "lambda") -> Any:
         region_name="us-east-1",
         aws_access_key_id="lamina",
         aws_secret_access_key="lamina",
-        config=Config(retries={"max_attempts": 1}, read_timeout=960),
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=960),
     )
 
 

@@ -120,7 +120,7 @@ def render_top(snap: dict[str, Any], rates: dict[str, dict[str, float]], sort: s
     table = Table(
         title=f"lamina top — account {account['in_use']}/{account['limit']} running, "
         f"unreserved {account['unreserved_in_use']}/{account['unreserved_limit']}",
-        caption="sort: " + " ".join(f"[{k}] {v}" for k, v in SORT_KEYS.items()) + "   [q] quit",
+        caption="sort: " + " ".join(f"\\[{k}] {v}" for k, v in SORT_KEYS.items()) + "   \\[q] quit",
         header_style="bold",
     )
     for title in ("FUNCTION", "RUNNING/LIMIT", "INV/S", "ERR/S", "THR/S", "ERRORS", "THROTTLES",
