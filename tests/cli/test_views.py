@@ -95,3 +95,25 @@ def test_logs_as_a_subprocess_prints_no_library_log_lines(
     assert done.returncode == 0, done.stderr
     assert "INFO fine" in done.stdout
     assert "HTTP Request" not in done.stdout + done.stderr and done.stderr == ""
+
+
+def test_logs_follow_prints_recent_lines_then_new_matching_ones(
+    node: NodeProcess, lam: Any, create_function: Any
+) -> None:
+    name = create_function({"app.py": ECHO})["FunctionName"]
+    lam.invoke(FunctionName=name, Payload=json.dumps({"fail": True}))
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "lamina", "logs", name, "--follow", "--filter", "\"bad thing\"",
+         "--endpoint-url", node.url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert follower.stdout is not None
+        assert follower.stdout.readline().strip() == "ERROR bad thing"  # the recent line
+        lam.invoke(FunctionName=name, Payload=b"{}")  # INFO: filtered out
+        lam.invoke(FunctionName=name, Payload=json.dumps({"fail": True}))
+        assert follower.stdout.readline().strip() == "ERROR bad thing"  # the new one
+    finally:
+        follower.kill()
+        _, err = follower.communicate(timeout=30)
+    assert "HTTP Request" not in err

@@ -125,49 +125,55 @@ def _logs_client(endpoint: str) -> Any:
     return lambda_client(endpoint, service="logs")
 
 
-def _recent_lines(endpoint_url: str, name: str, pattern: str | None, limit: int) -> list[str]:
-    """The last `limit` matching lines of the function's log group, oldest first."""
+def _recent_events(
+    endpoint_url: str, name: str, pattern: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The last `limit` matching events of the function's log group, oldest first."""
     from botocore.exceptions import ClientError
 
     client = _logs_client(endpoint_url)
     args: dict[str, Any] = {"logGroupName": f"/aws/lambda/{name}", "filterPattern": pattern or ""}
-    lines: list[str] = []
+    events: list[dict[str, Any]] = []
     try:
         for page in client.get_paginator("filter_log_events").paginate(**args):
-            lines = (lines + [e["message"] for e in page["events"]])[-limit:]
+            events = (events + page["events"])[-limit:]
     except client.exceptions.ResourceNotFoundException:
         return []
     except ClientError as exc:
         raise click.ClickException(str(exc)) from exc
-    return lines
+    return events
 
 
 @click.command()
 @click.argument("name")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines as they come.")
 @click.option("--filter", "pattern", help='CloudWatch filter pattern: terms, "phrase", ?any, -not.')
-@click.option("--limit", default=200, show_default=True, help="Lines to show (without --follow).")
+@click.option("--limit", default=200, show_default=True, help="Recent lines to show first.")
 @endpoint_option
 def logs(name: str, follow: bool, pattern: str | None, limit: int, endpoint_url: str) -> None:
     """Print the log lines of function NAME (START, END and REPORT in colour)."""
     from rich.console import Console
 
+    from lamina.errors import LogsError
     from lamina.logs.patterns import compile_pattern
 
     console = Console(highlight=False, soft_wrap=True)
-    from lamina.errors import LogsError
-
     try:
         matches = compile_pattern(pattern)  # a bad pattern fails here, before any request
     except LogsError as exc:
         raise click.BadParameter(exc.message, param_hint="--filter") from exc
+    recent = _recent_events(endpoint_url, name, pattern, limit)
+    for event in recent:
+        console.print(styled(event["message"]))
     if not follow:
-        for line in _recent_lines(endpoint_url, name, pattern, limit):
-            console.print(styled(line))
         return
+    # then what comes after the newest line shown (event ids are the store's, in write order)
+    after = max((int(e["eventId"]) for e in recent), default=0)
     url = f"{endpoint_url}/lamina/v1/functions/{name}/logs"
     try:
-        with httpx.stream("GET", url, params={"follow": "1"}, timeout=None) as resp:
+        with httpx.stream(
+            "GET", url, params={"follow": "1", "after": str(after)}, timeout=None
+        ) as resp:
             for raw in resp.iter_lines():
                 message = msgspec.json.decode(raw)["message"] if raw else None
                 if message is not None and matches(message):
