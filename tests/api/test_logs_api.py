@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,39 @@ def test_aws_cli_filter_log_events_and_get_log_events(
     events = run_aws(node, tmp_path, "logs", "get-log-events", "--log-group-name", group,
                      "--log-stream-name", stream, "--start-from-head")  # fmt: skip
     assert sum(e["message"].startswith("REPORT") for e in events["events"]) == 3
+
+
+SLOW = """
+import time
+
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    print("slept")
+"""
+
+
+def test_one_stream_per_environment_listed_by_name_or_last_event(
+    lam: Any, logs: Any, create_function: Any
+) -> None:
+    # Given two invocations at once: two environments, so two streams
+    name = create_function({"app.py": SLOW})["FunctionName"]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda _: lam.invoke(FunctionName=name, Payload=b'{"sleep": 1}'), range(2)))
+    arn = f"arn:aws:logs:us-east-1:000000000000:log-group:/aws/lambda/{name}"
+    by_name = logs.describe_log_streams(logGroupIdentifier=arn)["logStreams"]
+    assert len(by_name) == 2 and all(STREAM_RE.match(s["logStreamName"]) for s in by_name)
+    assert [s["logStreamName"] for s in by_name] == sorted(s["logStreamName"] for s in by_name)
+    assert by_name[0]["arn"] == f"{arn}:log-stream:{by_name[0]['logStreamName']}"
+    # When one environment runs again, it is the latest by last event time
+    lam.invoke(FunctionName=name, Payload=b"{}")
+    latest = logs.describe_log_streams(
+        logGroupName=f"/aws/lambda/{name}", orderBy="LastEventTime", descending=True, limit=1
+    )
+    assert len(latest["logStreams"]) == 1 and "nextToken" in latest
+    rest = logs.describe_log_streams(logGroupName=f"/aws/lambda/{name}", orderBy="LastEventTime",
+                                     descending=True, nextToken=latest["nextToken"])  # fmt: skip
+    assert len(rest["logStreams"]) == 1
+    newest, older = latest["logStreams"][0], rest["logStreams"][0]
+    assert older["lastEventTimestamp"] <= newest["lastEventTimestamp"]
+    with pytest.raises(logs.exceptions.InvalidParameterException):
+        logs.describe_log_streams(logGroupName=f"/aws/lambda/{name}", logGroupIdentifier=arn)
