@@ -121,6 +121,11 @@ def test_queue_buttons_pause_resume_and_purge(
     page.click(f'tr[data-function="{name}"] button[data-action="resume"]')
     wait_for(lambda: stats(node, name)["invocations"] == 3, timeout=30)
     wait_for(lambda: cell(page, name, "depth").inner_text() == "0", timeout=20)
+    # The function's recent invocations: one REPORT line each, with its log inside
+    page.click(f'tr[data-function="{name}"] td.name')
+    page.wait_for_function("document.querySelectorAll('#recent details').length === 3")
+    assert page.inner_text("#recent details summary").startswith("REPORT RequestId: ")
+    assert "slept 0" in page.locator("#recent details pre").first.text_content()
     # Purge asks first, then drops what waits
     page.click(f'tr[data-function="{name}"] button[data-action="pause"]')
     wait_for(lambda: cell(page, name, "state").inner_text() == "paused", timeout=20)
