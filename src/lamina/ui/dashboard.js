@@ -188,11 +188,16 @@ async function showRecent(name, at) {
   if (!resp.ok) return;
   const {events} = await resp.json();
   const box = document.getElementById("recent");
+  const key = `${name}:${events.length ? events[events.length - 1].id : 0}`;
+  if (box.dataset.key === key) return;  // nothing new: keep what the reader has open
+  box.dataset.key = key;
+  const opened = new Set([...box.querySelectorAll("details[open] summary")].map((s) => s.textContent));
   box.innerHTML = "";
   for (const inv of invocations(events).slice(0, 25)) {
     const details = document.createElement("details");
     const summary = document.createElement("summary");
     summary.textContent = inv.report;
+    details.open = opened.has(inv.report);
     const pre = document.createElement("pre");
     pre.textContent = inv.lines.join("\n");
     details.append(summary, pre);
