@@ -28,7 +28,8 @@ def lambda_client(endpoint: str, service: str = "lambda") -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    # a session per client: building clients on the shared default session is not thread-safe
+    return boto3.session.Session().client(
         service,
         endpoint_url=endpoint,
         region_name="us-east-1",
