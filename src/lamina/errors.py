@@ -18,7 +18,11 @@ LaminaError                       anything Lamina raises on purpose
 │   ├── UnknownOperation                   404 UnknownOperationException
 │   ├── AuthError                          403: MissingAuthenticationToken, UnrecognizedClient,
 │   │                                      InvalidSignature, AccessDenied (api/guard.py renders)
-│   └── SqsError                           400, an SQS JSON-protocol error (`__type`)
+│   ├── SqsError                           400, an SQS JSON-protocol error (`__type`)
+│   └── LogsError                          400, a CloudWatch Logs JSON 1.1 error (`__type`)
+│       ├── LogsResourceNotFound           ResourceNotFoundException
+│       ├── LogsInvalidParameter           InvalidParameterException
+│       └── LogsUnknownOperation           UnknownOperationException
 └── StoreError                    a backend failed; wrapped at the backend edge
 """
 
@@ -196,6 +200,27 @@ class SqsError(AwsError):
         self.sqs_code = code
         self.sqs_status = status
         self.sender = sender
+
+
+class LogsError(AwsError):
+    """A CloudWatch Logs error: JSON 1.1 body `{"__type": code, "message": …}`, HTTP 400."""
+
+    status = 400
+
+    def body(self) -> dict[str, Any]:
+        return {"__type": self.code, "message": self.message}
+
+
+class LogsResourceNotFound(LogsError):
+    code = "ResourceNotFoundException"
+
+
+class LogsInvalidParameter(LogsError):
+    code = "InvalidParameterException"
+
+
+class LogsUnknownOperation(LogsError):
+    code = "UnknownOperationException"
 
 
 class StoreError(LaminaError):

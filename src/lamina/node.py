@@ -42,6 +42,7 @@ from lamina.engine.snapshot import Snapshots
 from lamina.engine.sources import Sources
 from lamina.engine.telemetry import Telemetry
 from lamina.errors import LaminaError
+from lamina.logs.service import LogService
 from lamina.queues.service import QueueService
 from lamina.store.base import Store
 from lamina.store.memory import MemoryStore
@@ -139,6 +140,7 @@ class Node:
         )
         self.provisioned_book = ProvisionedBook(self.pool)
         self.logs = LogSink(self.store, self.clock)
+        self.log_service = LogService(self.store, self.logs)
         self.telemetry = Telemetry()
         self.invoker = Invoker(
             settings,
@@ -176,6 +178,7 @@ class Node:
             self.clock,
         )
         self.snapshots = Snapshots(
+            clock=self.clock,
             functions=self.functions,
             concurrency=self.concurrency,
             pool=self.pool,
@@ -207,6 +210,7 @@ class Node:
             async_queue=self.async_queue,
             queues=self.queues,
             logs=self.logs,
+            log_service=self.log_service,
             snapshots=self.snapshots,
         )
 
@@ -245,6 +249,7 @@ class Node:
         """A stop was asked for (from a signal handler): answer open long polls now."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.queues.close)
+            self._loop.call_soon_threadsafe(self.snapshots.close)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

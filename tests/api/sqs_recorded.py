@@ -14,7 +14,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import NodeProcess, free_port
+from harness import NodeProcess, free_port
 
 ACCOUNT = "000000000000"
 JSON = "application/x-amz-json-1.0"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import NodeProcess, wait_for
+from harness import NodeProcess, wait_for
 
 ACCOUNT = "000000000000"
 FN_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"

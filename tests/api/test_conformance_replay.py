@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, NodeProcess, free_port, zip_source
+from harness import ROLE, NodeProcess, free_port, zip_source
 
 OTHER = "arn:aws:lambda:us-east-1:000000000000:function:doesnotexist"
 PRECONDITION = (

@@ -113,7 +113,15 @@ def test_reserved_zero_throttles_and_dropped_events_are_reported_exactly(
         "errors": 2,
         "environments": view["functions"][name]["environments"],
         "queue_depth": 0,
+        "queue_oldest_age_s": None,  # the queue is empty
+        "queue_paused": False,
+        "limit": 0,
+        "duration_p50_ms": view["functions"][name]["duration_p50_ms"],
+        "duration_p99_ms": view["functions"][name]["duration_p99_ms"],
     }
+    assert (
+        0 < view["functions"][name]["duration_p50_ms"] <= view["functions"][name]["duration_p99_ms"]
+    )
     assert view["functions"][other]["reserved"] == 10
     assert view["account"] == {
         "limit": 40,

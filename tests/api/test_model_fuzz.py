@@ -19,7 +19,7 @@ from botocore.model import Shape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import NodeProcess, free_port
+from harness import NodeProcess, free_port
 
 #: Examples per service; the two together stay a few hundred requests.
 EXAMPLES_PER_SERVICE = 150

@@ -20,7 +20,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from conftest import REGION, ROLE, NodeProcess, wait_for, zip_source
+from harness import REGION, ROLE, NodeProcess, wait_for, zip_source
 
 KEYS = {"AKIDGOOD": "good-secret"}
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from conftest import ROLE, NodeProcess, zip_source
+from harness import ROLE, NodeProcess, zip_source
 
 EVIL = "http://evil.example"
 ZIP = base64.b64encode(zip_source({"app.py": "def handler(e, c):\n    return 1\n"})).decode()

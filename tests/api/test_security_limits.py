@@ -13,7 +13,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, NodeProcess
+from harness import ROLE, NodeProcess
 
 INVOKE = "/2015-03-31/functions/{name}/invocations"
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from sqs_recorded import ACCOUNT, JSON, arn, assert_error, call, queue, raw, shared_sqs_node
 
-from conftest import NodeProcess, queue_counts, wait_for
+from harness import NodeProcess, queue_counts, wait_for
 
 __all__ = ["shared_sqs_node"]
 

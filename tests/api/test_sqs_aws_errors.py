@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqs_recorded import arn, assert_error, call, queue, raw, shared_sqs_node, unique
 
-from conftest import NodeProcess
+from harness import NodeProcess
 
 __all__ = ["shared_sqs_node"]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqs_recorded import assert_error, call, shared_sqs_node, unique
 
-from conftest import NodeProcess, queue_counts, wait_for
+from harness import NodeProcess, queue_counts, wait_for
 
 __all__ = ["shared_sqs_node"]
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import NodeProcess, read_jsonl, wait_for
+from harness import NodeProcess, read_jsonl, wait_for
 
 CONSUMER = """
 import json, os

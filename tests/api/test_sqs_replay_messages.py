@@ -23,7 +23,7 @@ from sqs_recorded import (
     shared_sqs_node,
 )
 
-from conftest import NodeProcess, queue_counts, wait_for
+from harness import NodeProcess, queue_counts, wait_for
 
 __all__ = ["shared_sqs_node"]
 

@@ -27,13 +27,14 @@ DURATIONS_MS = (0.5, 1.0, 3.0, 2_000.0, 900_000.0, 10_000_000.0)
 def snapshot(telemetry: Telemetry, **parts: Any) -> Snapshot:
     """A snapshot of an idle node that ran what `telemetry` counted, with `parts` replaced."""
     idle = Snapshot(
+        at=0.0,
         functions=("f",),
         concurrency=ConcurrencyStatistics(10, 10, 0),
         environments=PoolStatistics(0, 0, 0, 0, 0, 0),
         provisioned=ProvisionedStatistics(),
         invocations=telemetry.statistics(),
         async_queue=AsyncQueueStatistics(),
-        queue_depths={},
+        event_queues={},
         destinations=DeliveryStatistics(),
         sources=SourceStatistics(),
         queues=QueueServiceStatistics(),

@@ -94,3 +94,37 @@ async def test_ids_are_never_reused_after_a_trim(store: Store) -> None:
     assert await store.read_logs("g") == []
     await store.append_logs(log_events("g", 1))
     assert (await store.read_logs("g"))[0].event_id > newest
+
+
+async def test_groups_and_streams_are_listed_by_name_with_their_times(store: Store) -> None:
+    assert await store.log_groups() == []
+    await store.append_logs(log_events("/aws/lambda/b", 2, stream="s2", start=3000))
+    await store.append_logs(log_events("/aws/lambda/a", 3, stream="s9", start=1000))
+    await store.append_logs(log_events("/aws/lambda/a", 2, stream="s1", start=2000))
+
+    groups = await store.log_groups()
+    assert [(g.name, g.created_ms, g.stored_bytes) for g in groups] == [
+        ("/aws/lambda/a", 1000, 5 * len("line 0")),
+        ("/aws/lambda/b", 3000, 2 * len("line 0")),
+    ]
+    streams = await store.log_streams("/aws/lambda/a")
+    assert [(s.name, s.first_event_ms, s.last_event_ms, s.last_ingestion_ms) for s in streams] == [
+        ("s1", 2000, 2001, 2001),
+        ("s9", 1000, 1002, 1002),
+    ]
+    assert await store.log_streams("/aws/lambda/none") == []
+
+
+async def test_read_logs_newest_reads_backwards_and_returns_oldest_first(store: Store) -> None:
+    await store.append_logs(log_events("g", 6, stream="a"))
+    await store.append_logs(log_events("g", 2, stream="b", start=5000))
+    every = await store.read_logs("g")
+
+    newest = await store.read_logs_newest("g", stream_prefix="a", limit=4)
+    assert [e.message for e in newest] == ["line 2", "line 3", "line 4", "line 5"]
+    before = await store.read_logs_newest("g", stream_prefix="a", before_id=newest[0].event_id)
+    assert [e.message for e in before] == ["line 0", "line 1"]
+    by_time = await store.read_logs_newest("g", start_ms=1004, end_ms=5000)
+    assert [(e.stream, e.message) for e in by_time] == [("a", "line 4"), ("a", "line 5"),
+                                                         ("b", "line 0")]  # fmt: skip
+    assert await store.read_logs_newest("g", before_id=every[0].event_id) == []

@@ -24,12 +24,14 @@ from lamina.api import (
     functions,
     invoke,
     lamina,
+    logs,
     mappings,
     ops,
     permissions,
     provisioned,
     sqs,
     tags,
+    ui,
 )
 from lamina.api.errors import handle_aws_error, handle_http_error, handle_unexpected
 from lamina.api.guard import Guard
@@ -69,8 +71,10 @@ def build_app(services: Services, lifecycle: Lifecycle) -> Starlette:
         *provisioned.routes,
         *event_config.routes,
         *mappings.routes,
+        *logs.routes,  # before sqs: both serve POST /, told apart by X-Amz-Target
         *sqs.routes,
         *lamina.routes,
+        *ui.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -1,5 +1,6 @@
 """/lamina/v1: what AWS lacks — function logs (with follow), async queue inspection, purge,
-pause and resume, live stats, the node's own figures, and the code zips GetFunction links to.
+pause and resume, live stats and their stream, the node's own figures, and the code zips
+GetFunction links to.
 
 Every `/lamina/v1/*` route lives in this module (`/health` and `/metrics` are in api/ops.py).
 """
@@ -20,14 +21,18 @@ from starlette.routing import Route
 from lamina import __version__
 from lamina.api.deps import services
 from lamina.api.http import json
+from lamina.api.stats_view import snapshot_json
 from lamina.engine.log_sink import LogLine
-from lamina.engine.snapshot import Snapshot
 from lamina.errors import InvalidParameterValue, ResourceNotFound
 
 V1 = "/lamina/v1"
 QUEUE = V1 + "/functions/{name}/async-queue"
 #: Longest a follow request waits between checks for new lines.
 FOLLOW_POLL_S = 1.0
+#: Seconds between two snapshots on the live stream (the dashboard wants one a second or more).
+STREAM_INTERVAL_S = 0.5
+#: Most log lines the dashboard's recent-invocations panel asks for.
+MAX_RECENT_LINES = 2000
 #: Largest page of listed events.
 MAX_LIST = 1000
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -75,6 +80,15 @@ async def _follow(request: Request, group: str, after: int, start: int) -> Async
             after = events[-1].event_id
         else:
             await logs.wait_new(FOLLOW_POLL_S)
+
+
+async def recent_logs(request: Request) -> Response:
+    """The newest log lines of a function (`?limit=`, at most MAX_RECENT_LINES; dashboard)."""
+    s = services(request)
+    name, _ = s.arns.split_name(request.path_params["name"])
+    limit = min(max(_int_param(request, "limit", 500), 1), MAX_RECENT_LINES)
+    events = await s.log_service.recent(f"/aws/lambda/{name}", limit)
+    return json(request, {"events": [_event(e) for e in events]})
 
 
 # -- async queues -----------------------------------------------------------------------------
@@ -154,57 +168,24 @@ async def resume(request: Request) -> Response:
 
 # -- the node ---------------------------------------------------------------------------------
 async def stats(request: Request) -> Response:
-    """Per function: running, reserved, provisioned ready/busy, throttles, invocations,
-    errors, environments by state and async queue depth; account-wide figures."""
-    snap = await services(request).snapshots.take()
-    c, envs = snap.concurrency, snap.environments
-    return json(
-        request,
-        {
-            "account": {
-                "limit": c.account_limit,
-                "unreserved_limit": c.unreserved_limit,
-                "unreserved_in_use": c.unreserved_in_use,
-                "in_use": sum(c.in_use.values()),
-            },
-            "environments": {
-                "total": envs.total,
-                "cold_starts": envs.cold_starts,
-                "evictions": envs.evictions,
-                "memory_in_use_mb": envs.memory_in_use_mb,
-                "memory_budget_mb": envs.memory_budget_mb,
-            },
-            "destinations": {
-                "delivery_failures": snap.destinations.destination_delivery_failures,
-                "dead_letter_errors": snap.destinations.dead_letter_errors,
-            },
-            "event_sources": {"pollers": snap.sources.pollers},
-            "queues": {"total": snap.queues.queues},
-            "logs": {"buffered": snap.logs.buffered},
-            "functions": {name: _function_stats(snap, name) for name in snap.functions},
-        },
+    """The node's snapshot as JSON (api/stats_view.py says what it holds)."""
+    return json(request, snapshot_json(await services(request).snapshots.take()))
+
+
+async def stream(request: Request) -> Response:
+    """Server-sent events: `data: <stats JSON>` every STREAM_INTERVAL_S (the dashboard)."""
+    snapshots = services(request).snapshots
+
+    async def events() -> AsyncIterator[bytes]:
+        yield b"retry: 1000\n\n"
+        async for snap in snapshots.follow(STREAM_INTERVAL_S):
+            yield b"data: " + msgspec.json.encode(snapshot_json(snap)) + b"\n\n"
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
-
-
-def _function_stats(snap: Snapshot, name: str) -> dict[str, Any]:
-    c, inv = snap.concurrency, snap.invocations
-    envs = snap.environments.functions.get(name)
-    live, busy = snap.provisioned.environments.get(name, (0, 0))
-    return {
-        "running": c.in_use.get(name, 0),
-        "reserved": c.reserved.get(name),
-        "provisioned": {"ready": live - busy, "busy": busy},
-        "throttles": c.throttles.get(name, 0),
-        "invocations": inv.invocations.get(name, 0),
-        "errors": inv.errors.get(name, 0),
-        "environments": {
-            "total": (envs.starting + envs.ready + envs.busy) if envs else 0,
-            "starting": envs.starting if envs else 0,
-            "idle": envs.idle if envs else 0,
-            "busy": envs.busy if envs else 0,
-        },
-        "queue_depth": snap.queue_depths.get(name, 0),
-    }
 
 
 async def node_info(request: Request) -> Response:
@@ -233,12 +214,14 @@ async def code_zip(request: Request) -> Response:
 
 routes = [
     Route(V1 + "/functions/{name}/logs", function_logs, methods=["GET"]),
+    Route(V1 + "/functions/{name}/logs/recent", recent_logs, methods=["GET"]),
     Route(QUEUE, queue_stats, methods=["GET"]),
     Route(QUEUE + "/events", list_events, methods=["GET"]),
     Route(QUEUE + "/events", purge, methods=["DELETE"]),
     Route(QUEUE + "/pause", pause, methods=["POST"]),
     Route(QUEUE + "/resume", resume, methods=["POST"]),
     Route(V1 + "/stats", stats, methods=["GET"]),
+    Route(V1 + "/stream", stream, methods=["GET"]),
     Route(V1 + "/node", node_info, methods=["GET"]),
     Route(V1 + "/code/{digest}", code_zip, methods=["GET"]),
 ]

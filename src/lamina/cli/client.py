@@ -1,4 +1,4 @@
-"""`lamina invoke` and `lamina logs`: talk to a running node as a user would."""
+"""`lamina invoke`, `lamina logs` and `lamina queue`: talk to a running node as a user would."""
 
 from __future__ import annotations
 
@@ -25,19 +25,21 @@ endpoint_option = click.option(
 )
 
 
-def lambda_client(endpoint: str) -> Any:
+def lambda_client(endpoint: str, service: str = "lambda") -> Any:
+    """A boto3 client of `service` for the node at `endpoint` (no retries, long reads)."""
     import boto3
     from botocore.config import Config
 
     creds = credentials()  # the caller's keys when configured (nodes with --auth-keys need them)
-    return boto3.client(
-        "lambda",
+    # a session per client: building clients on the shared default session is not thread-safe
+    return boto3.session.Session().client(
+        service,
         endpoint_url=endpoint,
         region_name=region(),
         aws_access_key_id=creds.access_key if creds else "lamina",
         aws_secret_access_key=creds.secret_key if creds else "lamina",
         aws_session_token=creds.token if creds else None,
-        config=Config(retries={"max_attempts": 1}, read_timeout=960),
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=960),
     )
 
 
@@ -58,16 +60,33 @@ def read_payload(payload: str | None) -> bytes:
 @click.option("--payload", "-p", help="JSON text, @file, or - for stdin.")
 @click.option("--qualifier", "-q", help="Version or alias.")
 @click.option("--tail", is_flag=True, help="Print the last 4 KB of the invocation's log.")
+@click.option("--count", "-n", default=1, type=click.IntRange(1), help="Invocations to make.")
+@click.option("--concurrency", "-c", default=1, type=click.IntRange(1, 1000),
+              help="Invocations in flight at once (with --count).")  # fmt: skip
 @endpoint_option
 def invoke(
-    name: str, payload: str | None, qualifier: str | None, tail: bool, endpoint_url: str
+    name: str,
+    payload: str | None,
+    qualifier: str | None,
+    tail: bool,
+    count: int,
+    concurrency: int,
+    endpoint_url: str,
 ) -> None:
-    """Invoke NAME synchronously and print its result; exit 1 on a function error."""
+    """Invoke NAME synchronously and print its result; exit 1 on a function error.
+
+    With --count N (and --concurrency C) it invokes N times, C at once, shows a progress bar,
+    then a latency histogram and a table of outcomes (throttles and function errors are
+    outcomes to report, not failures of the command: it exits 0).
+    """
     from botocore.exceptions import ClientError
 
     args: dict[str, Any] = {"FunctionName": name, "Payload": read_payload(payload)}
     if qualifier:
         args["Qualifier"] = qualifier
+    if count > 1 or concurrency > 1:
+        _invoke_many(endpoint_url, args, count, concurrency)
+        return
     if tail:
         args["LogType"] = "Tail"
     try:
@@ -81,29 +100,95 @@ def invoke(
         sys.exit(1)
 
 
+def _invoke_many(endpoint_url: str, args: dict[str, Any], count: int, concurrency: int) -> None:
+    from rich.console import Console
+
+    from lamina.cli.load import histogram, run_load, summary
+
+    console = Console()
+    result = run_load(lambda: lambda_client(endpoint_url), args, count, concurrency, console)
+    console.print(histogram(result.latencies_ms))
+    console.print(summary(result))
+
+
+#: Styles of the platform lines in `lamina logs`.
+LINE_STYLES = {"START": "green", "END": "blue", "REPORT": "cyan", "INIT_REPORT": "cyan"}
+
+
+def styled(message: str) -> Any:
+    """A log line as rich Text: platform lines coloured, errors and timeouts red."""
+    from rich.text import Text
+
+    head = message.split(" ", 1)[0]
+    style = LINE_STYLES.get(head)
+    if style is None and ("Error" in message or "Task timed out" in message):
+        style = "red"
+    return Text(message, style=style or "")
+
+
+def _logs_client(endpoint: str) -> Any:
+    return lambda_client(endpoint, service="logs")
+
+
+def _recent_events(
+    endpoint_url: str, name: str, pattern: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The last `limit` matching events of the function's log group, oldest first."""
+    from botocore.exceptions import ClientError
+
+    client = _logs_client(endpoint_url)
+    args: dict[str, Any] = {"logGroupName": f"/aws/lambda/{name}", "filterPattern": pattern or ""}
+    events: list[dict[str, Any]] = []
+    try:
+        for page in client.get_paginator("filter_log_events").paginate(**args):
+            events = (events + page["events"])[-limit:]
+    except client.exceptions.ResourceNotFoundException:
+        return []
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return events
+
+
 @click.command()
 @click.argument("name")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines as they come.")
-@click.option("--limit", default=200, show_default=True, help="Lines to show (without --follow).")
+@click.option("--filter", "pattern", help='CloudWatch filter pattern: terms, "phrase", ?any, -not.')
+@click.option("--limit", default=200, show_default=True, help="Recent lines to show first.")
 @endpoint_option
-def logs(name: str, follow: bool, limit: int, endpoint_url: str) -> None:
-    """Print the log lines of function NAME."""
+def logs(name: str, follow: bool, pattern: str | None, limit: int, endpoint_url: str) -> None:
+    """Print the log lines of function NAME (START, END and REPORT in colour)."""
+    from rich.console import Console
+
+    from lamina.errors import LogsError
+    from lamina.logs.patterns import compile_pattern
+
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        matches = compile_pattern(pattern)  # a bad pattern fails here, before any request
+    except LogsError as exc:
+        raise click.BadParameter(exc.message, param_hint="--filter") from exc
+    recent = _recent_events(endpoint_url, name, pattern, limit)
+    for event in recent:
+        console.print(styled(event["message"]))
+    if not follow:
+        return
+    # then what comes after the newest line shown (event ids are the store's, in write order)
+    after = max((int(e["eventId"]) for e in recent), default=0)
     url = f"{endpoint_url}/lamina/v1/functions/{name}/logs"
     try:
-        if follow:
-            with httpx.stream(
-                "GET", url, params={"follow": "1"}, timeout=None, auth=http_auth()
-            ) as resp:
-                for line in resp.iter_lines():
-                    if line:
-                        click.echo(msgspec.json.decode(line)["message"])
-            return
-        resp = httpx.get(url, params={"limit": 10_000}, timeout=30, auth=http_auth())
-        resp.raise_for_status()
+        with httpx.stream(
+            "GET",
+            url,
+            params={"follow": "1", "after": str(after)},
+            timeout=None,
+            auth=http_auth(),
+        ) as resp:
+            for raw in resp.iter_lines():
+                message = msgspec.json.decode(raw)["message"] if raw else None
+                if message is not None and matches(message):
+                    console.print(styled(message))
     except httpx.HTTPError as exc:
         raise click.ClickException(f"cannot read logs: {exc}") from exc
-    for event in resp.json()["events"][-limit:]:
-        click.echo(event["message"])
 
 
 @click.group()

@@ -1,4 +1,4 @@
-"""`lamina serve | invoke | logs | queue …`; every flag also reads LAMINA_<NAME>."""
+"""`lamina serve | deploy | invoke | logs | ls | top | queue …`; flags also read LAMINA_<NAME>."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import logging
 import click
 
 from lamina import __version__
+
+#: Libraries whose INFO lines (httpx's "HTTP Request: …") must not reach a user's terminal.
+QUIET_LIBRARIES = ("httpx", "httpcore", "botocore", "boto3", "urllib3")
 
 
 @click.group(context_settings={"show_default": True})
@@ -17,12 +20,12 @@ def cli() -> None:
 
 def _register() -> None:
     from lamina.cli.client import invoke, logs, queue
+    from lamina.cli.deploy import deploy
     from lamina.cli.serve import serve
+    from lamina.cli.views import ls, top
 
-    cli.add_command(serve)
-    cli.add_command(invoke)
-    cli.add_command(logs)
-    cli.add_command(queue)
+    for command in (serve, deploy, invoke, logs, ls, top, queue):
+        cli.add_command(command)
 
 
 _register()
@@ -32,4 +35,6 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s"
     )
+    for library in QUIET_LIBRARIES:  # their INFO lines are noise in a user's terminal
+        logging.getLogger(library).setLevel(logging.WARNING)
     cli()

@@ -342,12 +342,12 @@ class AsyncQueue:
             paused=frozenset(self._paused),
         )
 
-    async def depths(self) -> dict[str, int]:
-        """Events queued per function (ready, delayed or running), read from the store."""
+    async def queue_stats(self) -> dict[str, EventQueueStats]:
+        """Each queue with events: depth (ready, delayed or running) and oldest event, from
+        the store."""
         now = self.clock.time()
         return {
-            f: (await self.store.event_stats(f, now=now)).depth
-            for f in await self.store.event_functions()
+            f: await self.store.event_stats(f, now=now) for f in await self.store.event_functions()
         }
 
     async def list(self, function: str, after: str, limit: int) -> list[AsyncEvent]:

@@ -243,7 +243,12 @@ class Invoker:
                     client_context=inv.client_context,
                     deadline=self.clock.monotonic() + spec.timeout_s,
                 )
-                self.logs.add(target.version.log_group, env.log_stream_name, report.log_text)
+                self.logs.add(
+                    target.version.log_group,
+                    env.log_stream_name,
+                    report.log_text,
+                    report.duration_ms,
+                )
         except TooManyRequests as exc:
             if exc.reason == MEMORY_BUDGET_EXCEEDED:  # no room on this node for another one
                 self.concurrency.count_throttle(inv.function)

@@ -45,12 +45,20 @@ class LogSink:
         self._since_trim: dict[str, int] = {}
         self._new = asyncio.Event()
 
-    def add(self, group: str, stream: str, text: str) -> None:
-        """Queue the lines of `text` (one invocation's log) for `group`/`stream`."""
+    def add(self, group: str, stream: str, text: str, duration_ms: float = 0.0) -> None:
+        """Queue the lines of `text` (one invocation's log) for `group`/`stream`.
+
+        As on AWS, each line is one event: the lines up to the END line carry the time the
+        invocation started (now - `duration_ms`; lines are not timed one by one), END and
+        REPORT the time it ended.
+        """
         now_ms = int(self.clock.time() * 1000)
-        self._buffer.extend(
-            LogEvent(group, stream, now_ms, line, 0, now_ms) for line in text.splitlines() if line
-        )
+        stamp = now_ms - int(duration_ms)
+        for line in text.splitlines():
+            if line.startswith("END RequestId: "):
+                stamp = now_ms
+            if line:
+                self._buffer.append(LogEvent(group, stream, stamp, line, 0, now_ms))
 
     async def flush(self) -> None:
         """Write whatever is buffered, then trim groups that grew a lot."""

@@ -2,13 +2,14 @@
 
 The invoker calls `Telemetry.invoked` once per run; `statistics()` hands out a frozen copy,
 which the node's snapshot (engine/snapshot.py) carries to `/lamina/v1/stats` and `/metrics`.
-Durations are counted into fixed buckets here, so a scrape needs no shared registry.
+Durations are counted into fixed buckets here, so a scrape needs no shared registry; the
+last few hundred of each function are also kept for the live p50 / p99 (stats, dashboard).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ DURATION_BUCKETS_MS: tuple[float, ...] = (
     *(1, 2, 5, 10, 25, 50, 100, 250, 500),
     *(1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000),
 )
+#: Durations kept per function for the live percentiles (p50 / p99).
+RECENT_DURATIONS = 512
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class InvocationStatistics:
     invocations: Mapping[str, int] = field(default_factory=dict)
     errors: Mapping[str, int] = field(default_factory=dict)
     durations: Mapping[str, DurationStatistics] = field(default_factory=dict)
+    #: (p50, p99) in ms of each function's last RECENT_DURATIONS runs.
+    percentiles: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class Telemetry:
@@ -49,6 +54,7 @@ class Telemetry:
         self._errors: Counter[str] = Counter()
         self._buckets: dict[str, list[int]] = {}
         self._sum_ms: dict[str, float] = {}
+        self._recent: dict[str, deque[float]] = {}
 
     def invoked(self, function: str, duration_ms: float, error: bool) -> None:
         """Record one finished invocation (called once per run by the invoker)."""
@@ -60,6 +66,10 @@ class Telemetry:
             buckets = self._buckets[function] = [0] * (len(DURATION_BUCKETS_MS) + 1)
         buckets[bisect_left(DURATION_BUCKETS_MS, duration_ms)] += 1
         self._sum_ms[function] = self._sum_ms.get(function, 0.0) + duration_ms
+        recent = self._recent.get(function)
+        if recent is None:
+            recent = self._recent[function] = deque(maxlen=RECENT_DURATIONS)
+        recent.append(duration_ms)
 
     def statistics(self) -> InvocationStatistics:
         return InvocationStatistics(
@@ -69,4 +79,11 @@ class Telemetry:
                 f: DurationStatistics(tuple(counts), self._sum_ms[f])
                 for f, counts in self._buckets.items()
             },
+            percentiles={f: _p50_p99(recent) for f, recent in self._recent.items()},
         )
+
+
+def _p50_p99(durations: deque[float]) -> tuple[float, float]:
+    ordered = sorted(durations)
+    last = len(ordered) - 1
+    return ordered[round(last * 0.5)], ordered[round(last * 0.99)]

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from lamina.errors import StoreError
 from lamina.store.events import EventStore
+from lamina.store.log_index import LogIndex
 from lamina.store.queues import QueueStore
 
 __all__ = ["Delete", "Expect", "LogEvent", "Op", "Put", "Store", "StoreError"]
@@ -61,7 +62,7 @@ class LogEvent:
     ingestion_ms: int = 0
 
 
-class Store(EventStore, QueueStore, Protocol):
+class Store(EventStore, QueueStore, LogIndex, Protocol):
     """What the control plane and the engine need from durable storage."""
 
     async def open(self) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from lamina.errors import StoreError
 from lamina.store.base import Delete, Expect, LogEvent, Op, Put
 from lamina.store.memory_events import MemoryEventsMixin, yield_once
+from lamina.store.memory_logs import MemoryLogsMixin
 from lamina.store.memory_queues import MemoryQueuesMixin
 
 _HEX = frozenset("0123456789abcdef")
@@ -33,7 +34,7 @@ def check_digest(digest: str) -> None:
         raise StoreError(f"not a sha256 hex digest: {digest!r}")
 
 
-class MemoryStore(MemoryEventsMixin, MemoryQueuesMixin):
+class MemoryStore(MemoryEventsMixin, MemoryQueuesMixin, MemoryLogsMixin):
     """`Store` in this process's memory."""
 
     def __init__(self) -> None:

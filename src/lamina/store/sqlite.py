@@ -19,6 +19,7 @@ from lamina.errors import StoreError
 from lamina.store.base import Delete, Expect, LogEvent, Op, Put
 from lamina.store.sqlite_events import SqliteEventsMixin
 from lamina.store.sqlite_io import SqliteIO
+from lamina.store.sqlite_logs import SqliteLogsMixin
 from lamina.store.sqlite_queues import SqliteQueuesMixin
 from lamina.store.sqlite_schema import migrate
 
@@ -26,7 +27,7 @@ from lamina.store.sqlite_schema import migrate
 DB_FILE = "lamina.db"
 
 
-class SqliteStore(SqliteEventsMixin, SqliteQueuesMixin):
+class SqliteStore(SqliteEventsMixin, SqliteQueuesMixin, SqliteLogsMixin):
     """`Store` on a SQLite file in `data_dir`."""
 
     def __init__(self, data_dir: Path, *, fsync: bool = False) -> None:
