@@ -100,6 +100,17 @@ class MemoryQueuesMixin:
         found = self._queues.get(queue)
         return {} if found is None else found.messages
 
+    def _queue_bytes(self) -> dict[str, int]:
+        """UTF-8 body plus attribute bytes of the messages of each queue (for `usage`)."""
+        sizes = {
+            name: sum(
+                len(m.new.body.encode("utf-8")) + len(m.new.attributes) for m in q.messages.values()
+            )
+            for name, q in self._queues.items()
+            if q.messages
+        }
+        return dict(sorted(sizes.items()))
+
     async def put_messages(self, queue: str, messages: Sequence[NewMessage]) -> None:
         messages = list(messages)
         await yield_once()
