@@ -50,7 +50,7 @@ async def test_usage_counts_bytes_by_kind(store: Store) -> None:
     blob = b"zip bytes"
     digest = hashlib.sha256(blob).hexdigest()
     await store.put_blob(digest, blob)
-    await store.append_logs(lines("g", [10, 20]) + [LogEvent("h", "s", 1, "é")])
+    await store.append_logs([*lines("g", [10, 20]), LogEvent("h", "s", 1, "é")])
     await store.enqueue_events(
         [AsyncEvent(request_id="r1", function="f", qualifier=None, payload=b"12345",
                     enqueued_at=1.0)]
