@@ -82,6 +82,7 @@ class Node:
         self.arns = Arns(settings.region, settings.account_id)
         self.code = CodeCache(Path(settings.data_dir) / "code")
         self.functions = FunctionService(self.store, self.arns, self.code, self.clock)
+        self.collector = self.functions.collector
         self.aliases = AliasService(self.functions)
         self.concurrency = Concurrency(settings.account_concurrency)
         # stable across restarts of this node, so a restart takes over its own old record
@@ -91,6 +92,7 @@ class Node:
             idle_timeout_s=settings.env_idle_timeout,
             memory_budget_mb=settings.memory_budget or default_memory_budget_mb(),
         )
+        self.collector.in_use = self.pool.code_dirs_in_use
         self.logs = LogSink(self.store)
         self.telemetry = Telemetry()
         self.telemetry.watch(self.concurrency, self.pool)
@@ -169,6 +171,9 @@ class Node:
         self._loop = asyncio.get_running_loop()
         await self.store.open()
         log.info("store opened: %s at %s", self.store_kind, self.settings.data_dir)
+        swept = await self.collector.sweep()
+        if swept:
+            log.info("start-up sweep removed %d unreferenced code packages", swept)
         for meta in await self.functions.records.all_meta():
             self.concurrency.set_reserved(meta.name, meta.reserved_concurrency)
         await self.queues.start()
@@ -193,6 +198,7 @@ class Node:
             reaped = await self.pool.reap_idle()
             if reaped:
                 log.info("reaped %d idle environments", reaped)
+            await self.collector.retry_deferred()
 
     async def stop(self) -> None:
         for task in reversed(self._tasks):
