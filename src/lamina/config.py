@@ -13,6 +13,12 @@ DEFAULT_ACCOUNT_CONCURRENCY = 1000
 DEFAULT_ASYNC_RETRY_BASE_DELAY_S = 60.0
 #: Idle execution environments are reaped after this long.
 DEFAULT_ENV_IDLE_TIMEOUT_S = 300.0
+#: Function log bytes kept per log group (oldest lines go first).
+DEFAULT_LOG_RETENTION_MB = 64
+#: Function log bytes kept for the whole node (oldest lines of any function go first).
+DEFAULT_LOG_RETENTION_TOTAL_MB = 1024
+#: Size at which `--log-file` rotates (it keeps LOG_FILE_BACKUPS older files).
+DEFAULT_LOG_FILE_MAX_MB = 50
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,10 @@ class Settings:
     fsync: bool = False  # fsync every commit (power-cut safe) instead of WAL-only (kill -9 safe)
     memory_budget: int | None = None  # MB; None: three quarters of RAM
     unreserved_minimum: int | None = None  # None: min(100, account_concurrency // 10)
+    log_retention_mb: float = DEFAULT_LOG_RETENTION_MB  # function logs per log group
+    log_retention_total_mb: float = DEFAULT_LOG_RETENTION_TOTAL_MB  # function logs, whole node
+    log_file: Path | None = None  # the node's own log, rotated by size; None: stderr only
+    log_file_max_mb: float = DEFAULT_LOG_FILE_MAX_MB
 
     @property
     def endpoint_url(self) -> str:

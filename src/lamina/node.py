@@ -36,6 +36,7 @@ from lamina.engine.log_sink import LogSink
 from lamina.engine.pool import Pool
 from lamina.engine.provisioner import Provisioner
 from lamina.engine.sources import Sources
+from lamina.engine.storage import StorageGauges, StorageKeeper
 from lamina.engine.telemetry import Telemetry
 from lamina.errors import LaminaError
 from lamina.queues.service import QueueService
@@ -93,9 +94,15 @@ class Node:
             memory_budget_mb=settings.memory_budget or default_memory_budget_mb(),
         )
         self.collector.in_use = self.pool.code_dirs_in_use
-        self.logs = LogSink(self.store)
+        self.logs = LogSink(
+            self.store,
+            group_cap_bytes=int(settings.log_retention_mb * 2**20),
+            total_cap_bytes=int(settings.log_retention_total_mb * 2**20),
+        )
+        self.storage = StorageKeeper(self.store, self.code)
         self.telemetry = Telemetry()
         self.telemetry.watch(self.concurrency, self.pool)
+        self.telemetry.registry.register(StorageGauges(self.storage))
         self.invoker = Invoker(
             settings,
             self.store,
@@ -174,6 +181,7 @@ class Node:
         swept = await self.collector.sweep()
         if swept:
             log.info("start-up sweep removed %d unreferenced code packages", swept)
+        await self.logs.start()
         for meta in await self.functions.records.all_meta():
             self.concurrency.set_reserved(meta.name, meta.reserved_concurrency)
         await self.queues.start()
@@ -189,6 +197,7 @@ class Node:
         self._spawn("reaper", self._reap_forever)
         self._spawn("queue-expiry", self.queues.expire_forever)
         self._spawn("logs", self.logs.run)
+        self._spawn("storage", self.storage.run)
         log.info("node ready: account concurrency %d", self.settings.account_concurrency)
 
     async def _reap_forever(self) -> None:

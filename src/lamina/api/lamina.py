@@ -61,6 +61,13 @@ async def _follow(request: Request, group: str, after: int, start: int) -> Async
             await n.logs.wait_new(FOLLOW_POLL_S)
 
 
+async def storage(request: Request) -> Response:
+    """Bytes the node stores by kind (code, unpacked code, logs, events, queues, database, WAL),
+    per function and per queue."""
+    return json(request, await node(request).storage.report())
+
+
 routes = [
     Route("/lamina/v1/functions/{name}/logs", function_logs, methods=["GET"]),
+    Route("/lamina/v1/storage", storage, methods=["GET"]),
 ]

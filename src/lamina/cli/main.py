@@ -90,6 +90,34 @@ def cli() -> None:
     help="Flush every commit to disk (survives a power cut; slower). Without it a commit"
     " survives kill -9 of the node, and WAL checkpoints are flushed.",
 )
+@click.option(
+    "--log-retention-mb",
+    envvar="LAMINA_LOG_RETENTION_MB",
+    type=click.FloatRange(min=0.01),
+    default=Settings.log_retention_mb,
+    help="MB of function log kept per function (log group); the oldest lines go first.",
+)
+@click.option(
+    "--log-retention-total-mb",
+    envvar="LAMINA_LOG_RETENTION_TOTAL_MB",
+    type=click.FloatRange(min=0.01),
+    default=Settings.log_retention_total_mb,
+    help="MB of function log kept for the whole node; the oldest lines of any function go first.",
+)
+@click.option(
+    "--log-file",
+    envvar="LAMINA_LOG_FILE",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the node's own log to this file, rotated by size.",
+)
+@click.option(
+    "--log-file-max-mb",
+    envvar="LAMINA_LOG_FILE_MAX_MB",
+    type=click.FloatRange(min=0.01),
+    default=Settings.log_file_max_mb,
+    help="Size at which --log-file rotates; 5 older files are kept.",
+)
 def serve(**options: object) -> None:
     """Start a node in the foreground; stops cleanly on SIGTERM / SIGINT."""
     from lamina.cli.serve import run
@@ -100,8 +128,10 @@ def serve(**options: object) -> None:
 
 def _register() -> None:
     from lamina.cli.client import invoke, logs, queue
+    from lamina.cli.storage import storage
 
     cli.add_command(invoke)
+    cli.add_command(storage)
     cli.add_command(logs)
     cli.add_command(queue)
 

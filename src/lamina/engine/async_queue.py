@@ -205,7 +205,7 @@ class AsyncQueue:
     async def _settle(self, event: AsyncEvent, cfg: EventInvokeConfig, out: Outcome) -> None:
         attempts = event.attempts + 1
         self._system_failures.pop(event.request_id, None)
-        log.info(
+        log.debug(
             "event %s attempt %d/%d %s %.1f ms",
             event.request_id,
             attempts,
@@ -214,6 +214,7 @@ class AsyncQueue:
             out.duration_ms,
         )
         if out.function_error is None:
+            log.info("event %s succeeded after %d attempts", event.request_id, attempts)
             self.succeeded[event.function] += 1
             await self._acking.submit(event.request_id)
             if cfg.on_success:
