@@ -23,6 +23,12 @@ LOUD = {
 }
 
 
+def create_plain(node: NodeProcess, name: str) -> None:
+    code = zip_source({"app.py": "def handler(e, c):\n    return 1\n"})
+    node.client().create_function(FunctionName=name, Role=ROLE, Runtime="python3.12",
+                                  Handler="app.handler", Code={"ZipFile": code})  # fmt: skip
+
+
 def storage(node: NodeProcess) -> dict[str, Any]:
     answer = httpx.get(f"{node.url}/lamina/v1/storage", timeout=30)
     assert answer.status_code == 200
@@ -76,8 +82,7 @@ def test_storage_view_counts_code_and_logs_per_function(node: NodeProcess) -> No
 
 def test_async_attempts_log_at_debug_and_one_info_line_per_event(node: NodeProcess) -> None:
     lam = node.client()
-    lam.create_function(FunctionName="f", Role=ROLE, Runtime="python3.12", Handler="app.handler",
-                        Code={"ZipFile": zip_source({"app.py": "def handler(e, c):\n    return 1\n"})})  # fmt: skip
+    create_plain(node, "f")
     out = lam.invoke(FunctionName="f", InvocationType="Event", Payload=b"{}")
     rid = out["ResponseMetadata"]["RequestId"]
     wait_for(lambda: f"event {rid} succeeded after 1 attempts" in node.log())
@@ -89,8 +94,7 @@ def test_log_file_rotates_by_size(node_factory: NodeFactory, tmp_path: Path) -> 
     node = node_factory("--log-file", str(path), "--log-file-max-mb", "0.01",
                         "--log-level", "debug")  # fmt: skip
     lam = node.client()
-    lam.create_function(FunctionName="f", Role=ROLE, Runtime="python3.12", Handler="app.handler",
-                        Code={"ZipFile": zip_source({"app.py": "def handler(e, c):\n    return 1\n"})})  # fmt: skip
+    create_plain(node, "f")
     for _ in range(80):  # two lines each at debug (attempt, summary): ~20 KB
         lam.invoke(FunctionName="f", InvocationType="Event", Payload=b"{}")
     wait_for(lambda: len(list(path.parent.iterdir())) >= 2)
