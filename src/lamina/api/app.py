@@ -27,8 +27,13 @@ from lamina.api import (
     tags,
     telemetry,
 )
-from lamina.api.errors import handle_aws_error, handle_http_error, handle_unexpected
-from lamina.errors import AwsError
+from lamina.api.errors import (
+    handle_aws_error,
+    handle_http_error,
+    handle_store_error,
+    handle_unexpected,
+)
+from lamina.errors import AwsError, StoreError
 
 if TYPE_CHECKING:
     from lamina.node import Node
@@ -68,6 +73,7 @@ def build_app(node: Node) -> Starlette:
         exception_handlers={
             AwsError: handle_aws_error,
             HTTPException: handle_http_error,
+            StoreError: handle_store_error,
             Exception: handle_unexpected,
         },
     )

@@ -11,7 +11,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lamina.errors import SQS_QUERY_CODES, AwsError, ServiceError, SqsError, UnknownOperation
+from lamina.errors import (
+    SQS_QUERY_CODES,
+    AwsError,
+    ServiceError,
+    SqsError,
+    StoreError,
+    UnknownOperation,
+)
 
 log = logging.getLogger("lamina.api")
 
@@ -69,4 +76,16 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return aws_error_response(
         ServiceError(f"Internal error: {type(exc).__name__}"), request_id(request)
+    )
+
+
+async def handle_store_error(request: Request, exc: Exception) -> Response:
+    """A write the store refused (a full disk, most often): 500 ServiceException, nothing kept.
+
+    The node goes on serving reads, and writes work again once the store can write."""
+    assert isinstance(exc, StoreError)
+    log.warning("%s %s: the store refused: %s", request.method, request.url.path, exc)
+    return aws_error_response(
+        ServiceError(f"The node could not store the request ({exc}); nothing was changed."),
+        request_id(request),
     )

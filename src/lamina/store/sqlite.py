@@ -117,11 +117,15 @@ class SqliteStore(SqliteEventsMixin, SqliteQueuesMixin):
             if hashlib.sha256(data).hexdigest() != digest:
                 raise StoreError("blob digest mismatch")
             tmp = path.with_suffix(f".tmp{os.getpid()}.{id(data)}")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            except OSError:  # a full disk: leave no partial file behind
+                tmp.unlink(missing_ok=True)
+                raise
             dir_fd = os.open(self._blob_dir, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
