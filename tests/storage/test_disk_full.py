@@ -22,7 +22,7 @@ ECHO = {"app.py": "def handler(event, context):\n    print('ran', event)\n    re
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """An 8 MB tmpfs; skipped where mounting is not allowed (but never under CI)."""
-    mount = tmp_path / "disk"
+    mount = tmp_path / "data"  # the data dir itself: the node's log stays outside
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
                           capture_output=True, check=False)  # fmt: skip
@@ -55,11 +55,21 @@ def error_code(exc: ClientError) -> str:
 
 
 def test_a_full_disk_costs_no_accepted_data(node_factory: NodeFactory, small_disk: Path) -> None:
-    node = node_factory(data_dir=small_disk / "data")
+    node = node_factory(data_dir=small_disk)
     lam = node.client()
     lam.create_function(FunctionName="f", Role=ROLE, Runtime="python3.12",
                         Handler="app.handler", Code={"ZipFile": zip_source(ECHO)})  # fmt: skip
     assert lam.invoke(FunctionName="f", Payload=b'{"n": 0}')["StatusCode"] == 200
+
+    slow = {"app.py": "import time\ndef handler(event, context):\n    time.sleep(0.3)\n"}
+    lam.create_function(FunctionName="slow", Role=ROLE, Runtime="python3.12",
+                        Handler="app.handler", Code={"ZipFile": zip_source(slow)})  # fmt: skip
+    lam.put_function_concurrency(FunctionName="slow", ReservedConcurrentExecutions=1)
+    backlog = [  # accepted before the disk fills; most still queued while it is full
+        lam.invoke(FunctionName="slow", InvocationType="Event", Payload=b"{}")[
+            "ResponseMetadata"]["RequestId"]
+        for _ in range(8)
+    ]  # fmt: skip
 
     filler = fill(small_disk)
     bigger = zip_source({**ECHO, "more.py": "x = 1\n" * 9000})
@@ -76,9 +86,10 @@ def test_a_full_disk_costs_no_accepted_data(node_factory: NodeFactory, small_dis
             accepted.append(out["ResponseMetadata"]["RequestId"])
         except ClientError as exc:
             assert error_code(exc) == "ServiceException"
+    print(f"{len(accepted)} of 40 async invokes accepted while the disk was full")
     # reads keep working, and so do synchronous invokes of existing code
     assert lam.get_function(FunctionName="f")["Configuration"]["FunctionName"] == "f"
-    assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == ["f"]
+    assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == ["f", "slow"]
     assert lam.invoke(FunctionName="f", Payload=b'{"n": 99}')["Payload"].read() == b'{"n": 99}'
 
     filler.unlink()  # space again: the node writes without a restart
@@ -86,13 +97,13 @@ def test_a_full_disk_costs_no_accepted_data(node_factory: NodeFactory, small_dis
                         Handler="app.handler", Code={"ZipFile": zip_source(ECHO)})  # fmt: skip
     out = lam.invoke(FunctionName="f", InvocationType="Event", Payload=b'{"n": "after"}')
     accepted.append(out["ResponseMetadata"]["RequestId"])
-    for rid in accepted:
+    for rid in [*backlog, *accepted]:
         wait_for(lambda rid=rid: f"event {rid} succeeded" in node.log(), timeout=60)
 
     node.stop()
-    db = sqlite3.connect(small_disk / "data" / "lamina.db")
+    db = sqlite3.connect(small_disk / "lamina.db")
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()
     node.start()
     names = [f["FunctionName"] for f in node.client().list_functions()["Functions"]]
-    assert names == ["f", "g"]
+    assert names == ["f", "g", "slow"]

@@ -29,7 +29,7 @@ from lamina.engine.batching import Batcher
 from lamina.engine.concurrency import Concurrency, Lease
 from lamina.engine.destinations import Destinations, invocation_record
 from lamina.engine.invoker import Invocation, Invoker, Outcome
-from lamina.errors import ResourceNotFound
+from lamina.errors import ResourceNotFound, StoreError
 from lamina.store.base import Delete, Put, Store
 from lamina.store.events import AsyncEvent, EventQueueStats
 
@@ -41,6 +41,9 @@ MAX_BATCH = 64
 EVENT_CLAIM_S = 960.0
 #: A poller with nothing due looks again after at most this long.
 IDLE_POLL_S = 1.0
+#: First and longest pause before retrying a write the store refused (a full disk).
+STORE_RETRY_S = 0.5
+STORE_RETRY_MAX_S = 10.0
 #: Backoff after a system error: first delay, and cap (reference C.1).
 SYSTEM_BACKOFF_FIRST_S = 1.0
 SYSTEM_BACKOFF_MAX_S = 300.0
@@ -79,7 +82,8 @@ class AsyncQueue:
         self._wake: dict[str, asyncio.Event] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._accepting = Batcher[AsyncEvent](self.store.enqueue_events)
-        self._acking = Batcher[str](self.store.ack_events)
+        self._acking = Batcher[str](self._ack)
+        self._stopping = False
         self._paused: set[str] = set()
         self._system_failures: Counter[str] = Counter()
         self.received: Counter[str] = Counter()
@@ -97,6 +101,7 @@ class AsyncQueue:
 
     async def stop(self) -> None:
         """Cancel pollers and running events; their claims let them run again after restart."""
+        self._stopping = True
         tasks = [*self._pollers.values(), *self._running]
         for task in tasks:
             task.cancel()
@@ -105,6 +110,21 @@ class AsyncQueue:
         await self._acking.close()
         self._pollers.clear()
         self._running.clear()
+
+    async def _ack(self, request_ids: list[str]) -> None:
+        """Remove settled events, retrying while the store refuses (a full disk) so a settled
+        event does not wait out its claim to run again; at stop, the restart's reset does."""
+        delay = STORE_RETRY_S
+        while True:
+            try:
+                await self.store.ack_events(request_ids)
+                return
+            except StoreError as exc:
+                if self._stopping:
+                    raise
+                log.warning("removing %d settled events failed: %s", len(request_ids), exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORE_RETRY_MAX_S)
 
     # -- accepting ----------------------------------------------------------------------------
     async def accept(
@@ -148,20 +168,12 @@ class AsyncQueue:
                 if free == 0:
                     await self.concurrency.wait_capacity(IDLE_POLL_S)
                     continue
-                events = await self.store.claim_events(
-                    function, now=self.clock.time(), claim_s=EVENT_CLAIM_S, limit=free
-                )
-                for event in events:
-                    lease = self.concurrency.try_acquire(function)
-                    if lease is None:  # a sync caller took the slot meanwhile: not an attempt
-                        await self.store.reschedule_event(
-                            event.request_id,
-                            next_at=event.next_at,
-                            attempts=event.attempts,
-                            last_error=event.last_error,
-                        )
-                    else:
-                        self._start_run(event, lease)
+                try:
+                    events = await self._claim(function, free)
+                except StoreError as exc:  # a full disk: claimed events run after their claim
+                    log.warning("claiming events of %s failed: %s", function, exc)
+                    await _wait(wake, STORE_RETRY_S)
+                    continue
                 if events:
                     continue
                 if await self._finished(function, wake):
@@ -170,6 +182,24 @@ class AsyncQueue:
         finally:
             if self._pollers.get(function) is asyncio.current_task():
                 del self._pollers[function]
+
+    async def _claim(self, function: str, free: int) -> list[AsyncEvent]:
+        """Claim up to `free` due events and start those a lease is free for."""
+        events = await self.store.claim_events(
+            function, now=self.clock.time(), claim_s=EVENT_CLAIM_S, limit=free
+        )
+        for event in events:
+            lease = self.concurrency.try_acquire(function)
+            if lease is None:  # a sync caller took the slot meanwhile: not an attempt
+                await self.store.reschedule_event(
+                    event.request_id,
+                    next_at=event.next_at,
+                    attempts=event.attempts,
+                    last_error=event.last_error,
+                )
+            else:
+                self._start_run(event, lease)
+        return events
 
     async def _finished(self, function: str, wake: asyncio.Event) -> bool:
         stats = await self.store.event_stats(function, now=self.clock.time())
@@ -181,6 +211,7 @@ class AsyncQueue:
         task = asyncio.create_task(self._run(event, lease))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+        task.add_done_callback(_report_failed_run)
 
     # -- one event ----------------------------------------------------------------------------
     async def _run(self, event: AsyncEvent, lease: Lease) -> None:
@@ -326,3 +357,9 @@ def _error_text(out: Outcome | None) -> str:
 async def _wait(event: asyncio.Event, timeout_s: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), timeout_s)
+
+
+def _report_failed_run(task: asyncio.Task[None]) -> None:
+    """A run whose settle could not be written (a full disk): its claim lapses, it runs again."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("settling an event failed; it runs again: %s", task.exception())
