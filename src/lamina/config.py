@@ -26,10 +26,16 @@ DEFAULT_ACCOUNT_CONCURRENCY = 1000
 DEFAULT_ASYNC_RETRY_BASE_DELAY_S = 60.0
 #: Idle execution environments are reaped after this long.
 DEFAULT_ENV_IDLE_TIMEOUT_S = 300.0
+#: Function log bytes kept per log group (oldest lines go first).
+DEFAULT_LOG_RETENTION_MB = 64
+#: Function log bytes kept for the whole node (oldest lines of any function go first).
+DEFAULT_LOG_RETENTION_TOTAL_MB = 1024
+#: Size at which `--log-file` rotates (it keeps LOG_FILE_BACKUPS older files).
+DEFAULT_LOG_FILE_MAX_MB = 50
 
 
 def _flag(
-    help: str = "", *, minimum: int | None = None, choices: tuple[str, ...] = ()
+    help: str = "", *, minimum: float | None = None, choices: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """What a Settings field's flag shows besides its default: help, lowest value, choices."""
     return {"help": help, "minimum": minimum, "choices": choices}
@@ -104,6 +110,29 @@ class Settings:
         default=False,
         metadata=_flag("Serve /metrics without a signature when --auth-keys is on (for scrapers)."),
     )
+    log_retention_mb: float = field(
+        default=DEFAULT_LOG_RETENTION_MB,
+        metadata=_flag(
+            "MB of function log kept per function (log group); the oldest lines go first.",
+            minimum=0.01,
+        ),
+    )
+    log_retention_total_mb: float = field(
+        default=DEFAULT_LOG_RETENTION_TOTAL_MB,
+        metadata=_flag(
+            "MB of function log kept for the whole node; the oldest lines of any function go"
+            " first.",
+            minimum=0.01,
+        ),
+    )
+    log_file: Path | None = field(
+        default=None,
+        metadata=_flag("Also write the node's own log to this file, rotated by size."),
+    )
+    log_file_max_mb: float = field(
+        default=DEFAULT_LOG_FILE_MAX_MB,
+        metadata=_flag("Size at which --log-file rotates; 5 older files are kept.", minimum=0.01),
+    )
 
     @property
     def endpoint_url(self) -> str:
@@ -126,7 +155,7 @@ class Flag:
     kind: type  # str, int, float, bool or Path (an optional field: its non-None type)
     default: Any
     help: str
-    minimum: int | None
+    minimum: float | None
     choices: tuple[str, ...]
     multiple: bool = False  # repeatable: the field is a tuple of `kind`
 

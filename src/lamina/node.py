@@ -40,6 +40,7 @@ from lamina.engine.pool import Pool
 from lamina.engine.provisioner import ProvisionedBook, Provisioner
 from lamina.engine.snapshot import Snapshots
 from lamina.engine.sources import Sources
+from lamina.engine.storage import StorageKeeper
 from lamina.engine.telemetry import Telemetry
 from lamina.errors import LaminaError
 from lamina.logs.service import LogService
@@ -111,6 +112,7 @@ class Node:
         self.functions = FunctionService(
             self.store, self.arns, self.code, self.clock, changed=self._function_changed
         )
+        self.collector = self.functions.collector
         self.aliases = AliasService(self.functions)
         self.permissions = PermissionService(self.functions)
         self.event_configs = EventConfigService(self.functions, self.clock, self.queues.exists)
@@ -138,9 +140,16 @@ class Node:
             idle_timeout_s=settings.env_idle_timeout,
             memory_budget_mb=settings.memory_budget or default_memory_budget_mb(),
         )
+        self.collector.in_use = self.pool.code_dirs_in_use
         self.provisioned_book = ProvisionedBook(self.pool)
-        self.logs = LogSink(self.store, self.clock)
+        self.logs = LogSink(
+            self.store,
+            self.clock,
+            group_cap_bytes=int(settings.log_retention_mb * 2**20),
+            total_cap_bytes=int(settings.log_retention_total_mb * 2**20),
+        )
         self.log_service = LogService(self.store, self.logs)
+        self.storage = StorageKeeper(self.store, self.code)
         self.telemetry = Telemetry()
         self.invoker = Invoker(
             settings,
@@ -189,6 +198,7 @@ class Node:
             sources=self.sources,
             queues=self.queues,
             logs=self.logs,
+            storage=self.storage,
         )
 
     def _api_services(self) -> Services:
@@ -211,6 +221,7 @@ class Node:
             queues=self.queues,
             logs=self.logs,
             log_service=self.log_service,
+            storage=self.storage,
             snapshots=self.snapshots,
         )
 
@@ -255,6 +266,10 @@ class Node:
         self._loop = asyncio.get_running_loop()
         await self.store.open()
         log.info("store opened: %s at %s", self.store_kind, self.settings.data_dir)
+        swept = await self.collector.sweep()
+        if swept:
+            log.info("start-up sweep removed %d unreferenced code packages", swept)
+        await self.logs.start()
         for meta in await self.functions.records.all_meta():
             self.concurrency.set_reserved(meta.name, meta.reserved_concurrency)
         await self.queues.start()
@@ -269,6 +284,7 @@ class Node:
         self._spawn("reaper", self._reap_forever)
         self._spawn("queue-expiry", self.queues.expire_forever)
         self._spawn("logs", self.logs.run)
+        self._spawn("storage", self.storage.run)
         log.info("node ready: account concurrency %d", self.settings.account_concurrency)
 
     async def _reap_forever(self) -> None:
@@ -278,6 +294,7 @@ class Node:
             reaped = await self.pool.reap_idle()
             if reaped:
                 log.info("reaped %d idle environments", reaped)
+            await self.collector.retry_deferred()
 
     async def stop(self) -> None:
         for task in reversed(self._tasks):

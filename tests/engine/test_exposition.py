@@ -18,6 +18,7 @@ from lamina.engine.pool import PoolStatistics
 from lamina.engine.provisioner import ProvisionedStatistics
 from lamina.engine.snapshot import Snapshot
 from lamina.engine.sources import SourceStatistics
+from lamina.engine.storage import StorageStatistics
 from lamina.engine.telemetry import DURATION_BUCKETS_MS, Telemetry
 from lamina.queues.service import QueueServiceStatistics
 
@@ -39,6 +40,7 @@ def snapshot(telemetry: Telemetry, **parts: Any) -> Snapshot:
         sources=SourceStatistics(),
         queues=QueueServiceStatistics(),
         logs=LogSinkStatistics(),
+        storage=StorageStatistics(),
     )
     return replace(idle, **parts)
 

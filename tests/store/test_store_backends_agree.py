@@ -44,6 +44,7 @@ class Walk:
     async def run(self) -> list[Any]:
         steps: list[Callable[[], Awaitable[Any]]] = [
             self.transact, self.scan, self.append_logs, self.read_logs, self.trim_logs,
+            self.trim_log_bytes, self.usage,
             self.enqueue, self.claim, self.ack, self.reschedule, self.event_stats,
             self.list_events, self.purge_events, self.reset_claims,
             self.put_messages, self.put_messages, self.receive, self.receive, self.receive,
@@ -90,6 +91,14 @@ class Walk:
 
     async def trim_logs(self) -> int:
         return await self.store.trim_logs(self.rng.choice(FUNCTIONS), self.rng.choice([0, 3, 10]))
+
+    async def trim_log_bytes(self) -> int:
+        group = self.rng.choice([*FUNCTIONS, None])
+        return await self.store.trim_log_bytes(group, self.rng.choice([0, 60, 200]))
+
+    async def usage(self) -> Any:
+        used = await self.store.usage()
+        return (used.blobs, used.logs, used.events, used.queues)  # files are the backend's own
 
     # -- async events -------------------------------------------------------------------------
     async def enqueue(self) -> None:

@@ -33,10 +33,15 @@ from lamina.api import (
     tags,
     ui,
 )
-from lamina.api.errors import handle_aws_error, handle_http_error, handle_unexpected
+from lamina.api.errors import (
+    handle_aws_error,
+    handle_http_error,
+    handle_store_error,
+    handle_unexpected,
+)
 from lamina.api.guard import Guard
 from lamina.api.services import Services
-from lamina.errors import AwsError
+from lamina.errors import AwsError, StoreError
 
 
 class Lifecycle(Protocol):
@@ -83,6 +88,7 @@ def build_app(services: Services, lifecycle: Lifecycle) -> Starlette:
         exception_handlers={
             AwsError: handle_aws_error,
             HTTPException: handle_http_error,
+            StoreError: handle_store_error,
             Exception: handle_unexpected,
         },
     )

@@ -17,6 +17,7 @@ from lamina.errors import (
     AwsError,
     ServiceError,
     SqsError,
+    StoreError,
     UnknownOperation,
 )
 
@@ -76,4 +77,16 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return aws_error_response(
         ServiceError(f"Internal error: {type(exc).__name__}"), request_id(request)
+    )
+
+
+async def handle_store_error(request: Request, exc: Exception) -> Response:
+    """A write the store refused (a full disk, most often): 500 ServiceException, nothing kept.
+
+    The node goes on serving reads, and writes work again once the store can write."""
+    assert isinstance(exc, StoreError)
+    log.warning("%s %s: the store refused: %s", request.method, request.url.path, exc)
+    return aws_error_response(
+        ServiceError(f"The node could not store the request ({exc}); nothing was changed."),
+        request_id(request),
     )

@@ -212,6 +212,12 @@ async def code_zip(request: Request) -> Response:
     return Response(data, 200, media_type="application/zip")
 
 
+async def storage(request: Request) -> Response:
+    """Bytes the node stores by kind (code, unpacked code, logs, events, queues, database, WAL),
+    per function and per queue."""
+    return json(request, await services(request).storage.report())
+
+
 routes = [
     Route(V1 + "/functions/{name}/logs", function_logs, methods=["GET"]),
     Route(V1 + "/functions/{name}/logs/recent", recent_logs, methods=["GET"]),
@@ -224,4 +230,5 @@ routes = [
     Route(V1 + "/stream", stream, methods=["GET"]),
     Route(V1 + "/node", node_info, methods=["GET"]),
     Route(V1 + "/code/{digest}", code_zip, methods=["GET"]),
+    Route(V1 + "/storage", storage, methods=["GET"]),
 ]

@@ -25,6 +25,7 @@ from lamina.engine.invoker import Invoker
 from lamina.engine.log_sink import LogSink
 from lamina.engine.provisioner import Provisioner
 from lamina.engine.snapshot import Snapshots
+from lamina.engine.storage import StorageKeeper
 from lamina.logs.service import LogService
 from lamina.queues.service import QueueService
 
@@ -51,3 +52,4 @@ class Services:
     logs: LogSink  # /lamina/v1 function logs
     log_service: LogService  # the CloudWatch Logs API and the dashboard's recent lines
     snapshots: Snapshots  # /lamina/v1/stats and /metrics
+    storage: StorageKeeper  # /lamina/v1/storage

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from lamina.cli.client import endpoint_option, lambda_client
-from lamina.cli.packaging import fingerprint, package
+from lamina.cli.packaging import Fingerprint, fingerprint, package
 
 #: Role given to functions the CLI creates (Lamina does not check roles; AWS needs one).
 DEFAULT_ROLE = "arn:aws:iam::000000000000:role/lamina"
@@ -132,8 +132,9 @@ def _deploy_and_report(client: Any, spec: DeploySpec) -> bool:
     return True
 
 
-def _watch(client: Any, spec: DeploySpec, max_redeploys: int | None) -> None:
-    seen = fingerprint(spec.root)
+def _watch(client: Any, spec: DeploySpec, seen: Fingerprint, max_redeploys: int | None) -> None:
+    """Redeploy whenever the folder's fingerprint moves away from `seen` (taken before the
+    first deploy, so a change made while it ran is not missed)."""
     redeploys = 0
     click.echo(f"watching {spec.root} for changes (Ctrl-C stops)")
     while max_redeploys is None or redeploys < max_redeploys:
@@ -194,10 +195,11 @@ def deploy(
     spec = DeploySpec(directory.resolve(), name, handler, runtime, memory, timeout,
                       _parse_env(env_pairs), requirements, publish, alias)  # fmt: skip
     client = lambda_client(endpoint_url)
+    before = fingerprint(spec.root)
     ok = _deploy_and_report(client, spec)
     if watch:
         try:
-            _watch(client, spec, max_redeploys)
+            _watch(client, spec, before, max_redeploys)
         except KeyboardInterrupt:
             click.echo("stopped watching")
         return

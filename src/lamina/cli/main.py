@@ -22,9 +22,10 @@ def _register() -> None:
     from lamina.cli.client import invoke, logs, queue
     from lamina.cli.deploy import deploy
     from lamina.cli.serve import serve
+    from lamina.cli.storage import storage
     from lamina.cli.views import ls, top
 
-    for command in (serve, deploy, invoke, logs, ls, top, queue):
+    for command in (serve, deploy, invoke, logs, ls, top, queue, storage):
         cli.add_command(command)
 
 

@@ -87,7 +87,11 @@ def package_files(root: Path) -> Iterator[tuple[Path, str]]:
     yield from sorted(found, key=lambda item: item[1])
 
 
-def fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
+#: (name, size, mtime in ns) of every packaged file, in name order.
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def fingerprint(root: Path) -> Fingerprint:
     """What changes when a packaged file is added, removed or written."""
     out = []
     for path, name in package_files(root):

@@ -43,8 +43,10 @@ def _option(flag: Flag) -> Callable[[F], F]:
 def _click_type(flag: Flag) -> click.ParamType[Any] | None:
     if flag.choices:
         return click.Choice(flag.choices)
+    if flag.minimum is not None and flag.kind is float:
+        return click.FloatRange(min=flag.minimum)
     if flag.minimum is not None:
-        return click.IntRange(min=flag.minimum)
+        return click.IntRange(min=int(flag.minimum))
     if flag.kind is Path:
         return click.Path(path_type=Path)
     if flag.kind is bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import logging.handlers
 from collections.abc import Generator
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -15,6 +17,8 @@ from lamina.config import Settings
 from lamina.node import Node
 
 log = logging.getLogger("lamina.node")
+#: Rotated copies of --log-file kept (file.1 … file.5).
+LOG_FILE_BACKUPS = 5
 
 
 class _Server(uvicorn.Server):
@@ -42,8 +46,24 @@ class _Server(uvicorn.Server):
                 captured.clear()
 
 
+def log_to_file(settings: Settings) -> None:
+    """Add a size-rotated file handler for `--log-file` to the root logger."""
+    if settings.log_file is None:
+        return
+    Path(settings.log_file).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        settings.log_file,
+        maxBytes=int(settings.log_file_max_mb * 2**20),
+        backupCount=LOG_FILE_BACKUPS,
+        encoding="utf-8",
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
 def run(settings: Settings) -> None:
     logging.getLogger().setLevel(settings.log_level.upper())
+    log_to_file(settings)
     node = Node(settings)
     app = build_app(node.services, node)
     config = uvicorn.Config(

@@ -13,7 +13,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.errors import InvalidParameterValue, RequestTooLarge
+from lamina.errors import InvalidParameterValue, RequestTooLarge, StoreError
 
 #: Largest zip accepted by CreateFunction / UpdateFunctionCode (ZipFile upload).
 MAX_ZIP_BYTES = 52_428_800
@@ -101,7 +101,10 @@ class CodeCache:
             if not target.is_dir():
                 if load is None:
                     raise FileNotFoundError(digest)
-                await asyncio.to_thread(_unpack, load, target)
+                try:
+                    await asyncio.to_thread(_unpack, load, target)
+                except OSError as exc:  # a full disk: the partial copy is already gone
+                    raise StoreError(f"cannot unpack code: {exc}") from exc
         return target
 
     async def remove(self, digest: str) -> None:
@@ -111,8 +114,8 @@ class CodeCache:
 def _unpack(data: bytes, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     try:
+        tmp.mkdir(parents=True)
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             zf.extractall(tmp)
             for info in zf.infolist():  # keep the executable bits Unix zips carry

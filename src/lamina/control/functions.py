@@ -13,6 +13,7 @@ import msgspec
 from lamina.clock import Clock
 from lamina.control.arns import Arns
 from lamina.control.code import CodeCache, CodePackage
+from lamina.control.code_gc import CodeCollector, ref_ops
 from lamina.control.function_docs import FunctionDocs
 from lamina.control.models import LATEST, FunctionMeta, VersionConfig
 from lamina.errors import (
@@ -67,6 +68,7 @@ class FunctionService:
         self.store = store
         self.arns = arns
         self.code = code
+        self.collector = CodeCollector(store, code)
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._changed = changed
@@ -130,8 +132,12 @@ class FunctionService:
 
     async def create(self, req: NewFunction) -> VersionConfig:
         """Create `req.name` ($LATEST, and version 1 when publishing). Raises ResourceConflict."""
-        await self.store.put_blob(req.code.digest, req.code.data)
-        await self.code.ensure(req.code.digest, req.code.data)
+        async with self.collector.holding(req.code.digest):
+            await self.store.put_blob(req.code.digest, req.code.data)
+            await self.code.ensure(req.code.digest, req.code.data)
+            return await self._create(req)
+
+    async def _create(self, req: NewFunction) -> VersionConfig:
         now = self.clock.time()
         arn = self.arns.function(req.name)
         latest = VersionConfig(
@@ -157,12 +163,12 @@ class FunctionService:
             revision_id=_rev(),
         )
         meta = FunctionMeta(name=req.name, arn=arn, created=now, tags=dict(req.tags or {}))
-        ops: list[Op] = [self.records.put_version(latest)]
+        ops: list[Op] = [self.records.put_version(latest), *ref_ops(None, latest)]
         published = None
         if req.publish:
             published = self._snapshot(latest, 1)
             meta = msgspec.structs.replace(meta, last_version=1)
-            ops.append(self.records.put_version(published))
+            ops += [self.records.put_version(published), *ref_ops(None, published)]
         async with self.lock(req.name):
             if not await self.records.commit(
                 [self.records.expect_meta(req.name, None), self.records.put_meta(meta), *ops]
@@ -184,16 +190,19 @@ class FunctionService:
         revision_id: str | None,
         dry_run: bool = False,
     ) -> VersionConfig:
-        """Replace $LATEST's code (and publish when asked)."""
-        if not dry_run:
-            await self.store.put_blob(code.digest, code.data)
-            await self.code.ensure(code.digest, code.data)
+        """Replace $LATEST's code (and publish when asked); free the old code if nothing else
+        refers to it."""
         changes = {
             "code_digest": code.digest,
             "code_sha256": code.code_sha256,
             "code_size": code.size,
         }
-        return await self._update_latest(name, changes, revision_id, publish, dry_run)
+        if dry_run:
+            return await self._update_latest(name, changes, revision_id, publish, dry_run)
+        async with self.collector.holding(code.digest):
+            await self.store.put_blob(code.digest, code.data)
+            await self.code.ensure(code.digest, code.data)
+            return await self._update_latest(name, changes, revision_id, publish, dry_run)
 
     async def update_configuration(
         self, name: str, changes: dict[str, Any], *, revision_id: str | None
@@ -219,13 +228,15 @@ class FunctionService:
             )
             if dry_run:
                 return updated
-            ops: list[Op] = [self.records.put_version(updated)]
+            ops: list[Op] = [self.records.put_version(updated), *ref_ops(latest, updated)]
             result = updated
             if publish:
                 meta, result, extra = await self._publish_ops(meta, updated, "")
                 ops += extra
             await self.commit(name, raw, meta, ops)
         await self.changed(name)
+        if latest.code_digest != updated.code_digest:
+            await self.collector.release([latest.code_digest])
         return result
 
     async def publish(
@@ -261,10 +272,11 @@ class FunctionService:
         if description:
             version = msgspec.structs.replace(version, description=description)
         meta = msgspec.structs.replace(meta, last_version=number)
-        return meta, version, [self.records.put_version(version)]
+        return meta, version, [self.records.put_version(version), *ref_ops(None, version)]
 
     async def delete(self, name: str, qualifier: str | None) -> None:
-        """Delete the whole function, or one published version of it."""
+        """Delete the whole function, or one published version of it, and free code that
+        nothing refers to any more."""
         if qualifier == LATEST:  # answered before the lookup, as AWS does (recorded)
             raise InvalidParameterValue(
                 "$LATEST version cannot be deleted without deleting the function."
@@ -272,11 +284,10 @@ class FunctionService:
         async with self.lock(name):
             meta, raw = await self.meta(name)
             if qualifier is None:
+                versions = await self.records.versions(name)
                 ops: list[Op] = [self.records.expect_meta(name, raw)]
-                ops += [
-                    self.records.delete_version(name, v.version)
-                    for v in await self.records.versions(name)
-                ]
+                for v in versions:
+                    ops += [self.records.delete_version(name, v.version), *ref_ops(v, None)]
                 ops += [
                     self.records.delete_alias(name, a.name)
                     for a in await self.records.aliases(name)
@@ -284,18 +295,23 @@ class FunctionService:
                 ops.append(self.records.delete_meta(name))
                 if not await self.records.commit(ops):
                     raise ResourceConflict("The function changed during the delete; try again.")
+                dropped = [v.code_digest for v in versions]
             else:
-                await self._delete_version(meta, raw, qualifier)
+                digest = await self._delete_version(meta, raw, qualifier)
+                dropped = [digest] if digest else []
         await self.changed(name)
+        await self.collector.release(dropped)
 
-    async def _delete_version(self, meta: FunctionMeta, raw: bytes, qualifier: str) -> None:
+    async def _delete_version(self, meta: FunctionMeta, raw: bytes, qualifier: str) -> str | None:
+        """Delete one published version; return its code digest (None: there was none)."""
         if not qualifier.isdigit():
             raise InvalidParameterValue(
                 "Deletion of aliases or $LATEST is not supported with this request; use"
                 " DeleteAlias, or DeleteFunction without a qualifier."
             )
-        if await self.records.version(meta.name, qualifier) is None:
-            return  # AWS answers 204 for a version that does not exist (issue 13, item 3)
+        doomed = await self.records.version(meta.name, qualifier)
+        if doomed is None:
+            return None  # AWS answers 204 for a version that does not exist (issue 13, item 3)
         users = [
             a.name
             for a in await self.records.aliases(meta.name)
@@ -305,7 +321,9 @@ class FunctionService:
             raise ResourceConflict(
                 f"Unable to delete version because the following aliases reference it: {users}"
             )
-        await self.commit(meta.name, raw, meta, [self.records.delete_version(meta.name, qualifier)])
+        ops = [self.records.delete_version(meta.name, qualifier), *ref_ops(doomed, None)]
+        await self.commit(meta.name, raw, meta, ops)
+        return doomed.code_digest
 
     async def set_tags(self, name: str, tags: Mapping[str, str], remove: list[str]) -> None:
         async with self.lock(name):

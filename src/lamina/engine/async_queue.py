@@ -31,7 +31,7 @@ from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations, invocation_record
 from lamina.engine.intake import EventIntake
 from lamina.engine.invoker import Invocation, Invoker, Outcome, OutcomeKind, Target
-from lamina.errors import ResourceNotFound
+from lamina.errors import ResourceNotFound, StoreError
 from lamina.store.base import Delete, Put, Store
 from lamina.store.events import AsyncEvent, EventQueueStats
 
@@ -52,6 +52,9 @@ EVENT_CLAIM_S = 960.0
 IDLE_POLL_S = 1.0
 #: How long a claimed event waits for a lease before it goes back to the queue untouched.
 ADMISSION_WAIT_S = 1.0
+#: First and longest pause before retrying a write the store refused (a full disk).
+STORE_RETRY_S = 0.5
+STORE_RETRY_MAX_S = 10.0
 #: Backoff after a system error: first delay, and cap (reference C.1).
 SYSTEM_BACKOFF_FIRST_S = 1.0
 SYSTEM_BACKOFF_MAX_S = 300.0
@@ -103,7 +106,8 @@ class AsyncQueue:
         self._pollers: dict[str, asyncio.Task[None]] = {}
         self._dispatcher: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
-        self._acking = Batcher[str](self.store.ack_events)
+        self._acking = Batcher[str](self._ack)
+        self._stopping = False
         self._paused: set[str] = set()
         self._system_failures: Counter[str] = Counter()
         self.succeeded: Counter[str] = Counter()
@@ -121,6 +125,7 @@ class AsyncQueue:
 
     async def stop(self) -> None:
         """Cancel pollers and running events; their claims let them run again after restart."""
+        self._stopping = True
         tasks = [*self._pollers.values(), *self._running]
         if self._dispatcher is not None:
             tasks.append(self._dispatcher)
@@ -130,6 +135,21 @@ class AsyncQueue:
         await self._acking.close()
         self._pollers.clear()
         self._running.clear()
+
+    async def _ack(self, request_ids: list[str]) -> None:
+        """Remove settled events, retrying while the store refuses (a full disk) so a settled
+        event does not wait out its claim to run again; at stop, the restart's reset does."""
+        delay = STORE_RETRY_S
+        while True:
+            try:
+                await self.store.ack_events(request_ids)
+                return
+            except StoreError as exc:
+                if self._stopping:
+                    raise
+                log.warning("removing %d settled events failed: %s", len(request_ids), exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORE_RETRY_MAX_S)
 
     # -- arriving ---------------------------------------------------------------------------
     async def _dispatch(self) -> None:
@@ -163,9 +183,14 @@ class AsyncQueue:
                 if free == 0:
                     await self.concurrency.wait_capacity(IDLE_POLL_S)
                     continue
-                events = await self.store.claim_events(
-                    function, now=self.clock.time(), claim_s=EVENT_CLAIM_S, limit=free
-                )
+                try:
+                    events = await self.store.claim_events(
+                        function, now=self.clock.time(), claim_s=EVENT_CLAIM_S, limit=free
+                    )
+                except StoreError as exc:  # a full disk: claimed events run after their claim
+                    log.warning("claiming events of %s failed: %s", function, exc)
+                    await self.clock.wait(wake, STORE_RETRY_S)
+                    continue
                 for event in events:
                     self._start_run(event)
                 if events:
@@ -205,6 +230,7 @@ class AsyncQueue:
         task = asyncio.create_task(self._run(event))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+        task.add_done_callback(_report_failed_run)
 
     # -- one event ----------------------------------------------------------------------------
     async def _run(self, event: AsyncEvent) -> None:
@@ -240,7 +266,7 @@ class AsyncQueue:
             return
         attempts = event.attempts + 1
         self._system_failures.pop(event.request_id, None)
-        log.info(
+        log.debug(
             "event %s attempt %d/%d %s %.1f ms",
             event.request_id,
             attempts,
@@ -249,6 +275,7 @@ class AsyncQueue:
             out.duration_ms,
         )
         if out.kind is OutcomeKind.OK:
+            log.info("event %s succeeded after %d attempts", event.request_id, attempts)
             self.succeeded[event.function] += 1
             await self._acking.submit(event.request_id)
             if cfg.on_success:
@@ -370,3 +397,9 @@ def _error_text(out: Outcome | None) -> str:
     if out is None:
         return ""
     return f"{out.error_type}: {out.payload[:512].decode(errors='replace')}"
+
+
+def _report_failed_run(task: asyncio.Task[None]) -> None:
+    """A run whose settle could not be written (a full disk): its claim lapses, it runs again."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("settling an event failed; it runs again: %s", task.exception())

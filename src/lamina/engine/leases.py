@@ -18,6 +18,7 @@ import msgspec
 
 from lamina.clock import Clock
 from lamina.engine.concurrency import Concurrency
+from lamina.errors import StoreError
 from lamina.store.base import Delete, Put, Store
 
 log = logging.getLogger("lamina.leases")
@@ -91,7 +92,10 @@ class LeaseBook:
 
     async def run(self) -> None:
         while True:
-            await self.sync()
+            try:
+                await self.sync()
+            except StoreError as exc:  # a full disk: try again next round
+                log.warning("renewing leases failed: %s", exc)
             await self.clock.sleep(self.interval_s)
 
     async def withdraw(self) -> None:

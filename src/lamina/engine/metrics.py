@@ -12,7 +12,9 @@ SpilloverInvocations → `lamina_provisioned_concurrency_invocations_total` /
 AsyncEventsDropped → `lamina_async_events_received_total` / `lamina_async_events_dropped_total`,
 DestinationDeliveryFailures → `lamina_destination_delivery_failures_total`, DeadLetterErrors →
 `lamina_dead_letter_errors_total`; environments by state → `lamina_environments{function,
-state}`. The process-wide default registry is never touched.
+state}`; bytes stored → `lamina_storage_bytes{kind}` and
+`lamina_function_storage_bytes{function, kind}`. The process-wide default registry is never
+touched.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from lamina.engine.snapshot import Snapshot
+from lamina.engine.storage import FUNCTION_KINDS, KINDS
 from lamina.engine.telemetry import DURATION_BUCKETS_MS, InvocationStatistics
 
 #: Bucket bounds as Prometheus writes them in the `le` label ("1000.0"), the last one `+Inf`.
@@ -57,6 +60,7 @@ class SnapshotCollector(Collector):
         yield from self._concurrency()
         yield from self._provisioned()
         yield from self._async()
+        yield from self._storage()
         envs = GaugeMetricFamily(
             "lamina_environments", "Execution environments by state", labels=["function", "state"]
         )
@@ -129,6 +133,26 @@ class SnapshotCollector(Collector):
             "Events not sent to the dead-letter queue (AWS/Lambda DeadLetterErrors)",
             value=d.dead_letter_errors,
         )
+
+    def _storage(self) -> Iterator[Metric]:
+        st = self.s.storage
+        if not st.totals:  # no housekeeping round yet
+            return
+        node = GaugeMetricFamily(
+            "lamina_storage_bytes", "Bytes the node stores, by kind", labels=["kind"]
+        )
+        for kind in KINDS:
+            node.add_metric([kind], st.totals.get(kind, 0))
+        yield node
+        per = GaugeMetricFamily(
+            "lamina_function_storage_bytes",
+            "Bytes stored for one function, by kind",
+            labels=["function", "kind"],
+        )
+        for name, kinds in sorted(st.functions.items()):
+            for kind in FUNCTION_KINDS:
+                per.add_metric([name, kind], kinds.get(kind, 0))
+        yield per
 
 
 def _invocations(stats: InvocationStatistics) -> Iterator[Metric]:

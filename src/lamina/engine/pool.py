@@ -117,6 +117,10 @@ class Pool:
         finally:
             await self._give_back(env)
 
+    def code_dirs_in_use(self) -> set[str]:
+        """Names of the code directories of every live environment, busy or idle."""
+        return {env.spec.code_dir.name for env in self._all}
+
     @property
     def memory_in_use_mb(self) -> int:
         """Sum of MemorySize over every live environment, busy or idle."""

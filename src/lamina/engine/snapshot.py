@@ -22,6 +22,7 @@ from lamina.engine.log_sink import LogSink, LogSinkStatistics
 from lamina.engine.pool import Pool, PoolStatistics
 from lamina.engine.provisioner import ProvisionedStatistics, Provisioner
 from lamina.engine.sources import Sources, SourceStatistics
+from lamina.engine.storage import StorageKeeper, StorageStatistics
 from lamina.engine.telemetry import InvocationStatistics, Telemetry
 from lamina.queues.service import QueueService, QueueServiceStatistics
 from lamina.store.events import EventQueueStats
@@ -44,6 +45,7 @@ class Snapshot:
     sources: SourceStatistics
     queues: QueueServiceStatistics
     logs: LogSinkStatistics
+    storage: StorageStatistics
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Snapshots:
     sources: Sources
     queues: QueueService
     logs: LogSink
+    storage: StorageKeeper
     _closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def take(self) -> Snapshot:
@@ -83,6 +86,7 @@ class Snapshots:
             sources=self.sources.statistics(),
             queues=self.queues.statistics(),
             logs=self.logs.statistics(),
+            storage=self.storage.statistics(),
         )
 
     async def follow(self, interval_s: float) -> AsyncIterator[Snapshot]:

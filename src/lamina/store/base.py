@@ -18,7 +18,21 @@ from lamina.store.events import EventStore
 from lamina.store.log_index import LogIndex
 from lamina.store.queues import QueueStore
 
-__all__ = ["Delete", "Expect", "LogEvent", "Op", "Put", "Store", "StoreError"]
+__all__ = [
+    "LOG_EVENT_OVERHEAD",
+    "Delete",
+    "Expect",
+    "LogEvent",
+    "Op",
+    "Put",
+    "StorageUsage",
+    "Store",
+    "StoreError",
+    "log_event_bytes",
+]
+
+#: Bytes counted for each log event on top of its UTF-8 message (CloudWatch Logs counts 26).
+LOG_EVENT_OVERHEAD = 26
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +74,22 @@ class LogEvent:
     message: str
     event_id: int = 0
     ingestion_ms: int = 0
+
+
+def log_event_bytes(message: str) -> int:
+    """What one log event counts towards retention: its UTF-8 message plus the overhead."""
+    return len(message.encode("utf-8")) + LOG_EVENT_OVERHEAD
+
+
+@dataclass(frozen=True, slots=True)
+class StorageUsage:
+    """Bytes a store holds, by kind. Sizes are of the data, not of the pages holding it."""
+
+    blobs: dict[str, int]  # blob digest -> size
+    logs: dict[str, int]  # log group -> sum of log_event_bytes over its events
+    events: dict[str, int]  # function -> sum of payload sizes of its queued async events
+    queues: dict[str, int]  # queue name -> sum of UTF-8 body + attribute bytes of its messages
+    files: dict[str, int]  # backend files on disk ("database", "wal") -> size; {} in memory
 
 
 class Store(EventStore, QueueStore, LogIndex, Protocol):
@@ -112,3 +142,15 @@ class Store(EventStore, QueueStore, LogIndex, Protocol):
 
     async def trim_logs(self, group: str, keep: int) -> int:
         """Keep only the newest `keep` events of `group`; return how many were removed."""
+
+    async def trim_log_bytes(self, group: str | None, keep_bytes: int) -> int:
+        """Remove the oldest events of `group` (of every group if None) until the events left
+        add up to at most `keep_bytes` (`log_event_bytes` each); return how many were removed."""
+
+    # -- storage lifecycle --------------------------------------------------------------------
+    async def usage(self) -> StorageUsage:
+        """What the store holds, by kind (see StorageUsage). Read-only."""
+
+    async def reclaim_space(self, max_bytes: int) -> int:
+        """Give at most `max_bytes` of space freed by deletes back to the file system, in one
+        short step; return how many freed bytes are still held (0: none, always 0 in memory)."""

@@ -20,7 +20,15 @@ import itertools
 from collections.abc import Sequence
 
 from lamina.errors import StoreError
-from lamina.store.base import Delete, Expect, LogEvent, Op, Put
+from lamina.store.base import (
+    Delete,
+    Expect,
+    LogEvent,
+    Op,
+    Put,
+    StorageUsage,
+    log_event_bytes,
+)
 from lamina.store.memory_events import MemoryEventsMixin, yield_once
 from lamina.store.memory_logs import MemoryLogsMixin
 from lamina.store.memory_queues import MemoryQueuesMixin
@@ -134,3 +142,47 @@ class MemoryStore(MemoryEventsMixin, MemoryQueuesMixin, MemoryLogsMixin):
         removed = max(len(events) - max(keep, 0), 0)
         del events[:removed]
         return removed
+
+    async def trim_log_bytes(self, group: str | None, keep_bytes: int) -> int:
+        await yield_once()
+        groups = [group] if group is not None else list(self._logs)
+        newest_first = sorted(
+            (
+                (e.event_id, g, log_event_bytes(e.message))
+                for g in groups
+                for e in self._logs.get(g, [])
+            ),
+            reverse=True,
+        )
+        total, cut = 0, 0
+        for event_id, _g, size in newest_first:
+            total += size
+            if total > keep_bytes:
+                cut = event_id
+                break
+        removed = 0
+        for g in groups:
+            events = self._logs.get(g, [])
+            kept = [e for e in events if e.event_id > cut]
+            removed += len(events) - len(kept)
+            self._logs[g] = kept
+        return removed
+
+    # -- storage lifecycle --------------------------------------------------------------------
+    async def usage(self) -> StorageUsage:
+        await yield_once()
+        return StorageUsage(
+            blobs={d: len(b) for d, b in sorted(self._blobs.items())},
+            logs={
+                g: sum(log_event_bytes(e.message) for e in events)
+                for g, events in sorted(self._logs.items())
+                if events
+            },
+            events=self._event_bytes(),
+            queues=self._queue_bytes(),
+            files={},
+        )
+
+    async def reclaim_space(self, max_bytes: int) -> int:
+        await yield_once()
+        return 0

@@ -28,6 +28,11 @@ class MemoryEventsMixin:
         self._events: dict[str, dict[str, AsyncEvent]] = {}
         self._event_owner: dict[str, str] = {}  # request id -> function (ids are unique)
 
+    def _event_bytes(self) -> dict[str, int]:
+        """Payload bytes of queued events per function (for `usage`)."""
+        sizes = {f: sum(len(e.payload) for e in q.values()) for f, q in self._events.items() if q}
+        return dict(sorted(sizes.items()))
+
     async def enqueue_events(self, events: Sequence[AsyncEvent]) -> None:
         events = list(events)
         await yield_once()

@@ -132,6 +132,17 @@ class MemoryQueuesMixin:
         found = self._queues.get(queue)
         return {} if found is None else found.messages
 
+    def _queue_bytes(self) -> dict[str, int]:
+        """UTF-8 body plus attribute bytes of the messages of each queue (for `usage`)."""
+        sizes = {
+            name: sum(
+                len(m.new.body.encode("utf-8")) + len(m.new.attributes) for m in q.messages.values()
+            )
+            for name, q in self._queues.items()
+            if q.messages
+        }
+        return dict(sorted(sizes.items()))
+
     async def put_messages(self, queue: str, messages: Sequence[NewMessage]) -> list[Stored]:
         messages = list(messages)
         await yield_once()
@@ -160,6 +171,8 @@ class MemoryQueuesMixin:
         redrive: Redrive | None,
         fifo: bool = False,
     ) -> list[StoredMessage]:
+        if redrive is not None and redrive.target == queue:
+            redrive = None  # a queue that is its own dead-letter queue keeps its messages
         await yield_once()
         held = self._queues.get(queue)
         oldest = int((now - retention_s) * 1000)

@@ -3,7 +3,11 @@
 Layout of the data directory:
 
     lamina.db            every record (documents, logs, queues, events)
+    lamina.db-wal        the write-ahead log (truncated back after checkpoints)
     blobs/<sha256>       function code zips, content-addressed, written atomically
+
+The database uses incremental auto-vacuum: pages freed by deletes go back to the file system
+in small steps (`reclaim_space`), never in one long VACUUM.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lamina.errors import StoreError
-from lamina.store.base import Delete, Expect, LogEvent, Op, Put
+from lamina.store.base import LOG_EVENT_OVERHEAD, Delete, Expect, LogEvent, Op, Put, StorageUsage
 from lamina.store.sqlite_events import SqliteEventsMixin
 from lamina.store.sqlite_io import SqliteIO
 from lamina.store.sqlite_logs import SqliteLogsMixin
@@ -25,6 +29,12 @@ from lamina.store.sqlite_schema import migrate
 
 #: File name of the database inside the data directory.
 DB_FILE = "lamina.db"
+
+
+def conn_freelist(conn: sqlite3.Connection) -> int:
+    """Pages of the database file that deletes freed and nothing reuses yet."""
+    (count,) = conn.execute("PRAGMA freelist_count").fetchone()
+    return int(count)
 
 
 class SqliteStore(SqliteEventsMixin, SqliteQueuesMixin, SqliteLogsMixin):
@@ -108,11 +118,15 @@ class SqliteStore(SqliteEventsMixin, SqliteQueuesMixin, SqliteLogsMixin):
             if hashlib.sha256(data).hexdigest() != digest:
                 raise StoreError("blob digest mismatch")
             tmp = path.with_suffix(f".tmp{os.getpid()}.{id(data)}")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            except OSError:  # a full disk: leave no partial file behind
+                tmp.unlink(missing_ok=True)
+                raise
             dir_fd = os.open(self._blob_dir, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -184,3 +198,75 @@ class SqliteStore(SqliteEventsMixin, SqliteQueuesMixin, SqliteLogsMixin):
             return cur.rowcount
 
         return await self._io.write(_trim)
+
+    async def trim_log_bytes(self, group: str | None, keep_bytes: int) -> int:
+        where, args = ("WHERE grp = ?", (group,)) if group is not None else ("", ())
+
+        def _cut(conn: sqlite3.Connection) -> int | None:
+            # the newest event that no longer fits: everything up to it goes
+            row = conn.execute(
+                "SELECT id FROM (SELECT id, SUM(length(CAST(message AS BLOB)) + ?)"
+                f" OVER (ORDER BY id DESC) AS run FROM logs {where}) WHERE run > ? LIMIT 1",
+                (LOG_EVENT_OVERHEAD, *args, keep_bytes),
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        cut = await self._io.read(_cut)  # the scan runs on a reader, not the writer
+        if cut is None:
+            return 0
+        sql = "DELETE FROM logs WHERE id <= ?" + (" AND grp = ?" if group is not None else "")
+        return await self._io.write(lambda conn: conn.execute(sql, (cut, *args)).rowcount)
+
+    # -- storage lifecycle --------------------------------------------------------------------
+    async def usage(self) -> StorageUsage:
+        def _sums(conn: sqlite3.Connection, sql: str) -> dict[str, int]:
+            return {str(k): int(v) for k, v in conn.execute(sql).fetchall()}
+
+        def _read(conn: sqlite3.Connection) -> StorageUsage:
+            return StorageUsage(
+                blobs=self._blob_sizes(),
+                logs=_sums(
+                    conn,
+                    f"SELECT grp, SUM(length(CAST(message AS BLOB)) + {LOG_EVENT_OVERHEAD})"
+                    " FROM logs GROUP BY grp ORDER BY grp",
+                ),
+                events=_sums(
+                    conn,
+                    "SELECT function, SUM(length(payload)) FROM events"
+                    " GROUP BY function ORDER BY function",
+                ),
+                queues=_sums(
+                    conn,
+                    "SELECT queue, SUM(length(CAST(body AS BLOB)) + length(attributes))"
+                    " FROM messages GROUP BY queue ORDER BY queue",
+                ),
+                files=self._file_sizes(),
+            )
+
+        return await self._io.read(_read)
+
+    def _blob_sizes(self) -> dict[str, int]:
+        sizes = {}
+        for entry in os.scandir(self._blob_dir):
+            if len(entry.name) == 64 and entry.is_file():
+                sizes[entry.name] = entry.stat().st_size
+        return dict(sorted(sizes.items()))
+
+    def _file_sizes(self) -> dict[str, int]:
+        sizes = {}
+        for kind, suffix in (("database", ""), ("wal", "-wal")):
+            try:
+                sizes[kind] = os.stat(f"{self.data_dir / DB_FILE}{suffix}").st_size
+            except FileNotFoundError:
+                sizes[kind] = 0
+        return sizes
+
+    async def reclaim_space(self, max_bytes: int) -> int:
+        def _step(conn: sqlite3.Connection) -> int:
+            (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+            # one page per statement: Python's sqlite3 steps `incremental_vacuum(N)` only once
+            for _ in range(min(max(1, max_bytes // page_size), conn_freelist(conn))):
+                conn.execute("PRAGMA incremental_vacuum(1)")
+            return conn_freelist(conn) * int(page_size)
+
+        return await self._io.write(_step)

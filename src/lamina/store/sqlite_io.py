@@ -27,6 +27,9 @@ MAX_GROUP_SIZE = 512
 #: Reader threads (each with its own connection).
 READER_THREADS = 2
 
+#: A checkpointed WAL file is truncated back to this size (bytes), so it cannot stay large.
+WAL_SIZE_LIMIT = 16 * 2**20
+
 _STOP = object()
 
 
@@ -42,6 +45,7 @@ def connect(path: Path, *, readonly: bool = False, fsync: bool = False) -> sqlit
     conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     if readonly:
         conn.execute("PRAGMA query_only=ON")
     return conn

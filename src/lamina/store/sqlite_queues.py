@@ -151,6 +151,8 @@ class SqliteQueuesMixin:
         redrive: Redrive | None,
         fifo: bool = False,
     ) -> list[StoredMessage]:
+        if redrive is not None and redrive.target == queue:
+            redrive = None  # a queue that is its own dead-letter queue keeps its messages
         oldest = int((now - retention_s) * 1000)
         now_ms = int(now * 1000)
 
