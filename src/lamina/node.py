@@ -41,6 +41,7 @@ from lamina.errors import LaminaError
 from lamina.queues.service import QueueService
 from lamina.store.base import Store
 from lamina.store.memory import MemoryStore
+from lamina.store.redis_store import RedisStore
 from lamina.store.sqlite import SqliteStore
 
 log = logging.getLogger("lamina.node")
@@ -61,7 +62,8 @@ def open_store(settings: Settings) -> tuple[Store, str]:
     if settings.store == "memory":  # keeps nothing across restarts: for tests and trials
         return MemoryStore(), "memory"
     if settings.store.startswith(("redis://", "rediss://", "unix://")):
-        raise LaminaError("the Redis store is not available yet; use --store sqlite")
+        # Shared by every node on the same URL; --data-dir then holds only local caches.
+        return RedisStore.from_url(settings.store), "redis"
     raise LaminaError(
         f"unknown --store {settings.store!r}: use sqlite, memory or redis://host:port/db"
     )
