@@ -23,11 +23,12 @@ from lamina.control.arns import Arns
 from lamina.control.code import CodeCache
 from lamina.control.event_config import EventConfigService
 from lamina.control.functions import FunctionService
-from lamina.control.mappings import MappingService
+from lamina.control.mappings import Mapping, MappingService
 from lamina.control.permissions import PermissionService
 from lamina.control.provisioned import ProvisionedService
 from lamina.engine import forkserver
 from lamina.engine.async_queue import AsyncQueue
+from lamina.engine.cluster import ClusterLink
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations
 from lamina.engine.invoker import Invoker
@@ -37,7 +38,7 @@ from lamina.engine.pool import Pool
 from lamina.engine.provisioner import Provisioner
 from lamina.engine.sources import Sources
 from lamina.engine.telemetry import Telemetry
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, ResourceNotFound
 from lamina.queues.service import QueueService
 from lamina.store.base import Store
 from lamina.store.memory import MemoryStore
@@ -146,6 +147,31 @@ class Node:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.functions.on_change(self._sync_reserved)
         self.functions.on_change(self.provisioner.changed)
+        self.cluster = self._link_cluster(node_id)
+
+    def _link_cluster(self, node_id: str) -> ClusterLink | None:
+        """On a shared (Redis) store: publish this node's changes and apply the others'."""
+        if self.store_kind != "redis":
+            return None
+        cluster = ClusterLink(self.settings.store, node_id)
+        self.functions.on_change(lambda name: cluster.publish("function", name))
+        cluster.handle("function", self.functions.changed)
+        self.async_queue.share(cluster.publish)
+        cluster.handle("events", self.async_queue.wake)
+        cluster.handle("paused", self.async_queue.follow_pause)
+        cluster.handle("resumed", self.async_queue.follow_resume)
+        self.provisioned.on_change(lambda name: cluster.publish("provisioned", name))
+        cluster.handle("provisioned", self.provisioner.changed)
+        self.mappings.on_change(lambda _mapping, key: cluster.publish("mapping", key))
+        cluster.handle("mapping", self._mapping_changed_elsewhere)
+        return cluster
+
+    async def _mapping_changed_elsewhere(self, key: str) -> None:
+        try:
+            mapping: Mapping | None = await self.mappings.get(key)
+        except ResourceNotFound:
+            mapping = None
+        await self.sources.changed(mapping, key)
 
     async def _sync_reserved(self, name: str) -> None:
         found = await self.functions.records.meta(name)
@@ -178,7 +204,10 @@ class Node:
         if self.settings.fork_server:
             forked = await forkserver.wait_ready()
             log.info("fork server %s", "ready" if forked else "unavailable; environments spawn")
-        await self.async_queue.start()
+        if self.cluster is not None:
+            self._spawn("cluster", self.cluster.run)
+            await self.cluster.wait_subscribed()
+        await self.async_queue.start(reset_claims=self.cluster is None)
         await self.sources.start(await self.mappings.all())
         await self.provisioner.start()
         await self.leases.sync()
@@ -212,5 +241,7 @@ class Node:
         log.info("environments stopped")
         await self.leases.withdraw()
         await self.logs.flush()
+        if self.cluster is not None:
+            await self.cluster.close()
         await self.store.close()
         log.info("store closed")

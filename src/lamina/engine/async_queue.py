@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from lamina.clock import Clock
@@ -45,6 +46,11 @@ IDLE_POLL_S = 1.0
 SYSTEM_BACKOFF_FIRST_S = 1.0
 SYSTEM_BACKOFF_MAX_S = 300.0
 PAUSED_KIND = "queue-paused"
+#: A node sharing its store tells the others about new events of a function at most this often.
+ANNOUNCE_EVERY_S = 0.2
+
+#: Tells the other nodes sharing the store: (kind, function name).
+Announce = Callable[[str, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -86,12 +92,20 @@ class AsyncQueue:
         self.succeeded: Counter[str] = Counter()
         self.retried: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
+        self._announce: Announce | None = None
+        self._announced: dict[str, float] = {}  # function -> when the others were last told
+
+    def share(self, announce: Announce) -> None:
+        """Tell the other nodes on the same store about accepted events, pauses and resumes."""
+        self._announce = announce
 
     # -- lifecycle ----------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Void event claims of a previous run (this node owns the store) and resume every queue."""
+    async def start(self, *, reset_claims: bool = True) -> None:
+        """Resume every queue. `reset_claims`: void the event claims of a previous run (when this
+        node is the store's only user; on a shared store claims lapse by themselves)."""
         self._paused = {k for k, _ in await self.store.scan(PAUSED_KIND)}
-        await self.store.reset_event_claims()
+        if reset_claims:
+            await self.store.reset_event_claims()
         for function in await self.store.event_functions():
             self._ensure_poller(function)
 
@@ -126,6 +140,24 @@ class AsyncQueue:
         )
         await self._accepting.submit(event)
         self.received[function] += 1
+        self._ensure_poller(function)
+        if self._announce is not None and now - self._announced.get(function, 0.0) >= (
+            ANNOUNCE_EVERY_S
+        ):
+            self._announced[function] = now
+            await self._announce("events", function)
+
+    async def wake(self, function: str) -> None:
+        """Another node queued events of `function`: run a poller here too."""
+        self._ensure_poller(function)
+
+    async def follow_pause(self, function: str) -> None:
+        """Another node paused `function`'s queue."""
+        self._paused.add(function)
+
+    async def follow_resume(self, function: str) -> None:
+        """Another node resumed `function`'s queue."""
+        self._paused.discard(function)
         self._ensure_poller(function)
 
     def _ensure_poller(self, function: str) -> None:
@@ -309,11 +341,15 @@ class AsyncQueue:
     async def pause(self, function: str) -> None:
         await self.store.transact([Put(PAUSED_KIND, function, b"1")])
         self._paused.add(function)
+        if self._announce is not None:
+            await self._announce("paused", function)
 
     async def resume(self, function: str) -> None:
         await self.store.transact([Delete(PAUSED_KIND, function)])
         self._paused.discard(function)
         self._ensure_poller(function)
+        if self._announce is not None:
+            await self._announce("resumed", function)
 
 
 def _error_text(out: Outcome | None) -> str:

@@ -43,16 +43,17 @@ def translated(
     return wrapper
 
 
-def connect(url: str) -> aioredis.Redis:
+def connect(url: str, *, answer_timeout_s: float | None = ANSWER_TIMEOUT_S) -> aioredis.Redis:
     """A client for `url` (redis://, rediss:// or unix://) on a bounded pool: a call waits for a
-    free connection rather than failing when all are busy."""
+    free connection rather than failing when all are busy. `answer_timeout_s` None: wait for
+    answers without limit (a pub/sub subscription)."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=MAX_CONNECTIONS,
         timeout=ANSWER_TIMEOUT_S,
         decode_responses=False,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
-        socket_timeout=ANSWER_TIMEOUT_S,
+        socket_timeout=answer_timeout_s,
         health_check_interval=10,
     )
     return aioredis.Redis(connection_pool=pool)
