@@ -11,17 +11,23 @@ import pytest
 
 from conftest import NodeProcess, RedisServer, read_jsonl, wait_for
 
-#: A handler that returns an environment variable and records each event it sees.
+#: A handler that returns an environment variable.
 ECHO = """
-import json, os
+import os
 
 def handler(event, context):
-    out = os.environ.get("OUT_FILE")
-    if out:
-        with open(out, "a") as fh:
-            fh.write(json.dumps({"id": context.aws_request_id, "event": event,
-                                 "node": os.environ.get("LAMINA_TEST_NODE", "")}) + "\\n")
     return {"colour": os.environ.get("COLOUR"), "event": event}
+"""
+
+#: A handler that records each start (request id), then sleeps for event["sleep"] seconds.
+SLOW_RECORDER = """
+import json, os, time
+
+def handler(event, context):
+    with open(os.environ["OUT_FILE"], "a") as fh:
+        fh.write(json.dumps({"id": context.aws_request_id}) + "\\n")
+    time.sleep(event.get("sleep", 0))
+    return "done"
 """
 
 
@@ -57,8 +63,44 @@ def test_create_on_one_node_invoke_and_update_through_the_other(
         FunctionName=name, Environment={"Variables": {"COLOUR": "blue"}}
     )
     wait_for(
-        lambda: lam_b.get_function(FunctionName=name)["Configuration"]["LastUpdateStatus"]
-        == "Successful"
+        lambda: (
+            lam_b.get_function(FunctionName=name)["Configuration"]["LastUpdateStatus"]
+            == "Successful"
+        )
     )
     assert _invoke(lam_a, name, {"n": 3})["colour"] == "blue"
     assert [f["FunctionName"] for f in lam_a.list_functions()["Functions"]] == [name]
+
+
+def test_events_of_a_killed_node_run_again_on_another(
+    redis_server: RedisServer,
+    node_factory: Callable[..., NodeProcess],
+    create_function: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """A runs 10 events and is killed with SIGKILL; B, started after, runs each of them again
+    once A's claims lapse (at-least-once)."""
+    redis_server.command("FLUSHALL")
+    a = node_factory("--store", redis_server.url, data_dir=tmp_path / "a")
+    lam_a = a.client("lambda")
+    out = tmp_path / "starts.jsonl"
+    name = create_function(
+        {"app.py": SLOW_RECORDER}, client=lam_a, Timeout=60,
+        Environment={"Variables": {"OUT_FILE": str(out)}},
+    )["FunctionName"]  # fmt: skip
+    ids = {
+        lam_a.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"sleep": 30}')[
+            "ResponseMetadata"
+        ]["RequestId"]
+        for _ in range(10)
+    }
+    wait_for(lambda: {r["id"] for r in read_jsonl(out)} == ids)
+    a.kill9()
+
+    node_factory("--store", redis_server.url, data_dir=tmp_path / "b")
+
+    def every_event_started_twice() -> bool:
+        starts = [r["id"] for r in read_jsonl(out)]
+        return all(starts.count(rid) >= 2 for rid in ids)
+
+    wait_for(every_event_started_twice, timeout=60)

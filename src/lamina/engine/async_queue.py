@@ -40,6 +40,10 @@ log = logging.getLogger("lamina.async")
 MAX_BATCH = 64
 #: Longest a poller's claim on an event lasts (max function timeout plus slack).
 EVENT_CLAIM_S = 960.0
+#: On a store shared by several nodes: a short claim, extended every SHARED_RENEW_S while the
+#: event runs, so the events of a node that died run elsewhere within SHARED_CLAIM_S.
+SHARED_CLAIM_S = 10.0
+SHARED_RENEW_S = 3.0
 #: A poller with nothing due looks again after at most this long.
 IDLE_POLL_S = 1.0
 #: Backoff after a system error: first delay, and cap (reference C.1).
@@ -93,11 +97,16 @@ class AsyncQueue:
         self.retried: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
         self._announce: Announce | None = None
+        self._claim_s = EVENT_CLAIM_S
+        self._in_flight: set[str] = set()  # request ids this node runs
+        self._renewing: asyncio.Task[None] | None = None
         self._announced: dict[str, float] = {}  # function -> when the others were last told
 
     def share(self, announce: Announce) -> None:
-        """Tell the other nodes on the same store about accepted events, pauses and resumes."""
+        """Tell the other nodes on the same store about accepted events, pauses and resumes;
+        claim briefly and extend the claims of running events."""
         self._announce = announce
+        self._claim_s = SHARED_CLAIM_S
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self, *, reset_claims: bool = True) -> None:
@@ -106,12 +115,16 @@ class AsyncQueue:
         self._paused = {k for k, _ in await self.store.scan(PAUSED_KIND)}
         if reset_claims:
             await self.store.reset_event_claims()
+        if self._announce is not None:
+            self._renewing = asyncio.create_task(self._renew_claims(), name="lamina-claims")
         for function in await self.store.event_functions():
             self._ensure_poller(function)
 
     async def stop(self) -> None:
         """Cancel pollers and running events; their claims let them run again after restart."""
         tasks = [*self._pollers.values(), *self._running]
+        if self._renewing is not None:
+            tasks.append(self._renewing)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -181,7 +194,7 @@ class AsyncQueue:
                     await self.concurrency.wait_capacity(IDLE_POLL_S)
                     continue
                 events = await self.store.claim_events(
-                    function, now=self.clock.time(), claim_s=EVENT_CLAIM_S, limit=free
+                    function, now=self.clock.time(), claim_s=self._claim_s, limit=free
                 )
                 for event in events:
                     lease = self.concurrency.try_acquire(function)
@@ -212,7 +225,21 @@ class AsyncQueue:
     def _start_run(self, event: AsyncEvent, lease: Lease) -> None:
         task = asyncio.create_task(self._run(event, lease))
         self._running.add(task)
+        self._in_flight.add(event.request_id)
         task.add_done_callback(self._running.discard)
+        task.add_done_callback(lambda _t: self._in_flight.discard(event.request_id))
+
+    async def _renew_claims(self) -> None:
+        """Extend the claims of the events this node runs, for as long as it runs them."""
+        while True:
+            await asyncio.sleep(SHARED_RENEW_S)
+            if not self._in_flight:
+                continue
+            try:
+                until = self.clock.time() + self._claim_s
+                await self.store.extend_event_claims(list(self._in_flight), until=until)
+            except Exception as exc:  # the store is unreachable: try again next round
+                log.warning("could not extend event claims: %s", exc)
 
     # -- one event ----------------------------------------------------------------------------
     async def _run(self, event: AsyncEvent, lease: Lease) -> None:

@@ -57,6 +57,13 @@ class RedisEventsMixin(RedisBase):
         return [_event(found[i + 1], found[i + 2], until) for i in range(0, len(found), 3)]
 
     @translated
+    async def extend_event_claims(self, request_ids: Sequence[str], *, until: float) -> None:
+        request_ids = list(request_ids)
+        if request_ids:
+            args = [keys.PREFIX, repr(until), *request_ids]
+            await self.run("extend_event_claims", [keys.EVENT_OWNER], args)
+
+    @translated
     async def reset_event_claims(self) -> int:
         return int(await self.run("reset_event_claims", [keys.EVENT_FUNCTIONS], [keys.PREFIX]))
 
