@@ -295,14 +295,31 @@ class RedisServer:
             self.proc.wait(10)
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One redis-server for the session; skips without the binary, except on CI (CI=true)."""
+def require_redis_server() -> None:
+    """Skip without the redis-server binary, except on CI (CI=true), where it must be there."""
     if shutil.which("redis-server") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("redis-server is not installed (.ci/run installs it)")
         pytest.skip("redis-server is not installed")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session (tests empty it with FLUSHALL before use)."""
+    require_redis_server()
     server = RedisServer(tmp_path_factory.mktemp("redis"), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server for one test, which may kill and restart it."""
+    require_redis_server()
+    directory = tmp_path / "redis"
+    directory.mkdir()
+    server = RedisServer(directory, free_port())
     server.start()
     yield server
     server.stop()

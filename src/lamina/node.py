@@ -49,6 +49,8 @@ log = logging.getLogger("lamina.node")
 
 #: How often idle environments are looked at for reaping.
 REAP_INTERVAL_S = 5.0
+#: A background task that failed starts again after this long.
+RESTART_DELAY_S = 1.0
 
 
 def default_memory_budget_mb() -> int:
@@ -179,12 +181,15 @@ class Node:
 
     def _spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         async def guarded() -> None:
-            try:
-                await work()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("background task %s failed", name)
+            while True:  # a failure (the store unreachable for a while) restarts the task
+                try:
+                    await work()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("background task %s failed; restarting it", name)
+                await asyncio.sleep(RESTART_DELAY_S)
 
         self._tasks.append(asyncio.create_task(guarded(), name=f"lamina-{name}"))
 

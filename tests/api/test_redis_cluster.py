@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import pytest
 
 from conftest import NodeProcess, RedisServer, read_jsonl, wait_for
@@ -104,3 +106,47 @@ def test_events_of_a_killed_node_run_again_on_another(
         return all(starts.count(rid) >= 2 for rid in ids)
 
     wait_for(every_event_started_twice, timeout=60)
+
+
+def test_redis_down_answers_service_errors_then_the_node_reconnects(
+    own_redis_server: RedisServer,
+    node_factory: Callable[..., NodeProcess],
+    create_function: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """While Redis is down calls fail fast with ServiceException; after a restart (AOF, fsync
+    always) the node answers again by itself and every acknowledged write is there."""
+    a = node_factory("--store", own_redis_server.url, data_dir=tmp_path / "a")
+    lam, sqs = a.client("lambda"), a.client("sqs")
+    name = create_function({"app.py": ECHO}, client=lam)["FunctionName"]
+    url = sqs.create_queue(QueueName="kept")["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")
+
+    own_redis_server.kill9()
+    started = time.monotonic()
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        lam.get_function(FunctionName=name)
+    assert err.value.response["Error"]["Code"] == "ServiceException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert time.monotonic() - started < 10
+
+    own_redis_server.start()
+
+    def answers() -> bool:
+        try:
+            return bool(lam.get_function(FunctionName=name))
+        except botocore.exceptions.ClientError:
+            return False
+
+    wait_for(answers, timeout=20)
+    assert _invoke(lam, name, {"n": 1})["colour"] is None
+    bodies: list[str] = []
+
+    def all_received() -> bool:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        bodies.extend(m["Body"] for m in got.get("Messages", []))
+        return len(bodies) >= 3
+
+    wait_for(all_received, timeout=20)
+    assert sorted(bodies) == ["m0", "m1", "m2"]

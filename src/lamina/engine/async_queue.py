@@ -30,7 +30,7 @@ from lamina.engine.batching import Batcher
 from lamina.engine.concurrency import Concurrency, Lease
 from lamina.engine.destinations import Destinations, invocation_record
 from lamina.engine.invoker import Invocation, Invoker, Outcome
-from lamina.errors import ResourceNotFound
+from lamina.errors import ResourceNotFound, StoreError
 from lamina.store.base import Delete, Put, Store
 from lamina.store.events import AsyncEvent, EventQueueStats
 
@@ -185,36 +185,46 @@ class AsyncQueue:
         wake = self._wake[function]
         try:
             while True:
-                wake.clear()
-                if function in self._paused:
-                    await wake.wait()
-                    continue
-                free = min(MAX_BATCH, self.concurrency.available(function))
-                if free == 0:
-                    await self.concurrency.wait_capacity(IDLE_POLL_S)
-                    continue
-                events = await self.store.claim_events(
-                    function, now=self.clock.time(), claim_s=self._claim_s, limit=free
-                )
-                for event in events:
-                    lease = self.concurrency.try_acquire(function)
-                    if lease is None:  # a sync caller took the slot meanwhile: not an attempt
-                        await self.store.reschedule_event(
-                            event.request_id,
-                            next_at=event.next_at,
-                            attempts=event.attempts,
-                            last_error=event.last_error,
-                        )
-                    else:
-                        self._start_run(event, lease)
-                if events:
-                    continue
-                if await self._finished(function, wake):
-                    return
-                await _wait(wake, IDLE_POLL_S)
+                try:
+                    if await self._poll_once(function, wake):
+                        return
+                except StoreError as exc:  # the store is unreachable: keep trying, slowly
+                    log.warning("poller of %s: %s", function, exc)
+                    await _wait(wake, IDLE_POLL_S)
         finally:
             if self._pollers.get(function) is asyncio.current_task():
                 del self._pollers[function]
+
+    async def _poll_once(self, function: str, wake: asyncio.Event) -> bool:
+        """One round: claim and start what is due; True when the queue is empty (stop)."""
+        wake.clear()
+        if function in self._paused:
+            await wake.wait()
+            return False
+        free = min(MAX_BATCH, self.concurrency.available(function))
+        if free == 0:
+            await self.concurrency.wait_capacity(IDLE_POLL_S)
+            return False
+        events = await self.store.claim_events(
+            function, now=self.clock.time(), claim_s=self._claim_s, limit=free
+        )
+        for event in events:
+            lease = self.concurrency.try_acquire(function)
+            if lease is None:  # a sync caller took the slot meanwhile: not an attempt
+                await self.store.reschedule_event(
+                    event.request_id,
+                    next_at=event.next_at,
+                    attempts=event.attempts,
+                    last_error=event.last_error,
+                )
+            else:
+                self._start_run(event, lease)
+        if events:
+            return False
+        if await self._finished(function, wake):
+            return True
+        await _wait(wake, IDLE_POLL_S)
+        return False
 
     async def _finished(self, function: str, wake: asyncio.Event) -> bool:
         stats = await self.store.event_stats(function, now=self.clock.time())
