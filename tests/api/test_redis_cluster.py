@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
+import httpx
 import pytest
 
 from conftest import NodeProcess, RedisServer, read_jsonl, wait_for
@@ -72,6 +73,23 @@ def test_create_on_one_node_invoke_and_update_through_the_other(
     )
     assert _invoke(lam_a, name, {"n": 3})["colour"] == "blue"
     assert [f["FunctionName"] for f in lam_a.list_functions()["Functions"]] == [name]
+
+
+def test_cluster_lists_the_live_nodes_with_their_running_counts(
+    cluster: tuple[NodeProcess, NodeProcess],
+) -> None:
+    a, b = cluster
+
+    def both_listed() -> Any:
+        found = httpx.get(a.url + "/lamina/v1/cluster").json()
+        return found if len(found["nodes"]) == 2 else None
+
+    found = wait_for(both_listed)
+    assert found["store"] == "redis"
+    assert [n["self"] for n in found["nodes"]].count(True) == 1
+    assert all(n["running"] == 0 for n in found["nodes"])
+    b.stop()
+    wait_for(lambda: len(httpx.get(a.url + "/lamina/v1/cluster").json()["nodes"]) == 1)
 
 
 def test_events_of_a_killed_node_run_again_on_another(

@@ -72,7 +72,24 @@ async def metrics(request: Request) -> Response:
     return Response(body, 200, media_type=CONTENT_TYPE_LATEST)
 
 
+async def cluster(request: Request) -> Response:
+    """The live nodes sharing this node's store, each with what it runs now."""
+    n = node(request)
+    nodes = [
+        {
+            "node": record.node,
+            "self": record.node == n.leases.node_id,
+            "running": sum(record.in_use.values()),
+            "functions": {f: count for f, count in sorted(record.in_use.items()) if count},
+            "expires_at": record.expires_at,
+        }
+        for record in await n.leases.live_nodes()
+    ]
+    return json(request, {"store": n.store_kind, "nodes": nodes})
+
+
 routes = [
     Route("/lamina/v1/stats", stats, methods=["GET"]),
+    Route("/lamina/v1/cluster", cluster, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
 ]

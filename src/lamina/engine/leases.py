@@ -88,6 +88,22 @@ class LeaseBook:
         await self.store.transact(ops)
         self.concurrency.set_others(others, others_unreserved)
 
+    async def live_nodes(self) -> list[NodeLeases]:
+        """Every node whose record has not expired (this one as it stands now), by node id."""
+        in_use, unreserved = self.concurrency.held()
+        now = self.clock.time()
+        nodes = {
+            self.node_id: NodeLeases(
+                node=self.node_id, expires_at=now + self.ttl_s, in_use=in_use,
+                unreserved_in_use=unreserved,
+            )
+        }  # fmt: skip
+        for key, raw in await self.store.scan(KIND):
+            record = _decode(raw)
+            if key != self.node_id and record.expires_at >= now:
+                nodes[key] = record
+        return [nodes[k] for k in sorted(nodes)]
+
     async def run(self) -> None:
         while True:
             await self.sync()
