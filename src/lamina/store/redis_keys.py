@@ -24,6 +24,12 @@ EVENT_OWNER = PREFIX + "{events}:owner"
 EVENT_FUNCTIONS = PREFIX + "{events}:functions"
 #: Counter of message sequence numbers (one sequence for every queue, never reused).
 MESSAGE_SEQ = PREFIX + "{queues}:seq"
+#: Concurrency slots held anywhere, as sorted sets of slot ids scored by lease expiry: the
+#: account's, the unreserved pool's, and one per function. One tag ({slots}) for all, so one
+#: script admits against the function's and the account's counts atomically.
+SLOTS_ACCOUNT = PREFIX + "{slots}:account"
+SLOTS_UNRESERVED = PREFIX + "{slots}:unreserved"
+SLOTS_FUNCTION = PREFIX + "{slots}:fn:"
 #: Pub/sub channel carrying "function changed" and "events queued" notices between nodes.
 NOTICES = PREFIX + "notices"
 
@@ -43,6 +49,11 @@ def blob_key(digest: str) -> str:
 
 def log_key(group: str) -> str:
     return LOG_GROUP + group
+
+
+def slot_keys(function: str) -> list[str]:
+    """The function's, the unreserved pool's and the account's slot sets."""
+    return [SLOTS_FUNCTION + function, SLOTS_UNRESERVED, SLOTS_ACCOUNT]
 
 
 def function_prefix(function: str) -> str:
