@@ -140,6 +140,10 @@ def test_redis_down_answers_service_errors_then_the_node_reconnects(
     url = sqs.create_queue(QueueName="kept")["QueueUrl"]
     for i in range(3):
         sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")
+    held = create_function({"app.py": ECHO}, client=lam)["FunctionName"]
+    lam.put_function_concurrency(FunctionName=held, ReservedConcurrentExecutions=0)
+    for _ in range(3):  # accepted (202) but held: reserved concurrency 0 lets none run
+        lam.invoke(FunctionName=held, InvocationType="Event", Payload=b"{}")
 
     own_redis_server.kill9()
     started = time.monotonic()
@@ -168,3 +172,5 @@ def test_redis_down_answers_service_errors_then_the_node_reconnects(
 
     wait_for(all_received, timeout=20)
     assert sorted(bodies) == ["m0", "m1", "m2"]
+    queue = httpx.get(f"{a.url}/lamina/v1/functions/{held}/async-queue").json()
+    assert queue["depth"] == 3
