@@ -193,13 +193,26 @@ class NodeProcess:
         )
 
 
+def store_args(request: pytest.FixtureRequest) -> list[str]:
+    """`--store` for the nodes of this test: LAMINA_TEST_STORE=redis runs them on the session's
+    redis-server (emptied once per test); the default is each node's own SQLite store."""
+    if os.environ.get("LAMINA_TEST_STORE") != "redis":
+        return []
+    server: RedisServer = request.getfixturevalue("redis_server")
+    server.command("FLUSHALL")
+    return ["--store", server.url]
+
+
 @pytest.fixture
-def node_factory(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
+def node_factory(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., NodeProcess]]:
     """Start nodes with extra flags; every node is stopped at the end of the test."""
     started: list[NodeProcess] = []
+    default_store = store_args(request)
 
     def make(*args: str, data_dir: Path | None = None, port: int | None = None) -> NodeProcess:
-        n = NodeProcess(data_dir or tmp_path / "data", port or free_port(), list(args))
+        n = NodeProcess(data_dir or tmp_path / "data", port or free_port(), [*default_store, *args])
         n.start()
         started.append(n)
         return n
