@@ -6,6 +6,8 @@ conftest."""
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,13 +16,16 @@ import pytest
 
 from harness import (
     FUNCTIONS_DIR,
+    REDIS_DATABASES,
     REGION,
     ROLE,
     NodeProcess,
+    RedisServer,
     aws_env,
     free_port,
     queue_counts,
     read_jsonl,
+    require_redis_server,
     run_aws,
     unique_name,
     wait_for,
@@ -33,10 +38,12 @@ __all__ = [
     "REGION",
     "ROLE",
     "NodeProcess",
+    "RedisServer",
     "aws_env",
     "free_port",
     "queue_counts",
     "read_jsonl",
+    "require_redis_server",
     "run_aws",
     "unique_name",
     "wait_for",
@@ -45,13 +52,33 @@ __all__ = [
 ]
 
 
+#: Redis databases handed out in this test process (LAMINA_TEST_STORE=redis); 0 is left alone.
+_redis_databases = itertools.count(1)
+
+
+def store_args(request: pytest.FixtureRequest) -> list[str]:
+    """`--store` for one group of nodes (a test's own, or a module's shared node):
+    LAMINA_TEST_STORE=redis puts them on an empty database of the session's redis-server; the
+    default is each node's own SQLite store."""
+    if os.environ.get("LAMINA_TEST_STORE") != "redis":
+        return []
+    server: RedisServer = request.getfixturevalue("redis_server")
+    db = next(_redis_databases)
+    assert db < REDIS_DATABASES, "more node groups than the test redis-server has databases"
+    return ["--store", server.db_url(db)]
+
+
 @pytest.fixture
-def node_factory(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
-    """Start nodes of this test's own (flags, restarts, kill -9); all stopped when it ends."""
+def node_factory(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., NodeProcess]]:
+    """Start nodes of this test's own (flags, restarts, kill -9); all stopped when it ends.
+    They share one store (under LAMINA_TEST_STORE=redis, one Redis database)."""
     started: list[NodeProcess] = []
+    default_store = store_args(request)
 
     def make(*args: str, data_dir: Path | None = None, port: int | None = None) -> NodeProcess:
-        n = NodeProcess(data_dir or tmp_path / "data", port or free_port(), list(args))
+        n = NodeProcess(data_dir or tmp_path / "data", port or free_port(), [*default_store, *args])
         n.start()
         started.append(n)
         return n
@@ -69,11 +96,14 @@ def shared_node_args() -> tuple[str, ...]:
 
 @pytest.fixture(scope="module")
 def shared_node(
-    tmp_path_factory: pytest.TempPathFactory, shared_node_args: tuple[str, ...]
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_node_args: tuple[str, ...],
+    request: pytest.FixtureRequest,
 ) -> Iterator[NodeProcess]:
     """One `lamina serve` for the whole test module. Tests on it work on names of their own
     (`unique_name`) and never assume the node is empty, so they may run in any order."""
-    n = NodeProcess(tmp_path_factory.mktemp("shared") / "data", free_port(), list(shared_node_args))
+    args = [*store_args(request), *shared_node_args]
+    n = NodeProcess(tmp_path_factory.mktemp("shared") / "data", free_port(), args)
     n.start()
     yield n
     n.stop()
@@ -130,3 +160,25 @@ def create_function(request: pytest.FixtureRequest) -> Callable[..., dict[str, A
         return out
 
     return make
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session (AOF, fsync always); each user takes a database."""
+    require_redis_server()
+    server = RedisServer(tmp_path_factory.mktemp("redis"), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server for one test, which may kill and restart it."""
+    require_redis_server()
+    directory = tmp_path / "redis"
+    directory.mkdir()
+    server = RedisServer(directory, free_port())
+    server.start()
+    yield server
+    server.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from typing import Any
 
 import boto3
 import httpx
+import pytest
 from botocore.config import Config
 from botocore.response import StreamingBody
 
@@ -229,3 +231,66 @@ class NodeProcess:
         if not config:
             self.shared_clients[service] = made
         return made
+
+
+#: Numbered databases of a test redis-server: one per node group of a LAMINA_TEST_STORE=redis run.
+REDIS_DATABASES = 4096
+
+
+@dataclass
+class RedisServer:
+    """A real `redis-server` on a free port in its own directory (AOF on, fsync always)."""
+
+    directory: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.db_url(0)
+
+    def db_url(self, db: int) -> str:
+        """The URL of one of its numbered databases (DATABASES of them)."""
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        cmd = [
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
+            "--save", "", "--protected-mode", "no", "--databases", str(REDIS_DATABASES),
+        ]  # fmt: skip
+        with open(self.directory / "redis.log", "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(self.answers, timeout=10.0)
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def command(self, *args: str) -> bytes:
+        """Send one inline command and return the raw first reply chunk."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2.0) as s:
+            s.sendall(" ".join(args).encode() + b"\r\n")
+            return s.recv(65536)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def require_redis_server() -> None:
+    """Skip without the redis-server binary, except on CI (CI=true), where it must be there."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed (.ci/run installs it)")
+        pytest.skip("redis-server is not installed")

@@ -29,6 +29,7 @@ from lamina.control.mappings import Mapping, MappingService
 from lamina.control.permissions import PermissionService
 from lamina.control.provisioned import ProvisionedService
 from lamina.engine.async_queue import AsyncQueue
+from lamina.engine.cluster import ClusterLink
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations
 from lamina.engine.intake import EventIntake
@@ -42,17 +43,20 @@ from lamina.engine.snapshot import Snapshots
 from lamina.engine.sources import Sources
 from lamina.engine.storage import StorageKeeper
 from lamina.engine.telemetry import Telemetry
-from lamina.errors import LaminaError
+from lamina.errors import LaminaError, ResourceNotFound
 from lamina.logs.service import LogService
 from lamina.queues.service import QueueService
 from lamina.store.base import Store
 from lamina.store.memory import MemoryStore
+from lamina.store.redis_store import RedisStore
 from lamina.store.sqlite import SqliteStore
 
 log = logging.getLogger("lamina.node")
 
 #: How often idle environments are looked at for reaping.
 REAP_INTERVAL_S = 5.0
+#: A background task that failed starts again after this long.
+RESTART_DELAY_S = 1.0
 
 
 def default_memory_budget_mb() -> int:
@@ -67,7 +71,8 @@ def open_store(settings: Settings) -> tuple[Store, str]:
     if settings.store == "memory":  # keeps nothing across restarts: for tests and trials
         return MemoryStore(), "memory"
     if settings.store.startswith(("redis://", "rediss://", "unix://")):
-        raise LaminaError("the Redis store is not available yet; use --store sqlite")
+        # Shared by every node on the same URL; --data-dir then holds only local caches.
+        return RedisStore.from_url(settings.store), "redis"
     raise LaminaError(
         f"unknown --store {settings.store!r}: use sqlite, memory or redis://host:port/db"
     )
@@ -102,6 +107,7 @@ class Node:
         self._build_control(settings)
         self._build_engine(settings)
         self.services = self._api_services()
+        self.cluster = self._link_cluster(self.leases.node_id)
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -201,6 +207,32 @@ class Node:
             storage=self.storage,
         )
 
+    def _link_cluster(self, node_id: str) -> ClusterLink | None:
+        """On a shared (Redis) store: the link that tells the other nodes what changed here
+        (the `_*_changed` listeners publish) and applies what changed there."""
+        if self.store_kind != "redis":
+            return None
+        cluster = ClusterLink(self.settings.store, node_id)
+        cluster.handle("function", self._function_changed)
+        cluster.handle("provisioned", self._provisioned_changed)
+        cluster.handle("mapping", self._mapping_changed_elsewhere)
+        self.async_queue.share(cluster.publish)
+        cluster.handle("events", self.async_queue.wake)
+        cluster.handle("paused", self.async_queue.follow_pause)
+        cluster.handle("resumed", self.async_queue.follow_resume)
+        return cluster
+
+    async def _publish(self, kind: str, name: str) -> None:
+        if self.cluster is not None:
+            await self.cluster.publish(kind, name)
+
+    async def _mapping_changed_elsewhere(self, key: str) -> None:
+        try:
+            mapping: Mapping | None = await self.mappings.get(key)
+        except ResourceNotFound:
+            mapping = None
+        await self.sources.changed(mapping, key)
+
     def _api_services(self) -> Services:
         """What routes may call: no store, no pool, no node."""
         return Services(
@@ -222,6 +254,7 @@ class Node:
             logs=self.logs,
             log_service=self.log_service,
             storage=self.storage,
+            leases=self.leases,
             snapshots=self.snapshots,
         )
 
@@ -235,24 +268,30 @@ class Node:
         found = await self.functions.records.meta(name)
         self.concurrency.set_reserved(name, found[0].reserved_concurrency if found else None)
         await self.provisioner.changed(name)
+        await self._publish("function", name)
 
     async def _provisioned_changed(self, name: str) -> None:
         """A provisioned concurrency config of `name` was put or deleted: re-plan only its
         provisioned environments (the function itself did not change; its environments stay)."""
         await self.provisioner.changed(name)
+        await self._publish("provisioned", name)
 
     async def _mapping_changed(self, mapping: Mapping | None, key: str) -> None:
         """Mapping `key` was created, updated or deleted (None): restart or stop its poller."""
         await self.sources.changed(mapping, key)
+        await self._publish("mapping", key)
 
     def _spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         async def guarded() -> None:
-            try:
-                await work()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("background task %s failed", name)
+            while True:  # a failure (the store unreachable for a while) restarts the task
+                try:
+                    await work()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("background task %s failed; restarting it", name)
+                await asyncio.sleep(RESTART_DELAY_S)
 
         self._tasks.append(asyncio.create_task(guarded(), name=f"lamina-{name}"))
 
@@ -276,7 +315,10 @@ class Node:
         if self.settings.fork_server:
             forked = await self.launcher.start()
             log.info("fork server %s", "ready" if forked else "unavailable; environments spawn")
-        await self.async_queue.start()
+        if self.cluster is not None:
+            self._spawn("cluster", self.cluster.run)
+            await self.cluster.wait_subscribed()
+        await self.async_queue.start(reset_claims=self.cluster is None)
         await self.sources.start(await self.mappings.all())
         await self.provisioner.start()
         await self.leases.sync()
@@ -313,5 +355,7 @@ class Node:
         log.info("environments stopped")
         await self.leases.withdraw()
         await self.logs.flush()
+        if self.cluster is not None:
+            await self.cluster.close()
         await self.store.close()
         log.info("store closed")

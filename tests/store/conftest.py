@@ -1,8 +1,8 @@
 """The store contract's fixtures: one `store` per backend, opened before and closed after a test.
 
-Every test in tests/store/ that takes `store` runs once per backend in BACKENDS. A new backend
-(Redis) joins the contract by adding one entry; a backend whose server is not reachable should
-skip there, not fail.
+Every test in tests/store/ that takes `store` runs once per backend in BACKENDS. The Redis
+backend runs on database 0 of the session's redis-server (tests/conftest.py), emptied before
+each test; without the binary it skips locally and fails on CI.
 """
 
 from __future__ import annotations
@@ -14,12 +14,22 @@ import pytest
 
 from lamina.store.base import Store
 from lamina.store.memory import MemoryStore
+from lamina.store.redis_store import RedisStore
 from lamina.store.sqlite import SqliteStore
 
-#: How to build each backend's store for one test, given a fresh temporary directory.
-BACKENDS: dict[str, Callable[[Path], Store]] = {
-    "memory": lambda _tmp: MemoryStore(),
-    "sqlite": lambda tmp: SqliteStore(tmp),
+
+def _redis_store(request: pytest.FixtureRequest) -> Store:
+    server = request.getfixturevalue("redis_server")
+    server.command("FLUSHDB")  # database 0 only: other tests hold the others
+    return RedisStore.from_url(server.url)
+
+
+#: How to build each backend's store for one test, given the test's request and a fresh
+#: temporary directory.
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
+    "memory": lambda _request, _tmp: MemoryStore(),
+    "sqlite": lambda _request, tmp: SqliteStore(tmp),
+    "redis": lambda request, _tmp: _redis_store(request),
 }
 
 
@@ -34,7 +44,7 @@ async def store(
     request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
 ) -> AsyncIterator[Store]:
     """An open, empty store of the backend named by the parameter."""
-    opened = BACKENDS[request.param](tmp_path)
+    opened = BACKENDS[request.param](request, tmp_path)
     await opened.open()
     try:
         yield opened
@@ -47,7 +57,7 @@ async def reference_and_store(
     request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
 ) -> AsyncIterator[tuple[Store, Store]]:
     """An open memory store (the reference) and an open store of another backend, both empty."""
-    reference, other = MemoryStore(), BACKENDS[request.param](tmp_path)
+    reference, other = MemoryStore(), BACKENDS[request.param](request, tmp_path)
     await reference.open()
     await other.open()
     try:

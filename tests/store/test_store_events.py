@@ -134,6 +134,21 @@ async def test_a_claim_holds_until_its_end_and_lapses_after(store: Store) -> Non
     assert [(e.request_id, e.attempts, e.claimed_until) for e in again] == [("r1", 0, T0 + 60.5)]
 
 
+async def test_an_extended_claim_holds_until_its_new_end(store: Store) -> None:
+    """A live poller extends what it runs; unclaimed, unknown and acked events stay as they are."""
+    await store.enqueue_events([event("r1"), event("r2"), event("r3", next_at=T0 + 100)])
+    assert await ids_claimed(store, now=T0, limit=1) == ["r1"]  # until T0 + 30
+
+    await store.extend_event_claims(["r1", "r3", "unknown"], until=T0 + 90)
+
+    assert await ids_claimed(store, now=T0 + 60) == ["r2"]  # r1 still held, r3 not yet due
+    listed = {
+        e.request_id: e.claimed_until for e in await store.list_events("f", after="", limit=9)
+    }
+    assert listed == {"r1": T0 + 90, "r2": T0 + 90, "r3": None}
+    assert await ids_claimed(store, now=T0 + 120) == ["r1", "r2", "r3"]
+
+
 async def test_racing_pollers_never_claim_the_same_event(store: Store) -> None:
     await store.enqueue_events([event(f"r{i:02d}") for i in range(40)])
 

@@ -204,6 +204,22 @@ async def node_info(request: Request) -> Response:
     )
 
 
+async def cluster(request: Request) -> Response:
+    """The live nodes sharing this node's store, each with what it runs now."""
+    s = services(request)
+    nodes = [
+        {
+            "node": record.node_id,
+            "self": record.node_id == s.leases.node_id,
+            "running": sum(record.in_use.values()),
+            "functions": {f: count for f, count in sorted(record.in_use.items()) if count},
+            "expires_at": record.expires_at,
+        }
+        for record in await s.leases.live_nodes()
+    ]
+    return json(request, {"store": s.store_kind, "nodes": nodes})
+
+
 async def code_zip(request: Request) -> Response:
     digest = request.path_params["digest"]
     data = await services(request).functions.code_zip(digest) if _DIGEST.match(digest) else None
@@ -229,6 +245,7 @@ routes = [
     Route(V1 + "/stats", stats, methods=["GET"]),
     Route(V1 + "/stream", stream, methods=["GET"]),
     Route(V1 + "/node", node_info, methods=["GET"]),
+    Route(V1 + "/cluster", cluster, methods=["GET"]),
     Route(V1 + "/code/{digest}", code_zip, methods=["GET"]),
     Route(V1 + "/storage", storage, methods=["GET"]),
 ]

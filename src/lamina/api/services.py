@@ -22,6 +22,7 @@ from lamina.control.provisioned import ProvisionedService
 from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.intake import EventIntake
 from lamina.engine.invoker import Invoker
+from lamina.engine.leases import LeaseBook
 from lamina.engine.log_sink import LogSink
 from lamina.engine.provisioner import Provisioner
 from lamina.engine.snapshot import Snapshots
@@ -53,3 +54,4 @@ class Services:
     log_service: LogService  # the CloudWatch Logs API and the dashboard's recent lines
     snapshots: Snapshots  # /lamina/v1/stats and /metrics
     storage: StorageKeeper  # /lamina/v1/storage
+    leases: LeaseBook  # /lamina/v1/cluster: the live nodes sharing the store

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from lamina.clock import Clock
@@ -48,6 +48,10 @@ log = logging.getLogger("lamina.async")
 MAX_BATCH = 64
 #: Longest a poller's claim on an event lasts (max function timeout plus slack).
 EVENT_CLAIM_S = 960.0
+#: On a store shared by several nodes: a short claim, extended every SHARED_RENEW_S while the
+#: event runs, so the events of a node that died run elsewhere within SHARED_CLAIM_S.
+SHARED_CLAIM_S = 10.0
+SHARED_RENEW_S = 3.0
 #: A poller with nothing due looks again after at most this long.
 IDLE_POLL_S = 1.0
 #: How long a claimed event waits for a lease before it goes back to the queue untouched.
@@ -59,6 +63,11 @@ STORE_RETRY_MAX_S = 10.0
 SYSTEM_BACKOFF_FIRST_S = 1.0
 SYSTEM_BACKOFF_MAX_S = 300.0
 PAUSED_KIND = "queue-paused"
+#: A node sharing its store tells the others about new events of a function at most this often.
+ANNOUNCE_EVERY_S = 0.2
+
+#: Tells the other nodes sharing the store: (kind, function name).
+Announce = Callable[[str, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -113,12 +122,27 @@ class AsyncQueue:
         self.succeeded: Counter[str] = Counter()
         self.retried: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
+        self._announce: Announce | None = None
+        self._claim_s = EVENT_CLAIM_S
+        self._in_flight: set[str] = set()  # request ids this node runs
+        self._renewing: asyncio.Task[None] | None = None
+        self._announced: dict[str, float] = {}  # function -> when the others were last told
+
+    def share(self, announce: Announce) -> None:
+        """Tell the other nodes on the same store about accepted events, pauses and resumes;
+        claim briefly and extend the claims of running events."""
+        self._announce = announce
+        self._claim_s = SHARED_CLAIM_S
 
     # -- lifecycle ----------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Void event claims of a previous run (this node owns the store) and resume every queue."""
+    async def start(self, *, reset_claims: bool = True) -> None:
+        """Resume every queue. `reset_claims`: void the event claims of a previous run (when this
+        node is the store's only user; on a shared store claims lapse by themselves)."""
         self._paused = {k for k, _ in await self.store.scan(PAUSED_KIND)}
-        await self.store.reset_event_claims()
+        if reset_claims:
+            await self.store.reset_event_claims()
+        if self._announce is not None:
+            self._renewing = asyncio.create_task(self._renew_claims(), name="lamina-claims")
         for function in await self.store.event_functions():
             self._ensure_poller(function)
         self._dispatcher = asyncio.create_task(self._dispatch(), name="lamina-async-intake")
@@ -129,6 +153,8 @@ class AsyncQueue:
         tasks = [*self._pollers.values(), *self._running]
         if self._dispatcher is not None:
             tasks.append(self._dispatcher)
+        if self._renewing is not None:
+            tasks.append(self._renewing)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -153,10 +179,36 @@ class AsyncQueue:
 
     # -- arriving ---------------------------------------------------------------------------
     async def _dispatch(self) -> None:
-        """Start the poller of every function the intake accepted events for."""
+        """Start the poller of every function the intake accepted events for, and (on a shared
+        store) tell the other nodes, at most every ANNOUNCE_EVERY_S per function."""
         while True:
             for function in await self.intake.arrivals():
                 self._ensure_poller(function)
+                await self._announce_events(function)
+
+    async def _announce_events(self, function: str) -> None:
+        if self._announce is None:
+            return
+        now = self.clock.monotonic()
+        if now - self._announced.get(function, -ANNOUNCE_EVERY_S) >= ANNOUNCE_EVERY_S:
+            self._announced[function] = now
+            try:
+                await self._announce("events", function)
+            except Exception as exc:  # the others find the events on their next idle poll
+                log.warning("could not announce events of %s: %s", function, exc)
+
+    async def wake(self, function: str) -> None:
+        """Another node queued events of `function`: run a poller here too."""
+        self._ensure_poller(function)
+
+    async def follow_pause(self, function: str) -> None:
+        """Another node paused `function`'s queue."""
+        self._paused.add(function)
+
+    async def follow_resume(self, function: str) -> None:
+        """Another node resumed `function`'s queue."""
+        self._paused.discard(function)
+        self._ensure_poller(function)
 
     def _ensure_poller(self, function: str) -> None:
         self.intake.wake(function).set()
@@ -169,39 +221,45 @@ class AsyncQueue:
         wake = self.intake.wake(function)
         try:
             while True:
-                wake.clear()
-                if function in self._paused:
-                    await wake.wait()
-                    continue
-                if self.concurrency.reserved(function) == 0:
-                    if not await self._refuse_unrunnable(function):
-                        if await self._finished(function, wake):
-                            return
-                        await self.clock.wait(wake, IDLE_POLL_S)
-                    continue
-                free = min(MAX_BATCH, self.concurrency.available(function))
-                if free == 0:
-                    await self.concurrency.wait_capacity(IDLE_POLL_S)
-                    continue
                 try:
-                    events = await self.store.claim_events(
-                        function, now=self.clock.time(), claim_s=EVENT_CLAIM_S, limit=free
-                    )
-                except StoreError as exc:  # a full disk: claimed events run after their claim
-                    log.warning("claiming events of %s failed: %s", function, exc)
+                    if await self._poll_once(function, wake):
+                        return
+                except StoreError as exc:  # a full disk or an unreachable store: keep trying
+                    log.warning("poller of %s: %s", function, exc)
                     await self.clock.wait(wake, STORE_RETRY_S)
-                    continue
-                for event in events:
-                    self._start_run(event)
-                if events:
-                    await asyncio.sleep(0)  # let the runs take their leases before looking again
-                    continue
-                if await self._finished(function, wake):
-                    return
-                await self.clock.wait(wake, IDLE_POLL_S)
         finally:
             if self._pollers.get(function) is asyncio.current_task():
                 del self._pollers[function]
+
+    async def _poll_once(self, function: str, wake: asyncio.Event) -> bool:
+        """One round: claim and start what is due; True when the queue is empty (stop)."""
+        wake.clear()
+        if function in self._paused:
+            await wake.wait()
+            return False
+        if self.concurrency.reserved(function) == 0:
+            if await self._refuse_unrunnable(function):
+                return False
+            if await self._finished(function, wake):
+                return True
+            await self.clock.wait(wake, IDLE_POLL_S)
+            return False
+        free = min(MAX_BATCH, self.concurrency.available(function))
+        if free == 0:
+            await self.concurrency.wait_capacity(IDLE_POLL_S)
+            return False
+        events = await self.store.claim_events(
+            function, now=self.clock.time(), claim_s=self._claim_s, limit=free
+        )
+        for event in events:
+            self._start_run(event)
+        if events:
+            await asyncio.sleep(0)  # let the runs take their leases before looking again
+            return False
+        if await self._finished(function, wake):
+            return True
+        await self.clock.wait(wake, IDLE_POLL_S)
+        return False
 
     async def _finished(self, function: str, wake: asyncio.Event) -> bool:
         stats = await self.store.event_stats(function, now=self.clock.time())
@@ -213,7 +271,7 @@ class AsyncQueue:
         """Reserved concurrency 0: AWS sends each event, not run, to OnFailure / the DLQ
         (condition ZeroReservedConcurrency, approximateInvokeCount 0; recorded, issue 13)."""
         events = await self.store.claim_events(
-            function, now=self.clock.time(), claim_s=EVENT_CLAIM_S, limit=MAX_BATCH
+            function, now=self.clock.time(), claim_s=self._claim_s, limit=MAX_BATCH
         )
         for event in events:
             try:
@@ -229,8 +287,22 @@ class AsyncQueue:
     def _start_run(self, event: AsyncEvent) -> None:
         task = asyncio.create_task(self._run(event))
         self._running.add(task)
+        self._in_flight.add(event.request_id)
         task.add_done_callback(self._running.discard)
         task.add_done_callback(_report_failed_run)
+        task.add_done_callback(lambda _t: self._in_flight.discard(event.request_id))
+
+    async def _renew_claims(self) -> None:
+        """Extend the claims of the events this node runs, for as long as it runs them."""
+        while True:
+            await self.clock.sleep(SHARED_RENEW_S)
+            if not self._in_flight:
+                continue
+            try:
+                until = self.clock.time() + self._claim_s
+                await self.store.extend_event_claims(list(self._in_flight), until=until)
+            except Exception as exc:  # the store is unreachable: try again next round
+                log.warning("could not extend event claims: %s", exc)
 
     # -- one event ----------------------------------------------------------------------------
     async def _run(self, event: AsyncEvent) -> None:
@@ -386,11 +458,15 @@ class AsyncQueue:
     async def pause(self, function: str) -> None:
         await self.store.transact([Put(PAUSED_KIND, function, b"1")])
         self._paused.add(function)
+        if self._announce is not None:
+            await self._announce("paused", function)
 
     async def resume(self, function: str) -> None:
         await self.store.transact([Delete(PAUSED_KIND, function)])
         self._paused.discard(function)
         self._ensure_poller(function)
+        if self._announce is not None:
+            await self._announce("resumed", function)
 
 
 def _error_text(out: Outcome | None) -> str:

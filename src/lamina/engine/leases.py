@@ -33,7 +33,7 @@ TTL_S = 5.0
 class NodeLeases(msgspec.Struct, frozen=True, kw_only=True):
     """One node's leases at one moment."""
 
-    node: str
+    node_id: str = msgspec.field(name="node")  # stored under "node"
     expires_at: float  # epoch seconds
     in_use: dict[str, int]
     unreserved_in_use: int
@@ -68,7 +68,7 @@ class LeaseBook:
         in_use, unreserved = self.concurrency.held()
         now = self.clock.time()
         mine = NodeLeases(
-            node=self.node_id,
+            node_id=self.node_id,
             expires_at=now + self.ttl_s,
             in_use=in_use,
             unreserved_in_use=unreserved,
@@ -89,6 +89,22 @@ class LeaseBook:
             others_unreserved += record.unreserved_in_use
         await self.store.transact(ops)
         self.concurrency.set_others(others, others_unreserved)
+
+    async def live_nodes(self) -> list[NodeLeases]:
+        """Every node whose record has not expired (this one as it stands now), by node id."""
+        in_use, unreserved = self.concurrency.held()
+        now = self.clock.time()
+        nodes = {
+            self.node_id: NodeLeases(
+                node_id=self.node_id, expires_at=now + self.ttl_s, in_use=in_use,
+                unreserved_in_use=unreserved,
+            )
+        }  # fmt: skip
+        for key, raw in await self.store.scan(KIND):
+            record = _decode(raw)
+            if key != self.node_id and record.expires_at >= now:
+                nodes[key] = record
+        return [nodes[k] for k in sorted(nodes)]
 
     async def run(self) -> None:
         while True:

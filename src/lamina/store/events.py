@@ -48,6 +48,11 @@ class EventStore(Protocol):
         """Atomically claim up to `limit` due, unclaimed events of `function` until
         `now + claim_s` (earliest `next_at` first; a claim that ended before `now` is void)."""
 
+    async def extend_event_claims(self, request_ids: Sequence[str], *, until: float) -> None:
+        """Move the end of each listed event's claim to `until`, so a live poller keeps what it
+        runs; events not claimed (or gone) are left alone. Nodes sharing a store claim briefly
+        and extend while they run, so a dead node's events lapse soon."""
+
     async def reset_event_claims(self) -> int:
         """Void every claim; return how many. Called at start by a node that is the store's
         only user."""

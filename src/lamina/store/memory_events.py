@@ -56,6 +56,16 @@ class MemoryEventsMixin:
             queue[e.request_id] = e
         return claimed
 
+    async def extend_event_claims(self, request_ids: Sequence[str], *, until: float) -> None:
+        request_ids = list(request_ids)
+        await yield_once()
+        for rid in request_ids:
+            function = self._event_owner.get(rid)
+            queue = self._events.get(function or "", {})
+            held = queue.get(rid)
+            if held is not None and held.claimed_until is not None:
+                queue[rid] = msgspec.structs.replace(held, claimed_until=until)
+
     async def reset_event_claims(self) -> int:
         await yield_once()
         reset = 0

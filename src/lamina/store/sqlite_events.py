@@ -85,6 +85,18 @@ class SqliteEventsMixin:
 
         return await self.io.write(_reset)
 
+    async def extend_event_claims(self, request_ids: Sequence[str], *, until: float) -> None:
+        rows = [(until, rid) for rid in request_ids]
+
+        def _extend(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE events SET claimed_until = ?"
+                " WHERE request_id = ? AND claimed_until IS NOT NULL",
+                rows,
+            )
+
+        await self.io.write(_extend)
+
     async def ack_events(self, request_ids: Sequence[str]) -> None:
         rows = [(rid,) for rid in request_ids]
 

@@ -1,0 +1,115 @@
+"""Cluster figures: Event accept and fan-out drain on 1 and 2 nodes, Redis store vs SQLite, and
+the warm sync invoke overhead the Redis store adds.
+
+Each scenario starts its own nodes (and, for Redis, its own redis-server with `appendonly yes`,
+`appendfsync always`, as docs/operations.md recommends), sends EVENTS Event invokes of a 10 ms
+handler round-robin over the nodes from 8 threads, and waits until the queue is drained
+(reserved concurrency 100). Short by design (this machine has 2 cores, shared): the table gives
+per-core rates so runs on bigger machines compare.
+
+Run: python bench/cluster.py
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from itertools import count
+
+import httpx
+
+from common import create, free_port, lambda_client, percentiles, report, run_clients, running_node
+
+EVENTS = 2_000
+SENDERS = 8
+CONCURRENCY = 100
+WARM_CALLS = 1_000
+HANDLER = "import time\n\ndef handler(event, context):\n    time.sleep(0.01)\n    return None\n"
+NOOP = "def handler(event, context):\n    return event\n"
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A redis-server with AOF fsynced on every write, in a temporary directory."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--dir", tmp, "--appendonly", "yes",
+             "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            time.sleep(0.3)  # redis-server answers within milliseconds; nodes retry at start
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+@contextmanager
+def nodes(store: str, how_many: int) -> Iterator[list[str]]:
+    with ExitStack() as stack:
+        args = [] if store == "sqlite" else ["--store", stack.enter_context(redis_server())]
+        yield [stack.enter_context(running_node(*args)) for _ in range(how_many)]
+
+
+def fanout(store: str, how_many: int) -> dict[str, object]:
+    with nodes(store, how_many) as urls:
+        lam = lambda_client(urls[0])
+        create(lam, "work", HANDLER, MemorySize=128)
+        lam.put_function_concurrency(FunctionName="work", ReservedConcurrentExecutions=CONCURRENCY)
+        turn = count()
+        paths = [f"{u}/2015-03-31/functions/work/invocations" for u in urls]
+        headers = {"X-Amz-Invocation-Type": "Event"}
+
+        def send(http: httpx.Client) -> None:
+            r = http.post(paths[next(turn) % len(paths)], content=b"{}", headers=headers)
+            assert r.status_code == 202, r.text
+
+        t0 = time.perf_counter()
+        latencies, sent = run_clients(SENDERS, send, lambda n: n < EVENTS // SENDERS)
+        while httpx.get(f"{urls[0]}/lamina/v1/functions/work/async-queue").json()["depth"]:
+            time.sleep(0.02)
+        wall = time.perf_counter() - t0
+    cores = os.cpu_count() or 1
+    return {
+        "store": store,
+        "nodes": how_many,
+        "accepts_per_s": round(len(latencies) / sent),
+        "accept_p50_ms": percentiles(latencies)["p50_ms"],
+        "drain_wall_s": round(wall, 2),
+        "events_per_s": round(EVENTS / wall),
+        "events_per_s_per_core": round(EVENTS / wall / cores),
+    }
+
+
+def warm_invoke(store: str) -> dict[str, object]:
+    with nodes(store, 1) as (url,):
+        create(lambda_client(url), "noop", NOOP)
+        path = f"{url}/2015-03-31/functions/noop/invocations"
+        samples: list[float] = []
+        with httpx.Client(timeout=30) as http:
+            for i in range(WARM_CALLS + 50):
+                t0 = time.perf_counter()
+                assert http.post(path, content=b"{}").status_code == 200
+                if i >= 50:  # the first calls warm the environment and the connection
+                    samples.append((time.perf_counter() - t0) * 1000)
+    return {"store": store, "nodes": 1, "warm_invoke": f"x{WARM_CALLS}", **percentiles(samples)}
+
+
+def main() -> None:
+    if shutil.which("redis-server") is None:
+        raise SystemExit("redis-server is not installed (apt-get install redis-server)")
+    rows = [fanout("sqlite", 1), fanout("redis", 1), fanout("redis", 2)]
+    rows += [warm_invoke("sqlite"), warm_invoke("redis")]
+    report("cluster", rows)
+    print(f"\nwarm invoke p50, redis - sqlite: {rows[-1]['p50_ms'] - rows[-2]['p50_ms']:.3f} ms")  # type: ignore[operator]
+
+
+if __name__ == "__main__":
+    main()

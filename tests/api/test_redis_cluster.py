@@ -1,0 +1,176 @@
+"""Two real `lamina serve` nodes on one real redis-server behave as one region."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+import httpx
+import pytest
+
+from harness import NodeProcess, RedisServer, read_jsonl, wait_for
+
+#: A handler that returns an environment variable.
+ECHO = """
+import os
+
+def handler(event, context):
+    return {"colour": os.environ.get("COLOUR"), "event": event}
+"""
+
+#: A handler that records each start (request id), then sleeps for event["sleep"] seconds.
+SLOW_RECORDER = """
+import json, os, time
+
+def handler(event, context):
+    with open(os.environ["OUT_FILE"], "a") as fh:
+        fh.write(json.dumps({"id": context.aws_request_id}) + "\\n")
+    time.sleep(event.get("sleep", 0))
+    return "done"
+"""
+
+
+@pytest.fixture
+def cluster(
+    redis_server: RedisServer, node_factory: Callable[..., NodeProcess], tmp_path: Path
+) -> tuple[NodeProcess, NodeProcess]:
+    """Nodes A and B on the session's redis-server, emptied first; each has its own data dir."""
+    redis_server.command("FLUSHDB")  # database 0 only: other tests hold the others
+    a = node_factory("--store", redis_server.url, data_dir=tmp_path / "a")
+    b = node_factory("--store", redis_server.url, data_dir=tmp_path / "b")
+    return a, b
+
+
+def _invoke(lam: Any, name: str, payload: dict[str, Any]) -> Any:
+    return json.loads(lam.invoke(FunctionName=name, Payload=json.dumps(payload))["Payload"].read())
+
+
+def test_create_on_one_node_invoke_and_update_through_the_other(
+    cluster: tuple[NodeProcess, NodeProcess], create_function: Callable[..., dict[str, Any]]
+) -> None:
+    a, b = cluster
+    lam_a, lam_b = a.client("lambda"), b.client("lambda")
+    name = create_function(
+        {"app.py": ECHO}, client=lam_a, Environment={"Variables": {"COLOUR": "red"}}
+    )["FunctionName"]
+
+    assert lam_b.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
+    assert _invoke(lam_b, name, {"n": 1})["colour"] == "red"
+    assert _invoke(lam_a, name, {"n": 2})["colour"] == "red"  # A's caches are warm now
+
+    lam_b.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {"COLOUR": "blue"}}
+    )
+    wait_for(
+        lambda: (
+            lam_b.get_function(FunctionName=name)["Configuration"]["LastUpdateStatus"]
+            == "Successful"
+        )
+    )
+    assert _invoke(lam_a, name, {"n": 3})["colour"] == "blue"
+    assert [f["FunctionName"] for f in lam_a.list_functions()["Functions"]] == [name]
+
+
+def test_cluster_lists_the_live_nodes_with_their_running_counts(
+    cluster: tuple[NodeProcess, NodeProcess],
+) -> None:
+    a, b = cluster
+
+    def both_listed() -> Any:
+        found = httpx.get(a.url + "/lamina/v1/cluster").json()
+        return found if len(found["nodes"]) == 2 else None
+
+    found = wait_for(both_listed)
+    assert found["store"] == "redis"
+    assert [n["self"] for n in found["nodes"]].count(True) == 1
+    assert all(n["running"] == 0 for n in found["nodes"])
+    b.stop()
+    wait_for(lambda: len(httpx.get(a.url + "/lamina/v1/cluster").json()["nodes"]) == 1)
+
+
+def test_events_of_a_killed_node_run_again_on_another(
+    redis_server: RedisServer,
+    node_factory: Callable[..., NodeProcess],
+    create_function: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """A runs 10 events and is killed with SIGKILL; B, started after, runs each of them again
+    once A's claims lapse (at-least-once)."""
+    redis_server.command("FLUSHDB")  # database 0 only: other tests hold the others
+    a = node_factory("--store", redis_server.url, data_dir=tmp_path / "a")
+    lam_a = a.client("lambda")
+    out = tmp_path / "starts.jsonl"
+    name = create_function(
+        {"app.py": SLOW_RECORDER}, client=lam_a, Timeout=60,
+        Environment={"Variables": {"OUT_FILE": str(out)}},
+    )["FunctionName"]  # fmt: skip
+    ids = {
+        lam_a.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"sleep": 30}')[
+            "ResponseMetadata"
+        ]["RequestId"]
+        for _ in range(10)
+    }
+    wait_for(lambda: {r["id"] for r in read_jsonl(out)} == ids)
+    a.kill9()
+
+    node_factory("--store", redis_server.url, data_dir=tmp_path / "b")
+
+    def every_event_started_twice() -> bool:
+        starts = [r["id"] for r in read_jsonl(out)]
+        return all(starts.count(rid) >= 2 for rid in ids)
+
+    wait_for(every_event_started_twice, timeout=60)
+
+
+def test_redis_down_answers_service_errors_then_the_node_reconnects(
+    own_redis_server: RedisServer,
+    node_factory: Callable[..., NodeProcess],
+    create_function: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """While Redis is down calls fail fast with ServiceException; after a restart (AOF, fsync
+    always) the node answers again by itself and every acknowledged write is there."""
+    a = node_factory("--store", own_redis_server.url, data_dir=tmp_path / "a")
+    lam, sqs = a.client("lambda"), a.client("sqs")
+    name = create_function({"app.py": ECHO}, client=lam)["FunctionName"]
+    url = sqs.create_queue(QueueName="kept")["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")
+    held = create_function({"app.py": ECHO}, client=lam)["FunctionName"]
+    lam.put_function_concurrency(FunctionName=held, ReservedConcurrentExecutions=0)
+    for _ in range(3):  # accepted (202) but held: reserved concurrency 0 lets none run
+        lam.invoke(FunctionName=held, InvocationType="Event", Payload=b"{}")
+
+    own_redis_server.kill9()
+    started = time.monotonic()
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        lam.get_function(FunctionName=name)
+    assert err.value.response["Error"]["Code"] == "ServiceException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert time.monotonic() - started < 10
+
+    own_redis_server.start()
+
+    def answers() -> bool:
+        try:
+            return bool(lam.get_function(FunctionName=name))
+        except botocore.exceptions.ClientError:
+            return False
+
+    wait_for(answers, timeout=20)
+    assert _invoke(lam, name, {"n": 1})["colour"] is None
+    bodies: list[str] = []
+
+    def all_received() -> bool:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        bodies.extend(m["Body"] for m in got.get("Messages", []))
+        return len(bodies) >= 3
+
+    wait_for(all_received, timeout=20)
+    assert sorted(bodies) == ["m0", "m1", "m2"]
+    queue = httpx.get(f"{a.url}/lamina/v1/functions/{held}/async-queue").json()
+    assert queue["depth"] == 3
