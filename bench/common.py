@@ -34,8 +34,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_node(*args: str) -> Iterator[str]:
-    """A `lamina serve` in a temporary data dir; yields its URL and stops it afterwards."""
+def running_node(*args: str, data_dir: Path | None = None) -> Iterator[str]:
+    """A `lamina serve` in a temporary directory (its data in `data_dir` when given); yields
+    its URL and stops it afterwards."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         log = open(Path(tmp) / "node.log", "wb")  # noqa: SIM115
@@ -48,7 +49,7 @@ def running_node(*args: str) -> Iterator[str]:
                 "--port",
                 str(port),
                 "--data-dir",
-                str(Path(tmp) / "data"),
+                str(data_dir or Path(tmp) / "data"),
                 "--log-level",
                 "warning",
                 *args,
