@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from common import ROLE, lambda_client, report, running_node
+from lamina.engine.storage import tree_bytes
 
 DURATION_S = 180.0
 DEPLOY_EVERY_S = 2.0
@@ -50,17 +51,6 @@ def package() -> bytes:
         zf.writestr("app.py", SOURCE)
         zf.writestr("padding.bin", os.urandom(CODE_PADDING_BYTES))
     return buf.getvalue()
-
-
-def tree_bytes(root: Path) -> int:
-    total = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except FileNotFoundError:
-                continue
-    return total
 
 
 def deploy(client: Any, name: str) -> None:

@@ -122,11 +122,12 @@ class StorageKeeper:
         for digest in digests - set(self._unpacked):
             path = self.code.path(digest)
             if path.is_dir():
-                self._unpacked[digest] = _tree_bytes(path)
+                self._unpacked[digest] = tree_bytes(path)
         return dict(self._unpacked)
 
 
-def _tree_bytes(root: Path) -> int:
+def tree_bytes(root: Path) -> int:
+    """Bytes of every file under `root` (files removed meanwhile are skipped)."""
     total = 0
     for folder, _dirs, files in os.walk(root):
         for name in files:
