@@ -116,7 +116,12 @@ class Node:
         self.arns = Arns(settings.region, settings.account_id)
         self.code = CodeCache(Path(settings.data_dir) / "code")
         self.functions = FunctionService(
-            self.store, self.arns, self.code, self.clock, changed=self._function_changed
+            self.store,
+            self.arns,
+            self.code,
+            self.clock,
+            changed=self._function_changed,
+            shared_store=self.store_kind == "redis",
         )
         self.collector = self.functions.collector
         self.aliases = AliasService(self.functions)
