@@ -8,6 +8,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 from harness import NodeProcess, RedisServer, read_jsonl, wait_for, zip_source
 from lamina.control.code_gc import CODE_HOLD
+from lamina.store import redis_keys
 from lamina.store.base import Put
 from lamina.store.redis_store import RedisStore
 
@@ -36,6 +38,18 @@ def handler(event, context):
     with open(os.environ["OUT_FILE"], "a") as fh:
         fh.write(json.dumps({"id": context.aws_request_id}) + "\\n")
     time.sleep(event.get("sleep", 0))
+    return "done"
+"""
+
+#: A handler that sleeps for event["sleep"] seconds and records when it started and ended.
+TIMED = """
+import json, os, time
+
+def handler(event, context):
+    start = time.time()
+    time.sleep(event.get("sleep", 0))
+    with open(os.environ["OUT_FILE"], "a") as fh:
+        fh.write(json.dumps({"start": start, "end": time.time()}) + "\\n")
     return "done"
 """
 
@@ -261,3 +275,89 @@ def test_redis_down_answers_service_errors_then_the_node_reconnects(
     assert sorted(bodies) == ["m0", "m1", "m2"]
     queue = httpx.get(f"{a.url}/lamina/v1/functions/{held}/async-queue").json()
     assert queue["depth"] == 3
+
+
+def _most_overlapping(spans: list[dict[str, float]]) -> int:
+    """The largest number of spans running at one instant (an end before a start at a tie)."""
+    edges = sorted([(s["start"], 1) for s in spans] + [(s["end"], -1) for s in spans])
+    running = most = 0
+    for _at, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def _slot_counts(redis_server: RedisServer, function: str) -> list[bytes]:
+    return [redis_server.command("ZCARD", key) for key in redis_keys.slot_keys(function)]
+
+
+def _burst(clients: list[Any], name: str, calls: int, payload: bytes) -> list[str]:
+    """`calls` sync invokes at once, spread over `clients`: "OK" or each throttle's Reason."""
+
+    def one(i: int) -> str:
+        try:
+            clients[i % len(clients)].invoke(FunctionName=name, Payload=payload)
+        except botocore.exceptions.ClientError as exc:
+            assert exc.response["Error"]["Code"] == "TooManyRequestsException"
+            return str(exc.response["Reason"])
+        return "OK"
+
+    with ThreadPoolExecutor(max_workers=calls) as pool:
+        return list(pool.map(one, range(calls)))
+
+
+def test_reserved_concurrency_holds_across_nodes_at_every_instant(
+    cluster: tuple[NodeProcess, NodeProcess],
+    redis_server: RedisServer,
+    create_function: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """30 calls at once, half through each node, of a function with reserved concurrency 5:
+    never more than 5 run at one instant anywhere, and every slot is given back after."""
+    a, b = cluster
+    out = tmp_path / "spans.jsonl"
+    name = create_function(
+        {"app.py": TIMED}, client=a.client("lambda"), Timeout=30,
+        Environment={"Variables": {"OUT_FILE": str(out)}},
+    )["FunctionName"]  # fmt: skip
+    a.client("lambda").put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=5)
+    lam_b = b.client("lambda")
+    wait_for(lambda: lam_b.get_function_concurrency(FunctionName=name).get(
+        "ReservedConcurrentExecutions") == 5)  # fmt: skip
+
+    answers = _burst([a.client("lambda"), lam_b], name, 30, b'{"sleep": 1.0}')
+
+    spans = read_jsonl(out)
+    assert len(spans) == answers.count("OK") >= 5
+    assert set(answers) - {"OK"} <= {"ReservedFunctionConcurrentInvocationLimitExceeded"}
+    assert _most_overlapping(spans) <= 5
+    wait_for(lambda: _slot_counts(redis_server, name) == [b":0\r\n"] * 3)
+
+
+def test_the_slots_of_a_killed_node_return_within_the_lease_time(
+    cluster: tuple[NodeProcess, NodeProcess],
+    redis_server: RedisServer,
+    create_function: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """A holds the one slot of a function when it is killed with SIGKILL; B is throttled until
+    A's lease ends (within 10 s), then runs it."""
+    a, b = cluster
+    name = create_function(
+        {"app.py": TIMED}, client=a.client("lambda"), Timeout=60,
+        Environment={"Variables": {"OUT_FILE": str(tmp_path / "spans.jsonl")}},
+    )["FunctionName"]  # fmt: skip
+    a.client("lambda").put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    held = ThreadPoolExecutor(max_workers=1)
+    pending = held.submit(a.client("lambda").invoke, FunctionName=name, Payload=b'{"sleep": 60}')
+    wait_for(lambda: _slot_counts(redis_server, name)[0] == b":1\r\n")
+    lam_b = b.client("lambda")
+    assert _burst([lam_b], name, 1, b"{}") == ["ReservedFunctionConcurrentInvocationLimitExceeded"]
+
+    a.kill9()
+    killed = time.monotonic()
+    wait_for(lambda: _burst([lam_b], name, 1, b"{}") == ["OK"], timeout=20, every=0.5)
+    assert time.monotonic() - killed < 10 + 2  # the lease, and the time one call takes
+    with pytest.raises(botocore.exceptions.BotoCoreError):
+        pending.result(timeout=30)  # A's connection went with it
+    held.shutdown()
