@@ -233,6 +233,12 @@ class NodeProcess:
         return made
 
 
+#: Skips a test that is about the SQLite store's own files when LAMINA_TEST_STORE=redis.
+sqlite_files_only = pytest.mark.skipif(
+    os.environ.get("LAMINA_TEST_STORE") == "redis",
+    reason="reads the SQLite store's files; the Redis store keeps none under --data-dir",
+)
+
 #: Numbered databases of a test redis-server: one per node group of a LAMINA_TEST_STORE=redis run.
 REDIS_DATABASES = 4096
 

@@ -32,6 +32,7 @@ from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.cluster import ClusterLink
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations
+from lamina.engine.global_slots import GlobalSlots
 from lamina.engine.intake import EventIntake
 from lamina.engine.invoker import Invoker
 from lamina.engine.launcher import Launcher
@@ -116,7 +117,12 @@ class Node:
         self.arns = Arns(settings.region, settings.account_id)
         self.code = CodeCache(Path(settings.data_dir) / "code")
         self.functions = FunctionService(
-            self.store, self.arns, self.code, self.clock, changed=self._function_changed
+            self.store,
+            self.arns,
+            self.code,
+            self.clock,
+            changed=self._function_changed,
+            shared_store=self.store_kind == "redis",
         )
         self.collector = self.functions.collector
         self.aliases = AliasService(self.functions)
@@ -137,6 +143,11 @@ class Node:
     def _build_engine(self, settings: Settings) -> None:
         """The data plane: leases, environments, the invoker and what feeds it."""
         self.concurrency = Concurrency(settings.account_concurrency, self.clock)
+        # On a shared (Redis) store, admission goes through slots every node sees at once.
+        self.global_slots: GlobalSlots | None = None
+        if self.store_kind == "redis":
+            self.global_slots = GlobalSlots(settings.store, self.clock)
+            self.concurrency.use_global(self.global_slots)
         # stable across restarts of this node, so a restart takes over its own old record
         node_id = f"{socket.gethostname()}:{settings.port}"
         self.leases = LeaseBook(self.store, self.concurrency, self.clock, node_id=node_id)
@@ -323,6 +334,8 @@ class Node:
         await self.provisioner.start()
         await self.leases.sync()
         self._spawn("leases", self.leases.run)
+        if self.global_slots is not None:
+            self._spawn("global-slots", self.global_slots.renew_forever)
         self._spawn("reaper", self._reap_forever)
         self._spawn("queue-expiry", self.queues.expire_forever)
         self._spawn("logs", self.logs.run)
@@ -354,6 +367,8 @@ class Node:
         await self.launcher.close()
         log.info("environments stopped")
         await self.leases.withdraw()
+        if self.global_slots is not None:
+            await self.global_slots.redis.aclose()
         await self.logs.flush()
         if self.cluster is not None:
             await self.cluster.close()

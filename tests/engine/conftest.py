@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
-import psutil
 import pytest
 import uvloop
+from envtools import child_processes
 
 from lamina.engine.launcher import Launcher
 from lamina.engine.pool import Pool
@@ -39,4 +39,4 @@ def run_pool(
         return uvloop.run(main())
 
     yield runner  # type: ignore[misc]
-    assert not psutil.Process().children(recursive=True), "environment processes leaked"
+    assert not child_processes(), "environment processes leaked"

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from lamina.clock import Clock
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.environment import Environment
@@ -17,6 +19,12 @@ from lamina.engine.pool import Pool
 from lamina.engine.reports import RunReport as InvokeResult
 
 FUNCTIONS_DIR = Path(__file__).parent.parent / "functions"
+
+
+def child_processes() -> list[psutil.Process]:
+    """This test process's descendants (environments, templates), less the session's
+    redis-server (tests/conftest.py), which a worker starts for the tests that use Redis."""
+    return [p for p in psutil.Process().children(recursive=True) if p.name() != "redis-server"]
 
 
 def make_spec(code: str | Path, handler: str = "app.handler", **changes: Any) -> EnvironmentSpec:

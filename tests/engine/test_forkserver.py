@@ -6,7 +6,7 @@ import json
 
 import psutil
 import uvloop
-from envtools import call, make_spec
+from envtools import call, child_processes, make_spec
 
 from lamina.engine.launcher import Launcher, can_fork
 from lamina.engine.pool import Pool
@@ -36,7 +36,7 @@ def test_environment_is_forked_from_the_template_once_it_runs():
     parent, templates, payload = _parent_of_first_environment()
     assert parent in templates
     assert payload["calls"] == 1
-    assert not psutil.Process().children(recursive=True)
+    assert not child_processes()
 
 
 def test_variables_that_change_interpreter_startup_make_the_environment_spawn():
@@ -45,4 +45,4 @@ def test_variables_that_change_interpreter_startup_make_the_environment_spawn():
     assert can_fork({"TABLE": "t", "LOG_LEVEL": "debug"})
     parent, templates, _ = _parent_of_first_environment(variables={"PYTHONHASHSEED": "0"})
     assert parent not in templates
-    assert not psutil.Process().children(recursive=True)
+    assert not child_processes()

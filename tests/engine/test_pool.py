@@ -8,7 +8,7 @@ import json
 import time
 
 import psutil
-from envtools import borrow, call, invoke, make_spec
+from envtools import borrow, call, child_processes, invoke, make_spec
 
 from lamina.engine.environment import EnvironmentStatus
 from lamina.engine.launcher import Launcher
@@ -112,7 +112,7 @@ def test_close_kills_busy_and_idle_environments_and_leaves_no_process(run_pool):
     async def scenario(pool: Pool):
         await pool.prewarm(SLEEPY, 2)
         templates = pool.launcher.template_pids()
-        pids = [p.pid for p in psutil.Process().children(True) if p.pid not in templates]
+        pids = [p.pid for p in child_processes() if p.pid not in templates]
         busy = asyncio.ensure_future(call(pool, SLEEPY, b'{"sleep": 30}'))
         await asyncio.sleep(0.2)
         started = time.monotonic()
@@ -123,7 +123,7 @@ def test_close_kills_busy_and_idle_environments_and_leaves_no_process(run_pool):
     pids, result, took = run_pool(scenario)
     assert len(pids) == 2
     assert result.error_type == "Runtime.ExitError" and took < 5
-    assert not psutil.Process().children(recursive=True)
+    assert not child_processes()
 
 
 def test_environment_status_moves_only_along_legal_transitions(run_pool):
@@ -166,4 +166,4 @@ def test_many_concurrent_borrowers_on_the_stock_asyncio_loop():
 
     stats = asyncio.run(main())
     assert stats.total == 8 and stats.cold_starts == 8  # warm reuse across rounds
-    assert not psutil.Process().children(recursive=True)
+    assert not child_processes()

@@ -8,7 +8,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import ROLE, NodeProcess, wait_for, zip_source
+from harness import ROLE, NodeProcess, sqlite_files_only, wait_for, zip_source
+
+# The shared (Redis) store's collection: tests/api/test_redis_cluster.py.
+pytestmark = sqlite_files_only
 
 NodeFactory = Callable[..., NodeProcess]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from harness import ROLE, NodeProcess, wait_for, zip_source
+from harness import ROLE, NodeProcess, sqlite_files_only, wait_for, zip_source
 
 NodeFactory = Callable[..., NodeProcess]
 MB = 2**20
@@ -63,6 +63,7 @@ def test_byte_caps_hold_with_100_kb_lines(node_factory: NodeFactory) -> None:
     assert not any(m.startswith("a0-0 ") for m in newest)
 
 
+@sqlite_files_only
 def test_storage_view_counts_code_and_logs_per_function(fresh_node: NodeProcess) -> None:
     node = fresh_node
     lam = node.client()

@@ -128,3 +128,18 @@ async def test_read_logs_newest_reads_backwards_and_returns_oldest_first(store: 
     assert [(e.stream, e.message) for e in by_time] == [("a", "line 4"), ("a", "line 5"),
                                                          ("b", "line 0")]  # fmt: skip
     assert await store.read_logs_newest("g", before_id=every[0].event_id) == []
+
+
+async def test_a_trim_keeps_the_listed_group_sizes_and_drops_an_emptied_group(
+    store: Store,
+) -> None:
+    await store.append_logs(log_events("a", 4))
+    await store.append_logs(log_events("b", 1))
+    assert await store.trim_logs("a", 1) == 3
+    assert [(g.name, g.stored_bytes) for g in await store.log_groups()] == [
+        ("a", len("line 3")),
+        ("b", len("line 0")),
+    ]
+    assert await store.trim_log_bytes("b", 0) == 1
+    assert [g.name for g in await store.log_groups()] == ["a"]
+    assert "b" not in (await store.usage()).logs

@@ -10,6 +10,15 @@ whose last reference went while an environment still ran on it is retried later.
 After a transaction drops a reference, `release` deletes the blob and the directory if no
 reference is left. A crash between the two leaves an orphan; `sweep` at start-up removes it.
 Per-digest locks keep a collection from racing a create or update that is adding the same code.
+
+On a shared store (several nodes on one Redis) those locks guard only this node, and each node
+has its own code directory. So a writer first puts a hold document (kind `code-hold`, key
+`<digest>/<random>`, value its expiry) and removes it once its reference is written; a blob with
+a hold not yet expired counts as referenced: it may be in the middle of another node's
+CreateFunction. A collector checks, reads the blob, deletes it and checks again: if a reference
+or hold appeared meanwhile it puts the blob back, and a writer whose hold came after that second
+check puts the blob itself after its hold, so neither order loses code a version refers to.
+Another node's unpacked directory of a collected digest stays until that node's next sweep.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import shutil
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 
+from lamina.clock import Clock
 from lamina.control.code import CodeCache
 from lamina.control.function_docs import FunctionDocs
 from lamina.control.models import VersionConfig
@@ -30,6 +40,10 @@ log = logging.getLogger("lamina.code")
 
 #: Document kind of code references.
 CODE_REF = "code-ref"
+#: Document kind of writers' holds on a digest (shared stores only), and how long one lasts
+#: at most: a writer that dies keeps its code from collection this long.
+CODE_HOLD = "code-hold"
+HOLD_S = 600.0
 
 
 def ref_key(version: VersionConfig) -> str:
@@ -55,9 +69,14 @@ def _no_digests() -> set[str]:
 class CodeCollector:
     """Deletes code nothing refers to; see the module docstring."""
 
-    def __init__(self, store: Store, cache: CodeCache) -> None:
+    def __init__(
+        self, store: Store, cache: CodeCache, clock: Clock | None = None, *, shared: bool = False
+    ) -> None:
         self.store = store
         self.cache = cache
+        self.clock = clock or Clock()
+        #: The store is shared with other nodes: holds and a checked delete guard the code.
+        self.shared = shared
         #: Digests that running environments use (the node binds this to its pool).
         self.in_use: Callable[[], set[str]] = _no_digests
         self._locks: dict[str, asyncio.Lock] = {}
@@ -66,10 +85,37 @@ class CodeCollector:
 
     @asynccontextmanager
     async def holding(self, digest: str) -> AsyncIterator[None]:
-        """Keep `digest` from being collected while a writer adds a reference to it."""
+        """Keep `digest` from being collected while a writer adds a reference to it (on a shared
+        store, from every node's collector: put the blob inside this block)."""
+        async with self._locked(digest):
+            if not self.shared:
+                yield
+                return
+            key = f"{digest}/{os.urandom(8).hex()}"
+            expiry = repr(self.clock.time() + HOLD_S).encode()
+            await self.store.transact([Put(CODE_HOLD, key, expiry)])
+            try:
+                yield
+            finally:
+                await self.store.transact([Delete(CODE_HOLD, key)])
+
+    @asynccontextmanager
+    async def _locked(self, digest: str) -> AsyncIterator[None]:
         lock = self._locks.setdefault(digest, asyncio.Lock())
         async with lock:
             yield
+
+    async def _referenced(self, digest: str) -> bool:
+        """A version refers to `digest`, or (shared store) a writer holds it."""
+        if await self.store.scan(CODE_REF, f"{digest}/"):
+            return True
+        return self.shared and bool(await self._holds(digest))
+
+    async def _holds(self, digest: str = "") -> list[str]:
+        """Keys of the unexpired holds (on `digest`, or on every digest)."""
+        now = self.clock.time()
+        held = await self.store.scan(CODE_HOLD, f"{digest}/" if digest else "")
+        return [key for key, expiry in held if float(expiry) > now]
 
     async def release(self, digests: Iterable[str]) -> None:
         """References to `digests` were dropped: delete those no reference is left to."""
@@ -82,8 +128,8 @@ class CodeCollector:
             await self._collect(digest)
 
     async def _collect(self, digest: str) -> None:
-        async with self.holding(digest):
-            if await self.store.scan(CODE_REF, f"{digest}/"):
+        async with self._locked(digest):
+            if await self._referenced(digest):
                 self._deferred.discard(digest)
                 return
             if digest in self.in_use():
@@ -92,11 +138,19 @@ class CodeCollector:
             await self._delete(digest)
             self._deferred.discard(digest)
 
-    async def _delete(self, digest: str) -> None:
+    async def _delete(self, digest: str) -> bool:
+        """Delete `digest`'s blob and directory; False when (shared store) a reference or hold
+        appeared while it went, so the blob was put back."""
+        data = await self.store.get_blob(digest) if self.shared else None
         await self.store.delete_blob(digest)
+        if data is not None and await self._referenced(digest):
+            await self.store.put_blob(digest, data)
+            log.info("code %s kept: another node took it up while it was freed", digest[:12])
+            return False
         await self.cache.remove(digest)
         self.freed += 1
         log.info("code %s freed: nothing refers to it", digest[:12])
+        return True
 
     async def sweep(self) -> int:
         """At start-up: backfill missing references of version records, then delete every blob
@@ -107,12 +161,24 @@ class CodeCollector:
         if missing:
             await self.store.transact(missing)
         live = {v.code_digest for v in versions} | {key.split("/", 1)[0] for key in refs}
+        if self.shared:
+            await self._drop_expired_holds()
+            live |= {key.split("/", 1)[0] for key in await self._holds()}
         stored = set((await self.store.usage()).blobs) | set(await asyncio.to_thread(self._dirs))
-        orphans = sorted(stored - live)
-        for digest in orphans:
-            await self._delete(digest)
+        removed = 0
+        for digest in sorted(stored - live):
+            async with self._locked(digest):
+                if self.shared and await self._referenced(digest):
+                    continue  # another node referred to it since the scan
+                removed += await self._delete(digest)
         await asyncio.to_thread(self._remove_partial_unpacks)
-        return len(orphans)
+        return removed
+
+    async def _drop_expired_holds(self) -> None:
+        now = self.clock.time()
+        expired = [k for k, expiry in await self.store.scan(CODE_HOLD) if float(expiry) <= now]
+        if expired:
+            await self.store.transact([Delete(CODE_HOLD, key) for key in expired])
 
     def _dirs(self) -> list[str]:
         if not self.cache.root.is_dir():

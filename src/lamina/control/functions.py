@@ -63,12 +63,14 @@ class FunctionService:
         code: CodeCache,
         clock: Clock,
         changed: Listener = _unwatched,
+        *,
+        shared_store: bool = False,
     ) -> None:
         self.records = FunctionDocs(store)
         self.store = store
         self.arns = arns
         self.code = code
-        self.collector = CodeCollector(store, code)
+        self.collector = CodeCollector(store, code, clock, shared=shared_store)
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._changed = changed

@@ -14,23 +14,38 @@ Leases are counted here, in memory, on the hot path; `engine/leases.py` publishe
 counts to the store under an expiring record and feeds back what other live nodes hold
 (`set_others`), so limits hold across nodes sharing a store and a dead node's slots return
 when its record expires.
+
+On a Redis store the node passes `GlobalSlots` (`use_global`): admission is then one Lua script
+over slot sets every node shares, so the account and reserved limits hold across nodes at every
+instant; the in-memory counts still follow this node's leases for its statistics. Without it
+(SQLite, memory) admission awaits nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lamina.clock import Clock
 from lamina.errors import TooManyRequests
+
+if TYPE_CHECKING:
+    from lamina.engine.global_slots import GlobalSlots
+
+log = logging.getLogger("lamina.concurrency")
 
 #: Reason codes of TooManyRequestsException (reference D.2).
 RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
 ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
 #: The Reasons of a full concurrency pool (as opposed to other throttles, such as memory).
 CONCURRENCY_LIMITS = frozenset({RESERVED_LIMIT, ACCOUNT_LIMIT})
+#: With global slots, how often a waiting admission asks again when no local lease returned
+#: (other nodes' slots return without a local wake-up).
+GLOBAL_RETRY_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,7 @@ class Lease:
 
     function: str
     reserved: bool
+    slot: str | None = None  # its global slot id (Redis store), None when counted here only
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,11 @@ class Concurrency:
         self._others: dict[str, int] = {}  # leases other live nodes hold, per function
         self._others_unreserved = 0
         self._freed = asyncio.Event()
+        self._global: GlobalSlots | None = None
+
+    def use_global(self, slots: GlobalSlots) -> None:
+        """Admit through `slots` (shared by every node) from now on; see the module docstring."""
+        self._global = slots
 
     @property
     def unreserved_limit(self) -> int:
@@ -98,11 +119,22 @@ class Concurrency:
         Raises:
             TooManyRequests: no free slot now, with AWS's Reason (counted as a throttle).
         """
-        lease = self.acquire(function)
+        if self._global is None:
+            lease = self.acquire(function)
+            try:
+                yield lease
+            finally:
+                self.release(lease)
+            return
+        try:
+            lease = await self._admit_global(function)
+        except TooManyRequests:
+            self.count_throttle(function)
+            raise
         try:
             yield lease
         finally:
-            self.release(lease)
+            await self._release_global(lease)
 
     @asynccontextmanager
     async def wait_lease(
@@ -114,11 +146,49 @@ class Concurrency:
             TooManyRequests: still no free slot after `timeout_s` (None: wait for ever); not
                 counted as a throttle.
         """
-        lease = await self._wait_acquire(function, timeout_s)
+        if self._global is None:
+            lease = await self._wait_acquire(function, timeout_s)
+            try:
+                yield lease
+            finally:
+                self.release(lease)
+            return
+        lease = await self._wait_global(function, timeout_s)
         try:
             yield lease
         finally:
-            self.release(lease)
+            await self._release_global(lease)
+
+    async def _admit_global(self, function: str) -> Lease:
+        assert self._global is not None
+        slot = await self._global.admit(
+            function,
+            reserved=self._reserved.get(function),
+            unreserved_limit=self.unreserved_limit,
+            account_limit=self.account_limit,
+        )
+        lease = self._take(function)
+        return Lease(lease.function, lease.reserved, slot)
+
+    async def _wait_global(self, function: str, timeout_s: float | None) -> Lease:
+        deadline = None if timeout_s is None else self.clock.monotonic() + timeout_s
+        while True:
+            try:
+                return await self._admit_global(function)
+            except TooManyRequests:
+                left = None if deadline is None else deadline - self.clock.monotonic()
+                if left is not None and left <= 0:
+                    raise
+                pause = GLOBAL_RETRY_S if left is None else min(left, GLOBAL_RETRY_S)
+                await self.clock.wait(self._freed, pause)
+
+    async def _release_global(self, lease: Lease) -> None:
+        self.release(lease)
+        if self._global is not None and lease.slot is not None:
+            try:
+                await self._global.release(lease.slot)
+            except Exception as exc:  # unrenewed, the slot returns when its lease ends
+                log.warning("could not give back concurrency slot: %s", exc)
 
     async def _wait_acquire(self, function: str, timeout_s: float | None) -> Lease:
         deadline = None if timeout_s is None else self.clock.monotonic() + timeout_s

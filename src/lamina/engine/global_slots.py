@@ -7,8 +7,9 @@ holding node extends its slots every `renew_s`, so a node killed with SIGKILL st
 and its slots return within `lease_s` (the next admission drops ended leases). Throttles carry
 the same Reason values as the in-memory `Concurrency`.
 
-Not wired into the invoker yet: it is meant to sit behind `Concurrency`'s lease interface when
-the store is Redis (acquire → `admit`, release → `release`).
+A node on a Redis store hands it to `Concurrency.use_global`: every lease (sync invokes and
+queued work alike) is then a slot here. Lease ends are wall-clock times, so the nodes' clocks
+must agree to well within `lease_s` (NTP).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def translated(
 def connect(url: str, *, answer_timeout_s: float | None = ANSWER_TIMEOUT_S) -> aioredis.Redis:
     """A client for `url` (redis://, rediss:// or unix://) on a bounded pool: a call waits for a
     free connection rather than failing when all are busy. `answer_timeout_s` None: wait for
-    answers without limit (a pub/sub subscription)."""
+    answers without limit (a pub/sub subscription). Closing the client closes its pool."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=MAX_CONNECTIONS,
@@ -56,7 +56,7 @@ def connect(url: str, *, answer_timeout_s: float | None = ANSWER_TIMEOUT_S) -> a
         socket_timeout=answer_timeout_s,
         health_check_interval=10,
     )
-    return aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis.from_pool(pool)
 
 
 def as_text(value: bytes | str) -> str:

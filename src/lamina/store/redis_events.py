@@ -15,7 +15,7 @@ import msgspec
 
 from lamina.store import redis_keys as keys
 from lamina.store.events import AsyncEvent, EventQueueStats
-from lamina.store.redis_base import RedisBase, as_text, translated
+from lamina.store.redis_base import RedisBase, as_bytes, as_text, translated
 
 _STATE = tuple[int, float, str | None]  # attempts, next_at, last_error after a reschedule
 _encode = msgspec.msgpack.Encoder().encode
@@ -127,3 +127,13 @@ class RedisEventsMixin(RedisBase):
             "purge_events", [*event_index, next_, claims, nx, ev, st, enq], [function]
         )
         return int(purged)
+
+    async def _event_bytes(self) -> dict[str, int]:
+        """Payload bytes of the queued events of each function (for `usage`): reads every
+        queued event, as SQLite's sum reads every row."""
+        sizes: dict[str, int] = {}
+        for function in sorted(as_text(f) for f in await self.redis.smembers(keys.EVENT_FUNCTIONS)):
+            held = await self.redis.hvals(keys.event_keys(function)[3])
+            if held:
+                sizes[function] = sum(len(_decode_event(as_bytes(e)).payload) for e in held)
+        return sizes

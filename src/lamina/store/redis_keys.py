@@ -14,16 +14,23 @@ PREFIX = "lamina:"
 
 #: Hash per document kind: key -> value.
 DOC = PREFIX + "{docs}:doc:"
-#: String per blob: its bytes, under its digest.
+#: String per blob: its bytes, under its digest; and a hash digest -> size of every blob.
 BLOB = PREFIX + "blob:"
-#: Counter of log event ids (never reused), and a sorted set per log group scored by id.
+BLOB_SIZES = PREFIX + "blob-sizes"
+#: Counter of log event ids (never reused), and a sorted set per log group scored by id whose
+#: members are "<id>:<message bytes>:<encoded event>"; the set of groups holding events and a
+#: hash group -> UTF-8 bytes of its messages.
 LOG_SEQ = PREFIX + "{logs}:seq"
 LOG_GROUP = PREFIX + "{logs}:group:"
+LOG_GROUPS = PREFIX + "{logs}:groups"
+LOG_BYTES = PREFIX + "{logs}:bytes"
 #: Hash request id -> function of every queued async event, and the set of functions with events.
 EVENT_OWNER = PREFIX + "{events}:owner"
 EVENT_FUNCTIONS = PREFIX + "{events}:functions"
 #: Counter of message sequence numbers (one sequence for every queue, never reused).
 MESSAGE_SEQ = PREFIX + "{queues}:seq"
+#: Set of every queue name that was sent a message (for `usage`).
+QUEUE_NAMES = PREFIX + "{queues}:names"
 #: Concurrency slots held anywhere, as sorted sets of slot ids scored by lease expiry: the
 #: account's, the unreserved pool's, and one per function. One tag ({slots}) for all, so one
 #: script admits against the function's and the account's counts atomically.
@@ -36,7 +43,7 @@ NOTICES = PREFIX + "notices"
 #: Per-function async-event keys, after `function_prefix(name)` (the Lua scripts use the same).
 EVENT_PARTS = ("next", "claims", "nx", "ev", "st", "enq")
 #: Per-queue message keys, after `queue_prefix(name)`.
-QUEUE_PARTS = ("msg", "vis", "sent", "rc", "fr", "rcpt", "dls")
+QUEUE_PARTS = ("msg", "vis", "sent", "rc", "fr", "rcpt", "dls", "grp", "ord", "dd", "ddx")
 
 
 def doc_key(kind: str) -> str:
@@ -69,8 +76,10 @@ def event_keys(function: str) -> list[str]:
 
 
 def queue_keys(queue: str) -> list[str]:
-    """msg (seq -> message as sent), vis (seqs by visible_at), sent (seqs by sent_at),
-    rc (receive count), fr (first receive ms), rcpt (newest receipt), dls (redriven from)."""
+    """Per message: msg (seq -> message as sent), vis (seqs by visible_at), sent (seqs by
+    sent_at), rc (receive count), fr (first receive ms), rcpt (newest receipt), dls (redriven
+    from), grp (message group id), ord (seqs by seq, for FIFO order). Per queue: dd (FIFO
+    deduplication key -> "message id:seq:expiry ms") and ddx (its keys by expiry)."""
     base = f"{PREFIX}{{q:{queue}}}:"
     return [base + part for part in QUEUE_PARTS]
 

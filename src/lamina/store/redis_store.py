@@ -16,16 +16,14 @@ import msgspec
 
 from lamina.errors import StoreError
 from lamina.store import redis_keys as keys
-from lamina.store.base import Delete, LogEvent, Op, Put
+from lamina.store.base import LOG_EVENT_OVERHEAD, Delete, LogEvent, Op, Put, StorageUsage
 from lamina.store.memory import check_digest
 from lamina.store.redis_base import RedisBase, as_bytes, as_text, translated
 from lamina.store.redis_events import RedisEventsMixin
+from lamina.store.redis_logs import LOG_PAGE, RedisLogsMixin, log_event
 from lamina.store.redis_queues import RedisQueuesMixin
 
 _LOG_BODY = msgspec.msgpack.Encoder()
-_LOG_DECODE = msgspec.msgpack.Decoder(tuple[str, int, str, int])
-#: Log events read per round trip while filtering by stream and time.
-_LOG_PAGE = 1000
 
 
 def _op_args(op: Op) -> tuple[str, str, bytes]:
@@ -36,7 +34,7 @@ def _op_args(op: Op) -> tuple[str, str, bytes]:
     return ("A", op.key, b"") if op.value is None else ("E", op.key, op.value)
 
 
-class RedisStore(RedisEventsMixin, RedisQueuesMixin, RedisBase):
+class RedisStore(RedisEventsMixin, RedisQueuesMixin, RedisLogsMixin, RedisBase):
     """`Store` on a Redis server."""
 
     @classmethod
@@ -82,7 +80,10 @@ class RedisStore(RedisEventsMixin, RedisQueuesMixin, RedisBase):
         check_digest(digest)
         if hashlib.sha256(data).hexdigest() != digest:
             raise StoreError("blob digest mismatch")
-        await self.redis.set(keys.blob_key(digest), data, nx=True)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.blob_key(digest), data, nx=True)
+            pipe.hset(keys.BLOB_SIZES, digest, len(data))
+            await pipe.execute()
 
     @translated
     async def get_blob(self, digest: str) -> bytes | None:
@@ -93,7 +94,10 @@ class RedisStore(RedisEventsMixin, RedisQueuesMixin, RedisBase):
     @translated
     async def delete_blob(self, digest: str) -> None:
         check_digest(digest)
-        await self.redis.delete(keys.blob_key(digest))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.blob_key(digest))
+            pipe.hdel(keys.BLOB_SIZES, digest)
+            await pipe.execute()
 
     # -- logs ---------------------------------------------------------------------------------
     @translated
@@ -101,12 +105,12 @@ class RedisStore(RedisEventsMixin, RedisQueuesMixin, RedisBase):
         events = list(events)
         if not events:
             return
-        bodies = [
-            _LOG_BODY.encode((e.stream, e.timestamp_ms, e.message, e.ingestion_ms)) for e in events
-        ]
-        await self.run(
-            "append_logs", [keys.LOG_SEQ, *(keys.log_key(e.group) for e in events)], bodies
-        )
+        args: list[object] = []
+        for e in events:
+            body = _LOG_BODY.encode((e.stream, e.timestamp_ms, e.message, e.ingestion_ms))
+            args += [e.group, len(e.message.encode("utf-8")), body]
+        index = [keys.LOG_SEQ, keys.LOG_GROUPS, keys.LOG_BYTES]
+        await self.run("append_logs", [*index, *(keys.log_key(e.group) for e in events)], args)
 
     @translated
     async def read_logs(
@@ -124,24 +128,58 @@ class RedisStore(RedisEventsMixin, RedisQueuesMixin, RedisBase):
         offset = 0
         while len(found) < limit:
             page = await self.redis.zrangebyscore(
-                keys.log_key(group), f"({after_id}", "+inf", start=offset, num=_LOG_PAGE
+                keys.log_key(group), f"({after_id}", "+inf", start=offset, num=LOG_PAGE
             )
             for member in page:
-                event = _log_event(group, as_bytes(member))
+                event = log_event(group, as_bytes(member))
                 if start_ms <= event.timestamp_ms <= end and event.stream.startswith(stream_prefix):
                     found.append(event)
-            if len(page) < _LOG_PAGE:
+            if len(page) < LOG_PAGE:
                 break
             offset += len(page)
         return found[: max(limit, 0)]
 
     @translated
     async def trim_logs(self, group: str, keep: int) -> int:
-        removed = await self.redis.zremrangebyrank(keys.log_key(group), 0, -max(keep, 0) - 1)
-        return int(removed)
+        return await self._trim("count", max(keep, 0), group)
 
+    @translated
+    async def trim_log_bytes(self, group: str | None, keep_bytes: int) -> int:
+        return await self._trim("bytes", max(keep_bytes, 0), group or "")
 
-def _log_event(group: str, member: bytes) -> LogEvent:
-    event_id, _, body = member.partition(b":")
-    stream, timestamp_ms, message, ingestion_ms = _LOG_DECODE.decode(body)
-    return LogEvent(group, stream, timestamp_ms, message, int(event_id), ingestion_ms)
+    async def _trim(self, mode: str, keep: int, group: str) -> int:
+        args = [keys.LOG_GROUP, mode, keep, LOG_EVENT_OVERHEAD, group]
+        return int(await self.run("trim_logs", [keys.LOG_GROUPS, keys.LOG_BYTES], args))
+
+    # -- storage lifecycle --------------------------------------------------------------------
+    @translated
+    async def usage(self) -> StorageUsage:
+        """Bytes by kind. `files` is {}: the server's own files (RDB, AOF) are its operator's
+        to watch. Event and queue sizes read every queued event and message, as SQLite's sums
+        read every row; blob and log sizes come from indexes kept with the data."""
+        blobs = await self.redis.hgetall(keys.BLOB_SIZES)
+        groups = sorted(as_text(g) for g in await self.redis.smembers(keys.LOG_GROUPS))
+        logs: dict[str, int] = {}
+        if groups:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hmget(keys.LOG_BYTES, groups)
+                for group in groups:
+                    pipe.zcard(keys.log_key(group))
+                sizes, *counts = await pipe.execute()
+            logs = {
+                g: int(size or 0) + LOG_EVENT_OVERHEAD * int(n)
+                for g, size, n in zip(groups, sizes, counts, strict=True)
+                if int(n)
+            }
+        return StorageUsage(
+            blobs={as_text(d): int(n) for d, n in sorted(blobs.items())},
+            logs=logs,
+            events=await self._event_bytes(),
+            queues=await self._queue_bytes(),
+            files={},
+        )
+
+    async def reclaim_space(self, max_bytes: int) -> int:
+        """Always 0: the server frees memory as keys go (its RDB and AOF files are rewritten by
+        the server itself), as the memory store does."""
+        return 0
