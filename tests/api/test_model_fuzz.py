@@ -106,6 +106,10 @@ def _send(client: Any, operation: str, params: dict[str, Any]) -> int:
         return int(exc.response["ResponseMetadata"]["HTTPStatusCode"])
     except (botocore.exceptions.ParamValidationError, ValueError, TypeError, KeyError):
         return 0  # the client could not even serialize it: nothing was sent
+    except botocore.exceptions.HTTPClientError as exc:
+        if "Invalid header value" in str(exc):
+            return 0  # a control character in a header member: urllib3 sends nothing
+        raise
     if "Payload" in out and hasattr(out["Payload"], "read"):
         out["Payload"].read()
     return int(out["ResponseMetadata"]["HTTPStatusCode"])
