@@ -2,10 +2,11 @@
 
 Admission is one Lua script (store/redis_lua/admit_slot.lua) over the function's, the
 unreserved pool's and the account's slot sets, so the limits hold across all nodes at every
-instant, not only within a sync interval. Each slot is a member scored by its lease's end; the
-holding node extends its slots every `renew_s`, so a node killed with SIGKILL stops renewing
-and its slots return within `lease_s` (the next admission drops ended leases). Throttles carry
-the same Reason values as the in-memory `Concurrency`.
+instant, not only within a sync interval. Slot writes stay out of Redis's AOF and replication
+(leases, not data: no fsync on the invoke path). Each slot is a member scored by its lease's
+end; the holding node extends its slots every `renew_s`, so a node killed with SIGKILL stops
+renewing and its slots return within `lease_s` (the next admission drops ended leases).
+Throttles carry the same Reason values as the in-memory `Concurrency`.
 
 A node on a Redis store hands it to `Concurrency.use_global`: every lease (sync invokes and
 queued work alike) is then a slot here. Lease ends are wall-clock times, so the nodes' clocks
@@ -63,21 +64,16 @@ class GlobalSlots(RedisBase):
         function = self._held.pop(slot, None)
         if function is None:
             return
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for key in keys.slot_keys(function):
-                pipe.zrem(key, slot)
-            await pipe.execute()
+        await self.run("release_slot", keys.slot_keys(function), [slot])
 
     async def renew(self) -> None:
         """Extend every slot this node holds by `lease_s` from now (one round trip)."""
         if not self._held:
             return
         until = self.clock.time() + self.lease_s
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for slot, function in self._held.items():
-                for key in keys.slot_keys(function):
-                    pipe.zadd(key, {slot: until}, xx=True)
-            await pipe.execute()
+        held = list(self._held.items())
+        slot_keys = [key for _slot, function in held for key in keys.slot_keys(function)]
+        await self.run("renew_slots", slot_keys, [repr(until), *(slot for slot, _ in held)])
 
     async def renew_forever(self) -> None:
         """Extend this node's slots every `renew_s` while the node lives."""

@@ -5,6 +5,9 @@
 -- Leases that ended before now are dropped first (their node stopped renewing them). A
 -- function with reserved concurrency draws from its own pool only; any other from the
 -- unreserved pool. Returns 'OK' after adding the slot, or the Reason of the throttle.
+-- Slots are leases, not data: their writes stay out of the AOF and replication (no fsync on
+-- the invoke path); a restarted Redis starts with no slots, which nodes refill as they admit.
+redis.set_repl(redis.REPL_NONE)
 local now = ARGV[1]
 for k = 1, 3 do redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', '(' .. now) end
 local reserved = tonumber(ARGV[4])
