@@ -43,10 +43,21 @@ def redis_server() -> Iterator[str]:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--dir", tmp, "--appendonly", "yes",
-             "--appendfsync", APPENDFSYNC, "--save", ""],
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--dir",
+                tmp,
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                APPENDFSYNC,
+                "--save",
+                "",
+            ],
             stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         try:
             time.sleep(0.3)  # redis-server answers within milliseconds; nodes retry at start
             yield f"redis://127.0.0.1:{port}/0"

@@ -32,9 +32,11 @@ def main() -> None:
             lam.invoke(FunctionName="cold0", Payload=b"{}")
             again.append((time.perf_counter() - t0) * 1000)
         create(
-            lam, "spawned", "def handler(event, context):\n    return 1\n",
+            lam,
+            "spawned",
+            "def handler(event, context):\n    return 1\n",
             Environment={"Variables": {"PYTHONDONTWRITEBYTECODE": "1"}},
-        )  # fmt: skip
+        )
         spawned: list[float] = []
         for i in range(ROUNDS):
             lam.update_function_configuration(FunctionName="spawned", Description=f"round {i}")

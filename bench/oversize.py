@@ -70,7 +70,9 @@ def main() -> None:
                 invoke, content=_stream(OVERSIZE_BYTES), timeout=60
             ),
             "event invoke, streamed 200 MB body": lambda: httpx.post(
-                invoke, content=_stream(OVERSIZE_BYTES), timeout=60,
+                invoke,
+                content=_stream(OVERSIZE_BYTES),
+                timeout=60,
                 headers={"X-Amz-Invocation-Type": "Event"},
             ),
             "CreateFunction, streamed 200 MB body": lambda: httpx.post(
@@ -79,7 +81,7 @@ def main() -> None:
             "function returns 200 MB": lambda: lam.invoke(
                 FunctionName="big", Payload=b'{"n": %d}' % OVERSIZE_BYTES
             ),
-        }  # fmt: skip
+        }
         rows = []
         for case, send in waves.items():
             before = _rss_mb(pid)
@@ -87,9 +89,14 @@ def main() -> None:
                 for _ in range(ROUNDS):
                     send()
             rows.append(
-                {"case": case, "rounds": ROUNDS, "rss_before_mb": round(before, 1),
-                 "rss_peak_mb": round(sampler.peak, 1), "rss_after_mb": round(_rss_mb(pid), 1)}
-            )  # fmt: skip
+                {
+                    "case": case,
+                    "rounds": ROUNDS,
+                    "rss_before_mb": round(before, 1),
+                    "rss_peak_mb": round(sampler.peak, 1),
+                    "rss_after_mb": round(_rss_mb(pid), 1),
+                }
+            )
         report("oversize", rows)
 
 

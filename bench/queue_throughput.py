@@ -95,10 +95,20 @@ def _wrk(url: str, body: bytes, clients: int) -> dict[str, Any]:
         headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in HEADERS.items())
         script.write_text(f'wrk.method = "POST"\nwrk.body = [[{body.decode()}]]\n{headers}')
         out = subprocess.run(
-            ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{DURATION_S}s", "--latency",
-             "-s", str(script), url + "/"],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            [
+                "wrk",
+                f"-t{min(clients, 2)}",
+                f"-c{clients}",
+                f"-d{DURATION_S}s",
+                "--latency",
+                "-s",
+                str(script),
+                url + "/",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     if "Non-2xx" in out:
         raise RuntimeError(f"SendMessageBatch failed under wrk:\n{out}")
     requests = int(_find(r"(\d+) requests in", out))

@@ -261,10 +261,24 @@ class RedisServer:
 
     def start(self) -> None:
         cmd = [
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
-            "--save", "", "--protected-mode", "no", "--databases", str(REDIS_DATABASES),
-        ]  # fmt: skip
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--protected-mode",
+            "no",
+            "--databases",
+            str(REDIS_DATABASES),
+        ]
         with open(self.directory / "redis.log", "ab") as log:  # the child keeps its own copy
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         wait_for(self.answers, timeout=10.0)

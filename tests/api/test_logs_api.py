@@ -73,8 +73,12 @@ def test_get_log_events_tokens_page_forward_and_back_and_repeat_at_the_end(
     _invoke(lam, name, *[f"line {i}" for i in range(10)])
     group = f"/aws/lambda/{name}"
     stream = logs.describe_log_streams(logGroupName=group)["logStreams"][0]["logStreamName"]
-    everything = [e["message"] for e in logs.get_log_events(
-        logGroupName=group, logStreamName=stream, startFromHead=True)["events"]]  # fmt: skip
+    everything = [
+        e["message"]
+        for e in logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)[
+            "events"
+        ]
+    ]
 
     # Given pages of 4 read forward from the head
     seen: list[str] = []
@@ -184,13 +188,32 @@ def test_aws_cli_filter_log_events_and_get_log_events(
         _invoke(lam, name, f"ERROR number {i}", "fine")
     group = f"/aws/lambda/{name}"
 
-    out = run_aws(node, tmp_path, "logs", "filter-log-events", "--log-group-name", group,
-                  "--filter-pattern", "ERROR", "--page-size", "2")  # fmt: skip
+    out = run_aws(
+        node,
+        tmp_path,
+        "logs",
+        "filter-log-events",
+        "--log-group-name",
+        group,
+        "--filter-pattern",
+        "ERROR",
+        "--page-size",
+        "2",
+    )
     assert [e["message"] for e in out["events"]] == [f"ERROR number {i}" for i in range(3)]
     streams = run_aws(node, tmp_path, "logs", "describe-log-streams", "--log-group-name", group)
     stream = streams["logStreams"][0]["logStreamName"]
-    events = run_aws(node, tmp_path, "logs", "get-log-events", "--log-group-name", group,
-                     "--log-stream-name", stream, "--start-from-head")  # fmt: skip
+    events = run_aws(
+        node,
+        tmp_path,
+        "logs",
+        "get-log-events",
+        "--log-group-name",
+        group,
+        "--log-stream-name",
+        stream,
+        "--start-from-head",
+    )
     assert sum(e["message"].startswith("REPORT") for e in events["events"]) == 3
 
 
@@ -221,8 +244,12 @@ def test_one_stream_per_environment_listed_by_name_or_last_event(
         logGroupName=f"/aws/lambda/{name}", orderBy="LastEventTime", descending=True, limit=1
     )
     assert len(latest["logStreams"]) == 1 and "nextToken" in latest
-    rest = logs.describe_log_streams(logGroupName=f"/aws/lambda/{name}", orderBy="LastEventTime",
-                                     descending=True, nextToken=latest["nextToken"])  # fmt: skip
+    rest = logs.describe_log_streams(
+        logGroupName=f"/aws/lambda/{name}",
+        orderBy="LastEventTime",
+        descending=True,
+        nextToken=latest["nextToken"],
+    )
     assert len(rest["logStreams"]) == 1
     newest, older = latest["logStreams"][0], rest["logStreams"][0]
     assert older["lastEventTimestamp"] <= newest["lastEventTimestamp"]

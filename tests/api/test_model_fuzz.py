@@ -60,8 +60,9 @@ def strategy(shape: Shape, depth: int = 0) -> st.SearchStrategy[Any]:
     if kind == "list":
         return st.lists(strategy(shape.member, depth + 1), max_size=3)
     if kind == "map":
-        return st.dictionaries(strategy(shape.key, depth + 1), strategy(shape.value, depth + 1),
-                               max_size=3)  # fmt: skip
+        return st.dictionaries(
+            strategy(shape.key, depth + 1), strategy(shape.value, depth + 1), max_size=3
+        )
     if kind == "string":
         return _string(shape)
     if kind in ("integer", "long"):

@@ -137,9 +137,11 @@ def test_bad_input_is_refused_as_aws_does(lam: Any, fn: dict[str, Any]) -> None:
     assert _error(e)[0] == "ValidationException"
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as e:
         lam.add_permission(
-            FunctionName=name, StatementId="p", Action="lambda:InvokeFunction",
+            FunctionName=name,
+            StatementId="p",
+            Action="lambda:InvokeFunction",
             Principal="invalid.nonaws.com",
-        )  # fmt: skip
+        )
     assert "principal was invalid" in _error(e)[1]
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as e:
         lam.add_permission(FunctionName=f"{name}:a", Qualifier="42", StatementId="q", **grant)
@@ -184,9 +186,12 @@ def test_policies_are_per_qualifier(lam: Any, fn: dict[str, Any]) -> None:
         )
     assert "GetPolicy" in _error(e)[1]
     lam.add_permission(
-        FunctionName=name, Qualifier="live", StatementId="s3", RevisionId=alias["RevisionId"],
+        FunctionName=name,
+        Qualifier="live",
+        StatementId="s3",
+        RevisionId=alias["RevisionId"],
         **grant,
-    )  # fmt: skip
+    )
     got = json.loads(lam.get_policy(FunctionName=f"{name}:live")["Policy"])
     assert got["Statement"][0]["Resource"] == f"{arn}:live"
     lam.delete_alias(FunctionName=name, Name="live")

@@ -163,8 +163,11 @@ def test_code_another_node_refers_to_or_is_creating_outlives_sweeps_and_collecti
     b.stop()
     b.start()
     assert _blobs_stored(redis_server.url, [shared, held, orphan, expired]) == [
-        True, True, False, False,
-    ]  # fmt: skip
+        True,
+        True,
+        False,
+        False,
+    ]
     assert "FunctionError" not in lam_b.invoke(FunctionName=g["FunctionName"], Payload=b"{}")
 
     lam_b.delete_function(FunctionName=g["FunctionName"])
@@ -201,9 +204,11 @@ def test_events_of_a_killed_node_run_again_on_another(
     lam_a = a.client("lambda")
     out = tmp_path / "starts.jsonl"
     name = create_function(
-        {"app.py": SLOW_RECORDER}, client=lam_a, Timeout=60,
+        {"app.py": SLOW_RECORDER},
+        client=lam_a,
+        Timeout=60,
         Environment={"Variables": {"OUT_FILE": str(out)}},
-    )["FunctionName"]  # fmt: skip
+    )["FunctionName"]
     ids = {
         lam_a.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"sleep": 30}')[
             "ResponseMetadata"
@@ -238,9 +243,11 @@ def test_redis_down_answers_service_errors_then_the_node_reconnects(
         sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")
     out = tmp_path / "starts.jsonl"
     held = create_function(
-        {"app.py": SLOW_RECORDER}, client=lam, Timeout=120,
+        {"app.py": SLOW_RECORDER},
+        client=lam,
+        Timeout=120,
         Environment={"Variables": {"OUT_FILE": str(out)}},
-    )["FunctionName"]  # fmt: skip
+    )["FunctionName"]
     lam.put_function_concurrency(FunctionName=held, ReservedConcurrentExecutions=1)
     for _ in range(3):  # accepted (202); one runs for a minute, the others wait for its slot
         lam.invoke(FunctionName=held, InvocationType="Event", Payload=b'{"sleep": 60}')
@@ -317,13 +324,19 @@ def test_reserved_concurrency_holds_across_nodes_at_every_instant(
     a, b = cluster
     out = tmp_path / "spans.jsonl"
     name = create_function(
-        {"app.py": TIMED}, client=a.client("lambda"), Timeout=30,
+        {"app.py": TIMED},
+        client=a.client("lambda"),
+        Timeout=30,
         Environment={"Variables": {"OUT_FILE": str(out)}},
-    )["FunctionName"]  # fmt: skip
+    )["FunctionName"]
     a.client("lambda").put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=5)
     lam_b = b.client("lambda")
-    wait_for(lambda: lam_b.get_function_concurrency(FunctionName=name).get(
-        "ReservedConcurrentExecutions") == 5)  # fmt: skip
+    wait_for(
+        lambda: (
+            lam_b.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+            == 5
+        )
+    )
 
     answers = _burst([a.client("lambda"), lam_b], name, 30, b'{"sleep": 1.0}')
 
@@ -344,9 +357,11 @@ def test_the_slots_of_a_killed_node_return_within_the_lease_time(
     A's lease ends (within 10 s), then runs it."""
     a, b = cluster
     name = create_function(
-        {"app.py": TIMED}, client=a.client("lambda"), Timeout=60,
+        {"app.py": TIMED},
+        client=a.client("lambda"),
+        Timeout=60,
         Environment={"Variables": {"OUT_FILE": str(tmp_path / "spans.jsonl")}},
-    )["FunctionName"]  # fmt: skip
+    )["FunctionName"]
     a.client("lambda").put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
     held = ThreadPoolExecutor(max_workers=1)
     pending = held.submit(a.client("lambda").invoke, FunctionName=name, Payload=b'{"sleep": 60}')

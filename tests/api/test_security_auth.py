@@ -142,9 +142,12 @@ def test_handlers_call_the_node_with_the_node_key(secured: NodeProcess) -> None:
     lam = client(secured, "lambda", "AKIDGOOD", "good-secret")
     code = "import boto3\ndef handler(e, c):\n    return len(boto3.client('sqs').list_queues())\n"
     lam.create_function(
-        FunctionName="caller", Role=ROLE, Runtime="python3.12", Handler="app.handler",
+        FunctionName="caller",
+        Role=ROLE,
+        Runtime="python3.12",
+        Handler="app.handler",
         Code={"ZipFile": zip_source({"app.py": code})},
-    )  # fmt: skip
+    )
     lam.get_waiter("function_active_v2").wait(FunctionName="caller")
     out = lam.invoke(FunctionName="caller")
     assert "FunctionError" not in out, out["Payload"].read()
@@ -177,9 +180,12 @@ def test_lamina_client_commands_sign_with_the_callers_keys(
 ) -> None:
     lam = client(secured, "lambda", "AKIDGOOD", "good-secret")
     lam.create_function(
-        FunctionName="echo", Role=ROLE, Runtime="python3.12", Handler="app.handler",
+        FunctionName="echo",
+        Role=ROLE,
+        Runtime="python3.12",
+        Handler="app.handler",
         Code={"ZipFile": zip_source({"app.py": "def handler(e, c):\n    return e\n"})},
-    )  # fmt: skip
+    )
     lam.get_waiter("function_active_v2").wait(FunctionName="echo")
     env = {
         **os.environ,
@@ -192,8 +198,11 @@ def test_lamina_client_commands_sign_with_the_callers_keys(
     def lamina(*args: str, keys: dict[str, str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "lamina", *args, "--endpoint-url", secured.url],
-            capture_output=True, text=True, timeout=60, env=keys,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=keys,
+        )
 
     done = lamina("invoke", "echo", "--payload", '{"a": 1}', keys=env)
     assert done.returncode == 0, done.stderr

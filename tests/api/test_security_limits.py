@@ -122,9 +122,12 @@ def test_lying_or_corrupt_zip_is_400_and_leaves_nothing(
     name = unique_name("liar")
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
         lam.create_function(
-            FunctionName=name, Role=ROLE, Runtime="python3.12", Handler="app.handler",
+            FunctionName=name,
+            Role=ROLE,
+            Runtime="python3.12",
+            Handler="app.handler",
             Code={"ZipFile": make()},
-        )  # fmt: skip
+        )
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "Could not unzip uploaded file" in exc.value.response["Error"]["Message"]
     assert _leftovers(node.data_dir) == code_before

@@ -62,14 +62,25 @@ def test_redeploy_updates_configuration_publishes_and_moves_the_alias(
 ) -> None:
     (tmp_path / "app.py").write_text(APP)
     assert run(node, "deploy", str(tmp_path), "--name", "fn").exit_code == 0
-    result = run(node, "deploy", str(tmp_path), "--name", "fn", "--env", "GREETING=hi",
-                 "--publish", "--alias", "live")  # fmt: skip
+    result = run(
+        node,
+        "deploy",
+        str(tmp_path),
+        "--name",
+        "fn",
+        "--env",
+        "GREETING=hi",
+        "--publish",
+        "--alias",
+        "live",
+    )
     assert result.exit_code == 0, result.output
     assert "updated fn" in result.output and "live -> 1" in result.output
     assert lam.get_alias(FunctionName="fn", Name="live")["FunctionVersion"] == "1"
     assert call(lam, "fn", "live")["greeting"] == "hi"
-    bad = CliRunner().invoke(cli, ["deploy", str(tmp_path), "--name", "fn", "--env", "oops",
-                                   "--endpoint-url", node.url])  # fmt: skip
+    bad = CliRunner().invoke(
+        cli, ["deploy", str(tmp_path), "--name", "fn", "--env", "oops", "--endpoint-url", node.url]
+    )
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
 
 
@@ -100,8 +111,15 @@ def test_deploy_vendors_requirements(node: NodeProcess, lam: Any, tmp_path: Path
     (src / "app.py").write_text("import greeting\n\ndef handler(e, c):\n    return greeting.WORD\n")
     wheel = _wheel(tmp_path)
     (tmp_path / "requirements.txt").write_text(f"{wheel.name}\n")
-    result = run(node, "deploy", str(src), "--name", "vend",
-                 "--requirements", str(tmp_path / "requirements.txt"))  # fmt: skip
+    result = run(
+        node,
+        "deploy",
+        str(src),
+        "--name",
+        "vend",
+        "--requirements",
+        str(tmp_path / "requirements.txt"),
+    )
     assert result.exit_code == 0, result.output
     assert call(lam, "vend") == "vendored hello"
 

@@ -92,8 +92,10 @@ def test_logs_as_a_subprocess_prints_no_library_log_lines(
     lam.invoke(FunctionName=name, Payload=b"{}")
     done = subprocess.run(
         [sys.executable, "-m", "lamina", "logs", name, "--endpoint-url", node.url],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "INFO fine" in done.stdout
     assert "HTTP Request" not in done.stdout + done.stderr and done.stderr == ""
@@ -105,10 +107,22 @@ def test_logs_follow_prints_recent_lines_then_new_matching_ones(
     name = create_function({"app.py": ECHO})["FunctionName"]
     lam.invoke(FunctionName=name, Payload=json.dumps({"fail": True}))
     follower = subprocess.Popen(
-        [sys.executable, "-m", "lamina", "logs", name, "--follow", "--filter", "\"bad thing\"",
-         "--endpoint-url", node.url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "lamina",
+            "logs",
+            name,
+            "--follow",
+            "--filter",
+            '"bad thing"',
+            "--endpoint-url",
+            node.url,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert follower.stdout is not None
         assert follower.stdout.readline().strip() == "ERROR bad thing"  # the recent line

@@ -177,8 +177,11 @@ def test_links_point_to_files_that_exist(path: Path) -> None:
         linked = (path.parent / file_part).resolve() if file_part else path
         if not linked.exists() or (anchor and anchor not in anchors(linked)):
             broken.append(target)
-    bare = [m["page"] for m in BARE_PAGE_RE.finditer(path.read_text())
-            if (ROOT / "docs" / m["page"]).exists()]  # fmt: skip
+    bare = [
+        m["page"]
+        for m in BARE_PAGE_RE.finditer(path.read_text())
+        if (ROOT / "docs" / m["page"]).exists()
+    ]
     assert not broken, f"{page_name(path)}: links to nothing: {broken}"
     assert not bare, f"{page_name(path)}: page names that should be links: {bare}"
 

@@ -36,9 +36,13 @@ def code_on_disk(data_dir: Path) -> tuple[set[str], set[str]]:
 
 def create(lam: object, name: str, data: bytes, **kwargs: object) -> None:
     lam.create_function(  # type: ignore[attr-defined]
-        FunctionName=name, Role=ROLE, Runtime="python3.12", Handler="app.handler",
-        Code={"ZipFile": data}, **kwargs,
-    )  # fmt: skip
+        FunctionName=name,
+        Role=ROLE,
+        Runtime="python3.12",
+        Handler="app.handler",
+        Code={"ZipFile": data},
+        **kwargs,
+    )
 
 
 def test_updates_free_old_code_and_keep_what_versions_use(fresh_node: NodeProcess) -> None:

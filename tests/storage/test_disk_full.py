@@ -24,8 +24,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """An 8 MB tmpfs; skipped where mounting is not allowed (but never under CI)."""
     mount = tmp_path / "data"  # the data dir itself: the node's log stays outside
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
-                          capture_output=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
     if done.returncode != 0:
         if os.environ.get("CI") == "true":
             pytest.fail(f"cannot mount a tmpfs: {done.stderr.decode()}")
@@ -57,25 +60,41 @@ def error_code(exc: ClientError) -> str:
 def test_a_full_disk_costs_no_accepted_data(node_factory: NodeFactory, small_disk: Path) -> None:
     node = node_factory(data_dir=small_disk)
     lam = node.client()
-    lam.create_function(FunctionName="f", Role=ROLE, Runtime="python3.12",
-                        Handler="app.handler", Code={"ZipFile": zip_source(ECHO)})  # fmt: skip
+    lam.create_function(
+        FunctionName="f",
+        Role=ROLE,
+        Runtime="python3.12",
+        Handler="app.handler",
+        Code={"ZipFile": zip_source(ECHO)},
+    )
     assert lam.invoke(FunctionName="f", Payload=b'{"n": 0}')["StatusCode"] == 200
 
     slow = {"app.py": "import time\ndef handler(event, context):\n    time.sleep(0.3)\n"}
-    lam.create_function(FunctionName="slow", Role=ROLE, Runtime="python3.12",
-                        Handler="app.handler", Code={"ZipFile": zip_source(slow)})  # fmt: skip
+    lam.create_function(
+        FunctionName="slow",
+        Role=ROLE,
+        Runtime="python3.12",
+        Handler="app.handler",
+        Code={"ZipFile": zip_source(slow)},
+    )
     lam.put_function_concurrency(FunctionName="slow", ReservedConcurrentExecutions=1)
     backlog = [  # accepted before the disk fills; most still queued while it is full
-        lam.invoke(FunctionName="slow", InvocationType="Event", Payload=b"{}")[
-            "ResponseMetadata"]["RequestId"]
+        lam.invoke(FunctionName="slow", InvocationType="Event", Payload=b"{}")["ResponseMetadata"][
+            "RequestId"
+        ]
         for _ in range(8)
-    ]  # fmt: skip
+    ]
 
     filler = fill(small_disk)
     bigger = zip_source({**ECHO, "more.py": "x = 1\n" * 9000})
     with pytest.raises(ClientError) as refused:
-        lam.create_function(FunctionName="g", Role=ROLE, Runtime="python3.12",
-                            Handler="app.handler", Code={"ZipFile": bigger})  # fmt: skip
+        lam.create_function(
+            FunctionName="g",
+            Role=ROLE,
+            Runtime="python3.12",
+            Handler="app.handler",
+            Code={"ZipFile": bigger},
+        )
     assert error_code(refused.value) == "ServiceException"
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
 
@@ -93,8 +112,13 @@ def test_a_full_disk_costs_no_accepted_data(node_factory: NodeFactory, small_dis
     assert lam.invoke(FunctionName="f", Payload=b'{"n": 99}')["Payload"].read() == b'{"n": 99}'
 
     filler.unlink()  # space again: the node writes without a restart
-    lam.create_function(FunctionName="g", Role=ROLE, Runtime="python3.12",
-                        Handler="app.handler", Code={"ZipFile": zip_source(ECHO)})  # fmt: skip
+    lam.create_function(
+        FunctionName="g",
+        Role=ROLE,
+        Runtime="python3.12",
+        Handler="app.handler",
+        Code={"ZipFile": zip_source(ECHO)},
+    )
     out = lam.invoke(FunctionName="f", InvocationType="Event", Payload=b'{"n": "after"}')
     accepted.append(out["ResponseMetadata"]["RequestId"])
     for rid in [*backlog, *accepted]:

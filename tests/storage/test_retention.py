@@ -25,8 +25,13 @@ LOUD = {
 
 def create_plain(node: NodeProcess, name: str) -> None:
     code = zip_source({"app.py": "def handler(e, c):\n    return 1\n"})
-    node.client().create_function(FunctionName=name, Role=ROLE, Runtime="python3.12",
-                                  Handler="app.handler", Code={"ZipFile": code})  # fmt: skip
+    node.client().create_function(
+        FunctionName=name,
+        Role=ROLE,
+        Runtime="python3.12",
+        Handler="app.handler",
+        Code={"ZipFile": code},
+    )
 
 
 def storage(node: NodeProcess) -> dict[str, Any]:
@@ -45,8 +50,13 @@ def test_byte_caps_hold_with_100_kb_lines(node_factory: NodeFactory) -> None:
     node = node_factory("--log-retention-mb", "1", "--log-retention-total-mb", "1.5")
     lam = node.client()
     for name in ("a", "b"):
-        lam.create_function(FunctionName=name, Role=ROLE, Runtime="python3.12",
-                            Handler="app.handler", Code={"ZipFile": zip_source(LOUD)})  # fmt: skip
+        lam.create_function(
+            FunctionName=name,
+            Role=ROLE,
+            Runtime="python3.12",
+            Handler="app.handler",
+            Code={"ZipFile": zip_source(LOUD)},
+        )
     for round_ in range(8):  # 2 MB of lines per function, well past each cap
         for name in ("a", "b"):
             payload = f'{{"lines": 3, "tag": "{name}{round_}"}}'.encode()
@@ -68,8 +78,13 @@ def test_storage_view_counts_code_and_logs_per_function(fresh_node: NodeProcess)
     node = fresh_node
     lam = node.client()
     data = zip_source({"app.py": "def handler(e, c):\n    print('hello')\n    return 1\n"})
-    lam.create_function(FunctionName="f", Role=ROLE, Runtime="python3.12",
-                        Handler="app.handler", Code={"ZipFile": data})  # fmt: skip
+    lam.create_function(
+        FunctionName="f",
+        Role=ROLE,
+        Runtime="python3.12",
+        Handler="app.handler",
+        Code={"ZipFile": data},
+    )
     lam.invoke(FunctionName="f")
     report = wait_for(lambda: (r := storage(node))["functions"]["f"]["logs"] and r)
     f = report["functions"]["f"]
@@ -94,8 +109,9 @@ def test_async_attempts_log_at_debug_and_one_info_line_per_event(fresh_node: Nod
 
 def test_log_file_rotates_by_size(node_factory: NodeFactory, tmp_path: Path) -> None:
     path = tmp_path / "logs" / "node.log"
-    node = node_factory("--log-file", str(path), "--log-file-max-mb", "0.01",
-                        "--log-level", "debug")  # fmt: skip
+    node = node_factory(
+        "--log-file", str(path), "--log-file-max-mb", "0.01", "--log-level", "debug"
+    )
     lam = node.client()
     create_plain(node, "f")
     for _ in range(80):  # two lines each at debug (attempt, summary): ~20 KB

@@ -43,14 +43,33 @@ class Walk:
 
     async def run(self) -> list[Any]:
         steps: list[Callable[[], Awaitable[Any]]] = [
-            self.transact, self.scan, self.append_logs, self.read_logs, self.trim_logs,
-            self.trim_log_bytes, self.usage,
-            self.enqueue, self.claim, self.ack, self.reschedule, self.event_stats,
-            self.list_events, self.purge_events, self.reset_claims,
-            self.put_messages, self.put_messages, self.receive, self.receive, self.receive,
-            self.delete_messages, self.change_visibility, self.change_visibility,
-            self.message_counts, self.expire, self.purge_messages,
-        ]  # fmt: skip
+            self.transact,
+            self.scan,
+            self.append_logs,
+            self.read_logs,
+            self.trim_logs,
+            self.trim_log_bytes,
+            self.usage,
+            self.enqueue,
+            self.claim,
+            self.ack,
+            self.reschedule,
+            self.event_stats,
+            self.list_events,
+            self.purge_events,
+            self.reset_claims,
+            self.put_messages,
+            self.put_messages,
+            self.receive,
+            self.receive,
+            self.receive,
+            self.delete_messages,
+            self.change_visibility,
+            self.change_visibility,
+            self.message_counts,
+            self.expire,
+            self.purge_messages,
+        ]
         for _ in range(STEPS):
             self.now += self.rng.choice([0.0, 0.5, 1.0, 5.0, 20.0])
             step = self.rng.choice(steps)

@@ -52,14 +52,26 @@ async def test_usage_counts_bytes_by_kind(store: Store) -> None:
     await store.put_blob(digest, blob)
     await store.append_logs([*lines("g", [10, 20]), LogEvent("h", "s", 1, "é")])
     await store.enqueue_events(
-        [AsyncEvent(request_id="r1", function="f", qualifier=None, payload=b"12345",
-                    enqueued_at=1.0)]
-    )  # fmt: skip
+        [
+            AsyncEvent(
+                request_id="r1", function="f", qualifier=None, payload=b"12345", enqueued_at=1.0
+            )
+        ]
+    )
     await store.put_messages(
         "q",
-        [NewMessage(message_id="m", body="héllo", attributes=b"abc", md5_of_body="x",
-                    md5_of_attributes=None, sent_at=1, visible_at=1.0)],
-    )  # fmt: skip
+        [
+            NewMessage(
+                message_id="m",
+                body="héllo",
+                attributes=b"abc",
+                md5_of_body="x",
+                md5_of_attributes=None,
+                sent_at=1,
+                visible_at=1.0,
+            )
+        ],
+    )
 
     used = await store.usage()
     assert used.blobs == {digest: len(blob)}

@@ -125,8 +125,11 @@ async def test_read_logs_newest_reads_backwards_and_returns_oldest_first(store: 
     before = await store.read_logs_newest("g", stream_prefix="a", before_id=newest[0].event_id)
     assert [e.message for e in before] == ["line 0", "line 1"]
     by_time = await store.read_logs_newest("g", start_ms=1004, end_ms=5000)
-    assert [(e.stream, e.message) for e in by_time] == [("a", "line 4"), ("a", "line 5"),
-                                                         ("b", "line 0")]  # fmt: skip
+    assert [(e.stream, e.message) for e in by_time] == [
+        ("a", "line 4"),
+        ("a", "line 5"),
+        ("b", "line 0"),
+    ]
     assert await store.read_logs_newest("g", before_id=every[0].event_id) == []
 
 

@@ -122,16 +122,28 @@ def _page_after(names: list[str], token: str | None, limit: int | None) -> tuple
 
 def _group_json(g: LogGroupInfo, region: str, account: str) -> dict[str, Any]:
     arn = f"arn:aws:logs:{region}:{account}:log-group:{g.name}"
-    return {"logGroupName": g.name, "creationTime": g.created_ms, "metricFilterCount": 0,
-            "arn": f"{arn}:*", "storedBytes": g.stored_bytes, "logGroupClass": "STANDARD",
-            "logGroupArn": arn, "deletionProtectionEnabled": False}  # fmt: skip
+    return {
+        "logGroupName": g.name,
+        "creationTime": g.created_ms,
+        "metricFilterCount": 0,
+        "arn": f"{arn}:*",
+        "storedBytes": g.stored_bytes,
+        "logGroupClass": "STANDARD",
+        "logGroupArn": arn,
+        "deletionProtectionEnabled": False,
+    }
 
 
 def _stream_json(s: LogStreamInfo, group_arn: str) -> dict[str, Any]:
-    return {"logStreamName": s.name, "creationTime": s.first_event_ms,
-            "firstEventTimestamp": s.first_event_ms, "lastEventTimestamp": s.last_event_ms,
-            "lastIngestionTime": s.last_ingestion_ms, "storedBytes": 0,
-            "arn": f"{group_arn}:log-stream:{s.name}"}  # fmt: skip
+    return {
+        "logStreamName": s.name,
+        "creationTime": s.first_event_ms,
+        "firstEventTimestamp": s.first_event_ms,
+        "lastEventTimestamp": s.last_event_ms,
+        "lastIngestionTime": s.last_ingestion_ms,
+        "storedBytes": 0,
+        "arn": f"{group_arn}:log-stream:{s.name}",
+    }
 
 
 async def describe_log_groups(request: Request, body: bytes) -> dict[str, Any]:
@@ -141,8 +153,9 @@ async def describe_log_groups(request: Request, body: bytes) -> dict[str, Any]:
     )
     start, end, more = _page_after([g.name for g in groups], req.nextToken, req.limit)
     region, account = _arns(request)
-    out: dict[str, Any] = {"logGroups": [_group_json(g, region, account)
-                                         for g in groups[start:end]]}  # fmt: skip
+    out: dict[str, Any] = {
+        "logGroups": [_group_json(g, region, account) for g in groups[start:end]]
+    }
     if more:
         out["nextToken"] = groups[end - 1].name
     return out
@@ -156,8 +169,11 @@ async def describe_log_streams(request: Request, body: bytes) -> dict[str, Any]:
         raise LogsInvalidParameter(f"Invalid orderBy: {req.orderBy}")
     if by_time and req.logStreamNamePrefix:
         raise LogsInvalidParameter("Cannot order by LastEventTime with a logStreamNamePrefix.")
-    streams = [s for s in await _service(request).streams(group)
-               if s.name.startswith(req.logStreamNamePrefix or "")]  # fmt: skip
+    streams = [
+        s
+        for s in await _service(request).streams(group)
+        if s.name.startswith(req.logStreamNamePrefix or "")
+    ]
     if by_time:
         streams.sort(key=lambda s: (s.last_event_ms, s.name))
     if req.descending:
@@ -165,8 +181,7 @@ async def describe_log_streams(request: Request, body: bytes) -> dict[str, Any]:
     start, end, more = _page_after([s.name for s in streams], req.nextToken, req.limit)
     region, account = _arns(request)
     group_arn = f"arn:aws:logs:{region}:{account}:log-group:{group}"
-    out: dict[str, Any] = {"logStreams": [_stream_json(s, group_arn)
-                                          for s in streams[start:end]]}  # fmt: skip
+    out: dict[str, Any] = {"logStreams": [_stream_json(s, group_arn) for s in streams[start:end]]}
     if more:
         out["nextToken"] = streams[end - 1].name
     return out
@@ -182,9 +197,14 @@ async def get_log_events(request: Request, body: bytes) -> dict[str, Any]:
     if not req.logStreamName:
         raise LogsInvalidParameter("logStreamName is required.")
     page = await _service(request).get_events(
-        group, req.logStreamName, start_ms=req.startTime or 0, end_ms=req.endTime,
-        token=req.nextToken, limit=req.limit, from_head=bool(req.startFromHead),
-    )  # fmt: skip
+        group,
+        req.logStreamName,
+        start_ms=req.startTime or 0,
+        end_ms=req.endTime,
+        token=req.nextToken,
+        limit=req.limit,
+        from_head=bool(req.startFromHead),
+    )
     return {
         "events": [_event_json(e) for e in page.events],
         "nextForwardToken": page.forward_token,
@@ -195,10 +215,15 @@ async def get_log_events(request: Request, body: bytes) -> dict[str, Any]:
 async def filter_log_events(request: Request, body: bytes) -> dict[str, Any]:
     req = _decode(body, FilterEvents)
     query = FilterQuery(
-        group=_group_name(req), stream_names=req.logStreamNames,
-        stream_prefix=req.logStreamNamePrefix or "", start_ms=req.startTime or 0,
-        end_ms=req.endTime, pattern=req.filterPattern, token=req.nextToken, limit=req.limit,
-    )  # fmt: skip
+        group=_group_name(req),
+        stream_names=req.logStreamNames,
+        stream_prefix=req.logStreamNamePrefix or "",
+        start_ms=req.startTime or 0,
+        end_ms=req.endTime,
+        pattern=req.filterPattern,
+        token=req.nextToken,
+        limit=req.limit,
+    )
     page = await _service(request).filter_events(query)
     out: dict[str, Any] = {
         "events": [
@@ -237,9 +262,11 @@ async def dispatch(request: Request) -> Response:
         raise LogsUnknownOperation(f"Lamina does not serve the CloudWatch Logs action {action}")
     out = await handler(request, await request.body())
     return Response(
-        msgspec.json.encode(out), 200, {"x-amzn-RequestId": request_id(request)},
+        msgspec.json.encode(out),
+        200,
+        {"x-amzn-RequestId": request_id(request)},
         media_type="application/x-amz-json-1.1",
-    )  # fmt: skip
+    )
 
 
 routes = [LogsRoute("/", dispatch, methods=["POST"])]

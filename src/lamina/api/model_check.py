@@ -65,9 +65,12 @@ def operation_for(
 
 
 def _gather(
-    op: OperationModel, path_params: Mapping[str, str], query: str, headers: Mapping[str, str],
+    op: OperationModel,
+    path_params: Mapping[str, str],
+    query: str,
+    headers: Mapping[str, str],
     body: bytes,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The request's members by name, from where the model says each one travels."""
     shape = op.input_shape
     if shape is None:

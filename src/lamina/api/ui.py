@@ -24,10 +24,21 @@ _ASSETS = files("lamina.ui")
 _PAGE = Template(_ASSETS.joinpath("dashboard.html").read_text(encoding="utf-8"))
 _SCRIPT = _ASSETS.joinpath("dashboard.js").read_text(encoding="utf-8")
 #: Table columns: (class, heading).
-COLUMNS = (("name", "function"), ("running", "running / limit"), ("reserved", "reserved"),
-           ("provisioned", "provisioned"), ("inv", "inv/s"), ("err", "errors/s"),
-           ("thr", "throttles/s"), ("p50", "p50 ms"), ("p99", "p99 ms"), ("depth", "queue"),
-           ("age", "oldest"), ("state", "queue state"), ("actions", ""))  # fmt: skip
+COLUMNS = (
+    ("name", "function"),
+    ("running", "running / limit"),
+    ("reserved", "reserved"),
+    ("provisioned", "provisioned"),
+    ("inv", "inv/s"),
+    ("err", "errors/s"),
+    ("thr", "throttles/s"),
+    ("p50", "p50 ms"),
+    ("p99", "p99 ms"),
+    ("depth", "queue"),
+    ("age", "oldest"),
+    ("state", "queue state"),
+    ("actions", ""),
+)
 
 
 def _cell(value: Any) -> str:
@@ -38,16 +49,22 @@ def _row(name: str, fn: dict[str, Any]) -> str:
     prov = fn["provisioned"]["ready"] + fn["provisioned"]["busy"]
     age = fn["queue_oldest_age_s"]
     values = {
-        "name": _cell(name), "running": f"{fn['running']} / {_cell(fn['limit'])}",
-        "reserved": _cell(fn["reserved"]), "provisioned": _cell(prov or None), "inv": "0.0",
-        "err": "0.0", "thr": "0.0", "p50": _cell(fn["duration_p50_ms"]),
-        "p99": _cell(fn["duration_p99_ms"]), "depth": str(fn["queue_depth"]),
+        "name": _cell(name),
+        "running": f"{fn['running']} / {_cell(fn['limit'])}",
+        "reserved": _cell(fn["reserved"]),
+        "provisioned": _cell(prov or None),
+        "inv": "0.0",
+        "err": "0.0",
+        "thr": "0.0",
+        "p50": _cell(fn["duration_p50_ms"]),
+        "p99": _cell(fn["duration_p99_ms"]),
+        "depth": str(fn["queue_depth"]),
         "age": f"{age:.1f} s" if age is not None else "-",
         "state": "paused" if fn["queue_paused"] else "running",
         "actions": '<button data-action="pause">Pause</button>'
         '<button data-action="resume">Resume</button>'
         '<button data-action="purge">Purge</button>',
-    }  # fmt: skip
+    }
     cells = "".join(f'<td class="{key}">{values[key]}</td>' for key, _ in COLUMNS)
     return f'<tr data-function="{html.escape(name)}">{cells}</tr>'
 

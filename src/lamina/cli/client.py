@@ -61,8 +61,13 @@ def read_payload(payload: str | None) -> bytes:
 @click.option("--qualifier", "-q", help="Version or alias.")
 @click.option("--tail", is_flag=True, help="Print the last 4 KB of the invocation's log.")
 @click.option("--count", "-n", default=1, type=click.IntRange(1), help="Invocations to make.")
-@click.option("--concurrency", "-c", default=1, type=click.IntRange(1, 1000),
-              help="Invocations in flight at once (with --count).")  # fmt: skip
+@click.option(
+    "--concurrency",
+    "-c",
+    default=1,
+    type=click.IntRange(1, 1000),
+    help="Invocations in flight at once (with --count).",
+)
 @endpoint_option
 def invoke(
     name: str,

@@ -163,8 +163,13 @@ def _watch(client: Any, spec: DeploySpec, seen: Fingerprint, max_redeploys: int 
 @click.option("--runtime", help="python3.x or provided.al2023 [default: python3.12 on create].")
 @click.option("--memory", type=click.IntRange(128, 10240), help="MemorySize in MB.")
 @click.option("--timeout", type=click.IntRange(1, 900), help="Timeout in seconds.")
-@click.option("--env", "env_pairs", multiple=True, metavar="K=V",
-              help="Environment variable (repeat; replaces the whole set).")  # fmt: skip
+@click.option(
+    "--env",
+    "env_pairs",
+    multiple=True,
+    metavar="K=V",
+    help="Environment variable (repeat; replaces the whole set).",
+)
 @click.option(
     "--requirements",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -173,8 +178,12 @@ def _watch(client: Any, spec: DeploySpec, seen: Fingerprint, max_redeploys: int 
 @click.option("--publish", is_flag=True, help="Publish a version after deploying.")
 @click.option("--alias", help="Point this alias at the published version (or $LATEST).")
 @click.option("--watch", is_flag=True, help="Redeploy on every change to the folder.")
-@click.option("--max-redeploys", type=click.IntRange(1), hidden=True,
-              help="With --watch: stop after this many redeploys (for scripts).")  # fmt: skip
+@click.option(
+    "--max-redeploys",
+    type=click.IntRange(1),
+    hidden=True,
+    help="With --watch: stop after this many redeploys (for scripts).",
+)
 @endpoint_option
 def deploy(
     directory: Path,
@@ -192,8 +201,18 @@ def deploy(
     endpoint_url: str,
 ) -> None:
     """Package DIRECTORY and create or update function NAME from it."""
-    spec = DeploySpec(directory.resolve(), name, handler, runtime, memory, timeout,
-                      _parse_env(env_pairs), requirements, publish, alias)  # fmt: skip
+    spec = DeploySpec(
+        directory.resolve(),
+        name,
+        handler,
+        runtime,
+        memory,
+        timeout,
+        _parse_env(env_pairs),
+        requirements,
+        publish,
+        alias,
+    )
     client = lambda_client(endpoint_url)
     before = fingerprint(spec.root)
     ok = _deploy_and_report(client, spec)

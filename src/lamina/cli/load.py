@@ -65,8 +65,13 @@ def run_load(
         result.add(outcome, (time.perf_counter() - started) * 1000)
         progress.advance(bar)
 
-    progress = Progress("[progress.description]{task.description}", BarColumn(),
-                        MofNCompleteColumn(), TimeElapsedColumn(), console=console)  # fmt: skip
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
     begun = time.perf_counter()
     with progress, ThreadPoolExecutor(concurrency, thread_name_prefix="lamina-invoke") as pool:
         bar = progress.add_task(f"invoking {args['FunctionName']}", total=count)

@@ -20,8 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: Names never packaged, wherever they are.
-ALWAYS_IGNORED = (".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".lamina", ".mypy_cache",
-                  ".pytest_cache", ".ruff_cache", ".DS_Store", "*.pyc")  # fmt: skip
+ALWAYS_IGNORED = (
+    ".git",
+    ".hg",
+    ".svn",
+    "__pycache__",
+    ".venv",
+    "venv",
+    ".lamina",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".DS_Store",
+    "*.pyc",
+)
 #: Ignore files read from the root of the folder, in this order.
 IGNORE_FILES = (".gitignore", ".laminaignore")
 
@@ -121,8 +133,19 @@ def vendor_requirements(requirements: Path, runtime: str, target: Path) -> None:
 
     Raises RuntimeError with pip's output when pip fails.
     """
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           "--no-input", "--target", str(target), "-r", str(requirements)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--target",
+        str(target),
+        "-r",
+        str(requirements),
+    ]
     wanted = runtime.removeprefix("python")
     if runtime.startswith("python") and wanted != f"{sys.version_info[0]}.{sys.version_info[1]}":
         # another interpreter's packages: wheels only, picked for that version

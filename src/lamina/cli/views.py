@@ -72,18 +72,31 @@ def ls(endpoint_url: str) -> None:
     """Functions with runtime, memory, reserved / provisioned concurrency, running, queue."""
     stats = fetch_stats(endpoint_url)["functions"]
     table = Table(box=None, header_style="bold")
-    for title in ("NAME", "RUNTIME", "MEMORY", "TIMEOUT", "RESERVED", "PROVISIONED", "RUNNING",
-                  "QUEUE"):  # fmt: skip
+    for title in (
+        "NAME",
+        "RUNTIME",
+        "MEMORY",
+        "TIMEOUT",
+        "RESERVED",
+        "PROVISIONED",
+        "RUNNING",
+        "QUEUE",
+    ):
         table.add_column(title, justify="left" if title in ("NAME", "RUNTIME") else "right")
     for fn in sorted(_functions(endpoint_url), key=lambda f: f["FunctionName"]):
         s = stats.get(fn["FunctionName"], {})
         prov = s.get("provisioned") or {}
         provisioned = prov.get("ready", 0) + prov.get("busy", 0)
         table.add_row(
-            fn["FunctionName"], fn.get("Runtime", "-"), f"{fn['MemorySize']} MB",
-            f"{fn['Timeout']} s", _dash(s.get("reserved")), _dash(provisioned or None),
-            str(s.get("running", 0)), str(s.get("queue_depth", 0)),
-        )  # fmt: skip
+            fn["FunctionName"],
+            fn.get("Runtime", "-"),
+            f"{fn['MemorySize']} MB",
+            f"{fn['Timeout']} s",
+            _dash(s.get("reserved")),
+            _dash(provisioned or None),
+            str(s.get("running", 0)),
+            str(s.get("queue_depth", 0)),
+        )
     console().print(table)
 
 
@@ -94,8 +107,10 @@ def _rates(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, dict
     out: dict[str, dict[str, float]] = {}
     for name, fn in now["functions"].items():
         old = before["functions"].get(name, {})
-        out[name] = {key: max(fn[key] - old.get(key, 0), 0) / span
-                     for key in ("invocations", "errors", "throttles")}  # fmt: skip
+        out[name] = {
+            key: max(fn[key] - old.get(key, 0), 0) / span
+            for key in ("invocations", "errors", "throttles")
+        }
     return out
 
 
@@ -104,14 +119,23 @@ def top_rows(snap: dict[str, Any], rates: dict[str, dict[str, float]]) -> list[d
     rows = []
     for name, fn in snap["functions"].items():
         r = rates.get(name, {})
-        rows.append({
-            "name": name, "running": fn["running"], "limit": fn.get("limit"),
-            "inv/s": r.get("invocations", 0.0), "errors/s": r.get("errors", 0.0),
-            "throttles/s": r.get("throttles", 0.0), "errors": fn["errors"],
-            "throttles": fn["throttles"], "queue": fn["queue_depth"],
-            "oldest": fn.get("queue_oldest_age_s") or 0.0, "paused": fn.get("queue_paused"),
-            "p50": fn.get("duration_p50_ms"), "p99": fn.get("duration_p99_ms") or 0.0,
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "running": fn["running"],
+                "limit": fn.get("limit"),
+                "inv/s": r.get("invocations", 0.0),
+                "errors/s": r.get("errors", 0.0),
+                "throttles/s": r.get("throttles", 0.0),
+                "errors": fn["errors"],
+                "throttles": fn["throttles"],
+                "queue": fn["queue_depth"],
+                "oldest": fn.get("queue_oldest_age_s") or 0.0,
+                "paused": fn.get("queue_paused"),
+                "p50": fn.get("duration_p50_ms"),
+                "p99": fn.get("duration_p99_ms") or 0.0,
+            }
+        )
     return rows
 
 
@@ -124,20 +148,38 @@ def render_top(snap: dict[str, Any], rates: dict[str, dict[str, float]], sort: s
         caption="sort: " + " ".join(f"\\[{k}] {v}" for k, v in SORT_KEYS.items()) + "   \\[q] quit",
         header_style="bold",
     )
-    for title in ("FUNCTION", "RUNNING/LIMIT", "INV/S", "ERR/S", "THR/S", "ERRORS", "THROTTLES",
-                  "QUEUE", "OLDEST", "P50 MS", "P99 MS"):  # fmt: skip
+    for title in (
+        "FUNCTION",
+        "RUNNING/LIMIT",
+        "INV/S",
+        "ERR/S",
+        "THR/S",
+        "ERRORS",
+        "THROTTLES",
+        "QUEUE",
+        "OLDEST",
+        "P50 MS",
+        "P99 MS",
+    ):
         table.add_column(title, justify="left" if title == "FUNCTION" else "right")
     rows = top_rows(snap, rates)
     rows.sort(key=lambda row: row[sort], reverse=sort != "name")
     for row in rows:
         queue = f"{row['queue']}{' ⏸' if row['paused'] else ''}"
         table.add_row(
-            row["name"], f"{row['running']}/{_dash(row['limit'])}", f"{row['inv/s']:.1f}",
-            f"{row['errors/s']:.1f}", f"{row['throttles/s']:.1f}", str(row["errors"]),
-            str(row["throttles"]), queue, f"{row['oldest']:.1f} s" if row["queue"] else "-",
-            _dash(row["p50"]), _dash(row["p99"] or None),
+            row["name"],
+            f"{row['running']}/{_dash(row['limit'])}",
+            f"{row['inv/s']:.1f}",
+            f"{row['errors/s']:.1f}",
+            f"{row['throttles/s']:.1f}",
+            str(row["errors"]),
+            str(row["throttles"]),
+            queue,
+            f"{row['oldest']:.1f} s" if row["queue"] else "-",
+            _dash(row["p50"]),
+            _dash(row["p99"] or None),
             style="red" if row["throttles/s"] or row["errors/s"] else None,
-        )  # fmt: skip
+        )
     return table
 
 
@@ -161,8 +203,13 @@ def _keys() -> Iterator[list[str]]:
 
 
 @click.command()
-@click.option("--sort", "sort_key", type=click.Choice(list(SORT_KEYS)), default="r",
-              help="Initial sort key (press a key to change it while running).")  # fmt: skip
+@click.option(
+    "--sort",
+    "sort_key",
+    type=click.Choice(list(SORT_KEYS)),
+    default="r",
+    help="Initial sort key (press a key to change it while running).",
+)
 @click.option("--iterations", type=click.IntRange(1), help="Refresh this many times, then exit.")
 @endpoint_option
 def top(sort_key: str, iterations: int | None, endpoint_url: str) -> None:
@@ -171,8 +218,10 @@ def top(sort_key: str, iterations: int | None, endpoint_url: str) -> None:
     sort = SORT_KEYS[sort_key]
     before: dict[str, Any] | None = None
     shown = 0
-    with _keys() as pressed, Live(console=screen, screen=screen.is_terminal,
-                                  auto_refresh=False) as live:  # fmt: skip
+    with (
+        _keys() as pressed,
+        Live(console=screen, screen=screen.is_terminal, auto_refresh=False) as live,
+    ):
         while iterations is None or shown < iterations:
             snap = fetch_stats(endpoint_url)
             live.update(render_top(snap, _rates(snap, before), sort), refresh=True)

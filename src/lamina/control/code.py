@@ -32,8 +32,15 @@ class CodePackage:
 
 
 #: What a zip whose headers lie, or whose data is corrupt, raises while being read.
-_CORRUPT_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError,
-                       RuntimeError, OSError)  # fmt: skip
+_CORRUPT_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    OSError,
+)
 _UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
 
 

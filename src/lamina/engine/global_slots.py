@@ -50,8 +50,14 @@ class GlobalSlots(RedisBase):
         """A slot id for one invocation of `function`, or TooManyRequests with its Reason."""
         slot = uuid.uuid4().hex
         now = self.clock.time()
-        args = [repr(now), repr(now + self.lease_s), slot,
-                -1 if reserved is None else reserved, unreserved_limit, account_limit]  # fmt: skip
+        args = [
+            repr(now),
+            repr(now + self.lease_s),
+            slot,
+            -1 if reserved is None else reserved,
+            unreserved_limit,
+            account_limit,
+        ]
         answer = await self.run("admit_slot", keys.slot_keys(function), args)
         reason = answer.decode() if isinstance(answer, bytes) else str(answer)
         if reason != "OK":

@@ -96,10 +96,12 @@ class LeaseBook:
         now = self.clock.time()
         nodes = {
             self.node_id: NodeLeases(
-                node_id=self.node_id, expires_at=now + self.ttl_s, in_use=in_use,
+                node_id=self.node_id,
+                expires_at=now + self.ttl_s,
+                in_use=in_use,
                 unreserved_in_use=unreserved,
             )
-        }  # fmt: skip
+        }
         for key, raw in await self.store.scan(KIND):
             record = _decode(raw)
             if key != self.node_id and record.expires_at >= now:

@@ -24,8 +24,16 @@ from lamina.logs.patterns import compile_pattern
 from lamina.store.base import LogEvent, Store
 from lamina.store.log_index import LogGroupInfo, LogStreamInfo
 
-__all__ = ["EventPage", "FilterPage", "FilterQuery", "LogEvent", "LogGroupInfo", "LogService",
-           "LogStreamInfo", "check_limit"]  # fmt: skip
+__all__ = [
+    "EventPage",
+    "FilterPage",
+    "FilterQuery",
+    "LogEvent",
+    "LogGroupInfo",
+    "LogService",
+    "LogStreamInfo",
+    "check_limit",
+]
 
 #: Most events one GetLogEvents / FilterLogEvents call may ask for (and the default).
 MAX_EVENTS_PER_PAGE = 10_000
@@ -149,8 +157,11 @@ class LogService:
             )
         await self.sink.flush()
         wanted = pattern.lower()
-        return [g for g in await self.store.log_groups()
-                if g.name.startswith(prefix) and wanted in g.name.lower()]  # fmt: skip
+        return [
+            g
+            for g in await self.store.log_groups()
+            if g.name.startswith(prefix) and wanted in g.name.lower()
+        ]
 
     async def streams(self, group: str) -> list[LogStreamInfo]:
         """Streams of `group` by name. Raises LogsResourceNotFound for an unknown group."""
@@ -192,14 +203,22 @@ class LogService:
         end = end_ms - 1 if end_ms is not None else None
         if direction == "f":
             events = await self.store.read_logs(
-                group, stream_prefix=stream, start_ms=start_ms, end_ms=end,
-                after_id=max(mark, 0), limit=size,
-            )  # fmt: skip
+                group,
+                stream_prefix=stream,
+                start_ms=start_ms,
+                end_ms=end,
+                after_id=max(mark, 0),
+                limit=size,
+            )
         else:
             events = await self.store.read_logs_newest(
-                group, stream_prefix=stream, start_ms=start_ms, end_ms=end,
-                before_id=mark if mark >= 0 else None, limit=size,
-            )  # fmt: skip
+                group,
+                stream_prefix=stream,
+                start_ms=start_ms,
+                end_ms=end,
+                before_id=mark if mark >= 0 else None,
+                limit=size,
+            )
         return _event_page(_within_bytes(events, newest=direction == "b"), direction, mark)
 
     async def filter_events(self, q: FilterQuery) -> FilterPage:
@@ -215,15 +234,17 @@ class LogService:
         size = check_limit(q.limit, MAX_EVENTS_PER_PAGE)
         matches = compile_pattern(q.pattern)
         cursor = _parse_filter_token(q.token) if q.token else (-1, -1)
-        streams = [s.name for s in await self.streams(q.group)
-                   if s.name.startswith(q.stream_prefix)]  # fmt: skip
+        streams = [
+            s.name for s in await self.streams(q.group) if s.name.startswith(q.stream_prefix)
+        ]
         if q.stream_names:
             streams = [s for s in streams if s in set(q.stream_names)]
         chosen = set(streams)
         found = [
-            e for e in await self._scan(q.group, q.stream_prefix, q.start_ms, q.end_ms)
+            e
+            for e in await self._scan(q.group, q.stream_prefix, q.start_ms, q.end_ms)
             if e.stream in chosen and (e.timestamp_ms, e.event_id) > cursor and matches(e.message)
-        ]  # fmt: skip
+        ]
         found.sort(key=lambda e: (e.timestamp_ms, e.event_id))
         page = _within_bytes(found[:size], newest=False)
         more = len(page) < len(found)
@@ -236,9 +257,13 @@ class LogService:
         after = 0
         while True:
             batch = await self.store.read_logs(
-                group, stream_prefix=prefix, start_ms=start_ms, end_ms=end_ms,
-                after_id=after, limit=SCAN_BATCH_EVENTS,
-            )  # fmt: skip
+                group,
+                stream_prefix=prefix,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                after_id=after,
+                limit=SCAN_BATCH_EVENTS,
+            )
             out.extend(batch)
             if len(batch) < SCAN_BATCH_EVENTS:
                 return out

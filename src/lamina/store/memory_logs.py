@@ -18,8 +18,11 @@ class MemoryLogsMixin:
 
     async def log_groups(self) -> list[LogGroupInfo]:
         await yield_once()
-        return [LogGroupInfo(group, min(e.ingestion_ms for e in events), _size(events))
-                for group, events in sorted(self._logs.items()) if events]  # fmt: skip
+        return [
+            LogGroupInfo(group, min(e.ingestion_ms for e in events), _size(events))
+            for group, events in sorted(self._logs.items())
+            if events
+        ]
 
     async def log_streams(self, group: str) -> list[LogStreamInfo]:
         await yield_once()

@@ -59,8 +59,14 @@ class RedisQueuesMixin(RedisBase):
     async def put_messages(self, queue: str, messages: Sequence[NewMessage]) -> list[Stored]:
         args: list[Any] = [queue, DEDUPLICATION_WINDOW_MS]
         for m in messages:
-            args += [_encode(m), repr(m.visible_at), m.sent_at, m.group_id or "",
-                     m.dedup_key or "", m.message_id]  # fmt: skip
+            args += [
+                _encode(m),
+                repr(m.visible_at),
+                m.sent_at,
+                m.group_id or "",
+                m.dedup_key or "",
+                m.message_id,
+            ]
         if len(args) == 2:
             return []
         found = await self.run(
@@ -92,9 +98,19 @@ class RedisQueuesMixin(RedisBase):
         found = await self.run(
             "receive_messages",
             [*keys.queue_keys(queue)[:9], *keys.queue_keys(target)[:9], keys.QUEUE_NAMES],
-            [repr(now), repr(hide_until), limit, oldest, int(now * 1000), max_receives, queue,
-             "1" if fifo else "0", target, *receipts],
-        )  # fmt: skip
+            [
+                repr(now),
+                repr(hide_until),
+                limit,
+                oldest,
+                int(now * 1000),
+                max_receives,
+                queue,
+                "1" if fifo else "0",
+                target,
+                *receipts,
+            ],
+        )
         return [_stored(found, i) for i in range(0, len(found), 6)]
 
     @translated

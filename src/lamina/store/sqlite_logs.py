@@ -31,8 +31,9 @@ class SqliteLogsMixin:
                 " FROM logs WHERE grp = ? GROUP BY stream ORDER BY stream",
                 (group,),
             ).fetchall()
-            return [LogStreamInfo(str(s), int(a), int(z), int(i), int(b or 0))
-                    for s, a, z, i, b in rows]  # fmt: skip
+            return [
+                LogStreamInfo(str(s), int(a), int(z), int(i), int(b or 0)) for s, a, z, i, b in rows
+            ]
 
         return await self.io.read(_streams)
 
