@@ -32,6 +32,7 @@ from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.cluster import ClusterLink
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations
+from lamina.engine.init_slots import default_init_budget
 from lamina.engine.intake import EventIntake
 from lamina.engine.invoker import Invoker
 from lamina.engine.launcher import Launcher
@@ -145,6 +146,7 @@ class Node:
             self.launcher,
             idle_timeout_s=settings.env_idle_timeout,
             memory_budget_mb=settings.memory_budget or default_memory_budget_mb(),
+            init_budget=settings.max_concurrent_inits or default_init_budget(),
         )
         self.collector.in_use = self.pool.code_dirs_in_use
         self.provisioned_book = ProvisionedBook(self.pool)

@@ -12,7 +12,8 @@ SpilloverInvocations → `lamina_provisioned_concurrency_invocations_total` /
 AsyncEventsDropped → `lamina_async_events_received_total` / `lamina_async_events_dropped_total`,
 DestinationDeliveryFailures → `lamina_destination_delivery_failures_total`, DeadLetterErrors →
 `lamina_dead_letter_errors_total`; environments by state → `lamina_environments{function,
-state}`; bytes stored → `lamina_storage_bytes{kind}` and
+state}`; inits running and waiting for a slot → `lamina_inits_running` /
+`lamina_inits_waiting`; bytes stored → `lamina_storage_bytes{kind}` and
 `lamina_function_storage_bytes{function, kind}`. The process-wide default registry is never
 touched.
 """
@@ -68,6 +69,13 @@ class SnapshotCollector(Collector):
             for state, count in (("starting", f.starting), ("idle", f.idle), ("busy", f.busy)):
                 envs.add_metric([function, state], count)
         yield envs
+        pool = self.s.environments
+        yield GaugeMetricFamily(
+            "lamina_inits_running", "Inits running now", value=pool.inits_running
+        )
+        yield GaugeMetricFamily(
+            "lamina_inits_waiting", "Callers waiting for an init slot", value=pool.inits_waiting
+        )
 
     def _concurrency(self) -> Iterator[Metric]:
         c = self.s.concurrency
