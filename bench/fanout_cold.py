@@ -29,6 +29,12 @@ sqs = boto3.client("sqs")
 def handler(event, context):
     return event["i"]
 """
+#: The same with an init that needs 0.3 s of CPU besides.
+CHILD_CPU = CHILD.replace(
+    "\n\n\ndef handler",
+    "\nimport time\nend = time.process_time() + 0.3\nwhile time.process_time() < end:\n"
+    "    pass\n\n\ndef handler",
+)
 PARENT = """import json
 import boto3
 
@@ -54,23 +60,26 @@ def main() -> None:
         init = re.search(r"Init Duration: ([\d.]+) ms", tail)
         create(lam, "parent", PARENT, Timeout=60)
         create(lam, "child", CHILD)
+        create(lam, "child_cpu", CHILD_CPU)
         init_ms = float(init.group(1)) if init else None
         rows: list[dict[str, Any]] = [
             {"case": "one cold start importing boto3", "init_ms": init_ms}
         ]
-        for case in ("cold", "warm"):
-            rows.append({"case": f"fan-out of {CHILDREN}, {case}", **_fan_out(lam, url)})
+        for child, what in (("child", "boto3 client"), ("child_cpu", "+ 0.3 s CPU")):
+            for case in ("cold", "warm"):
+                row = _fan_out(lam, url, child)
+                rows.append({"case": f"fan-out of {CHILDREN}, {what}, {case}", **row})
         report("fanout_cold", rows)
 
 
-def _fan_out(lam: Any, url: str) -> dict[str, Any]:
-    before = _queue(url)
+def _fan_out(lam: Any, url: str, child: str) -> dict[str, Any]:
+    before = _queue(url, child)
     t0 = time.perf_counter()
-    event = {"n": CHILDREN, "child": "child"}
+    event = {"n": CHILDREN, "child": child}
     lam.invoke(FunctionName="parent", Payload=json.dumps(event).encode())
     deadline = time.monotonic() + FANOUT_TIMEOUT_S
     while time.monotonic() < deadline:
-        now = _queue(url)
+        now = _queue(url, child)
         if now["succeeded"] - before["succeeded"] >= CHILDREN:
             break
         time.sleep(0.05)
@@ -85,8 +94,8 @@ def _fan_out(lam: Any, url: str) -> dict[str, Any]:
     }
 
 
-def _queue(url: str) -> dict[str, int]:
-    got = httpx.get(url + "/lamina/v1/functions/child/async-queue", timeout=10).json()
+def _queue(url: str, child: str) -> dict[str, int]:
+    got = httpx.get(f"{url}/lamina/v1/functions/{child}/async-queue", timeout=10).json()
     return {"succeeded": int(got.get("succeeded", 0)), "retried": int(got.get("retried", 0))}
 
 
