@@ -28,6 +28,7 @@ from lamina.control.functions import FunctionService
 from lamina.control.mappings import Mapping, MappingService
 from lamina.control.permissions import PermissionService
 from lamina.control.provisioned import ProvisionedService
+from lamina.control.recursion import RecursionConfigService
 from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.cluster import ClusterLink
 from lamina.engine.concurrency import Concurrency
@@ -40,6 +41,7 @@ from lamina.engine.leases import LeaseBook
 from lamina.engine.log_sink import LogSink
 from lamina.engine.pool import Pool
 from lamina.engine.provisioner import ProvisionedBook, Provisioner
+from lamina.engine.recursion import RecursionGuard
 from lamina.engine.snapshot import Snapshots
 from lamina.engine.sources import Sources
 from lamina.engine.storage import StorageKeeper
@@ -123,6 +125,7 @@ class Node:
         self.aliases = AliasService(self.functions)
         self.permissions = PermissionService(self.functions)
         self.event_configs = EventConfigService(self.functions, self.clock, self.queues.exists)
+        self.recursion_configs = RecursionConfigService(self.functions)
         self.provisioned = ProvisionedService(
             self.store,
             self.aliases,
@@ -170,6 +173,7 @@ class Node:
             provisioned=self.provisioned_book,
             telemetry=self.telemetry,
             clock=self.clock,
+            recursion=RecursionGuard(self.recursion_configs),
         )
         self.provisioner = Provisioner(
             self.provisioned, self.aliases, self.invoker.spec, self.pool, self.provisioned_book
@@ -207,6 +211,7 @@ class Node:
             queues=self.queues,
             logs=self.logs,
             storage=self.storage,
+            recursion=self.invoker.recursion,
         )
 
     def _link_cluster(self, node_id: str) -> ClusterLink | None:
@@ -245,6 +250,7 @@ class Node:
             functions=self.functions,
             aliases=self.aliases,
             event_configs=self.event_configs,
+            recursion_configs=self.recursion_configs,
             permissions=self.permissions,
             mappings=self.mappings,
             provisioned=self.provisioned,

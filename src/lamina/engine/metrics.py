@@ -10,6 +10,7 @@ ConcurrentExecutions → `lamina_concurrent_executions` (per function) and
 SpilloverInvocations → `lamina_provisioned_concurrency_invocations_total` /
 `lamina_provisioned_concurrency_spillover_invocations_total`, AsyncEventsReceived /
 AsyncEventsDropped → `lamina_async_events_received_total` / `lamina_async_events_dropped_total`,
+RecursiveInvocationsDropped → `lamina_recursive_invocations_dropped_total`,
 DestinationDeliveryFailures → `lamina_destination_delivery_failures_total`, DeadLetterErrors →
 `lamina_dead_letter_errors_total`; environments by state → `lamina_environments{function,
 state}`; inits running and waiting for a slot → `lamina_inits_running` /
@@ -78,6 +79,12 @@ class SnapshotCollector(Collector):
         )
 
     def _concurrency(self) -> Iterator[Metric]:
+        yield _per_function(
+            CounterMetricFamily,
+            "lamina_recursive_invocations_dropped",
+            "Invocations stopped as recursive loops",
+            self.s.recursive_dropped,
+        )
         c = self.s.concurrency
         yield _per_function(
             CounterMetricFamily, "lamina_throttles", "Throttled invocation requests", c.throttles
