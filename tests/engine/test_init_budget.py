@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -72,6 +73,8 @@ def test_a_waiter_takes_a_warm_environment_that_comes_back_before_a_slot(run_poo
         second = await waiter
         stats = pool.statistics()
         blocker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await blocker  # its environment is killed and reaped before the pool closes
         return first, second, stats
 
     first, second, stats = run_pool(scenario, init_budget=1)
