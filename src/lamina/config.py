@@ -86,6 +86,14 @@ class Settings:
             "MB of MemorySize all live environments may sum to [default: 3/4 of RAM].", minimum=128
         ),
     )
+    max_concurrent_inits: int | None = field(
+        default=None,
+        metadata=_flag(
+            "Environments that may run their init (start + handler import) at once; more wait"
+            " for a slot [default: 2 x cores].",
+            minimum=1,
+        ),
+    )
     fsync: bool = field(
         default=False,
         metadata=_flag(

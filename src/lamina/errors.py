@@ -74,6 +74,13 @@ class InvalidParameterValue(AwsError):
     status = 400
 
 
+class RecursiveInvocation(AwsError):
+    """A function was invoked in a recursive loop past the limit and stopped."""
+
+    code = "RecursiveInvocationException"
+    status = 400
+
+
 class ValidationError(AwsError):
     code = "ValidationException"
     status = 400

@@ -28,11 +28,13 @@ from lamina.control.functions import FunctionService
 from lamina.control.mappings import Mapping, MappingService
 from lamina.control.permissions import PermissionService
 from lamina.control.provisioned import ProvisionedService
+from lamina.control.recursion import RecursionConfigService
 from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.cluster import ClusterLink
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations
 from lamina.engine.global_slots import GlobalSlots
+from lamina.engine.init_slots import default_init_budget
 from lamina.engine.intake import EventIntake
 from lamina.engine.invoker import Invoker
 from lamina.engine.launcher import Launcher
@@ -40,6 +42,7 @@ from lamina.engine.leases import LeaseBook
 from lamina.engine.log_sink import LogSink
 from lamina.engine.pool import Pool
 from lamina.engine.provisioner import ProvisionedBook, Provisioner
+from lamina.engine.recursion import RecursionGuard
 from lamina.engine.snapshot import Snapshots
 from lamina.engine.sources import Sources
 from lamina.engine.storage import StorageKeeper
@@ -128,6 +131,7 @@ class Node:
         self.aliases = AliasService(self.functions)
         self.permissions = PermissionService(self.functions)
         self.event_configs = EventConfigService(self.functions, self.clock, self.queues.exists)
+        self.recursion_configs = RecursionConfigService(self.functions)
         self.provisioned = ProvisionedService(
             self.store,
             self.aliases,
@@ -156,6 +160,7 @@ class Node:
             self.launcher,
             idle_timeout_s=settings.env_idle_timeout,
             memory_budget_mb=settings.memory_budget or default_memory_budget_mb(),
+            init_budget=settings.max_concurrent_inits or default_init_budget(),
         )
         self.collector.in_use = self.pool.code_dirs_in_use
         self.provisioned_book = ProvisionedBook(self.pool)
@@ -179,6 +184,7 @@ class Node:
             provisioned=self.provisioned_book,
             telemetry=self.telemetry,
             clock=self.clock,
+            recursion=RecursionGuard(self.recursion_configs),
         )
         self.provisioner = Provisioner(
             self.provisioned, self.aliases, self.invoker.spec, self.pool, self.provisioned_book
@@ -216,6 +222,7 @@ class Node:
             queues=self.queues,
             logs=self.logs,
             storage=self.storage,
+            recursion=self.invoker.recursion,
         )
 
     def _link_cluster(self, node_id: str) -> ClusterLink | None:
@@ -254,6 +261,7 @@ class Node:
             functions=self.functions,
             aliases=self.aliases,
             event_configs=self.event_configs,
+            recursion_configs=self.recursion_configs,
             permissions=self.permissions,
             mappings=self.mappings,
             provisioned=self.provisioned,

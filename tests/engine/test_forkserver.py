@@ -46,3 +46,39 @@ def test_variables_that_change_interpreter_startup_make_the_environment_spawn():
     parent, templates, _ = _parent_of_first_environment(variables={"PYTHONHASHSEED": "0"})
     assert parent not in templates
     assert not child_processes()
+
+
+def _first_payload(code_dir: object) -> dict[str, object]:
+    async def main() -> dict[str, object]:
+        launcher = Launcher()
+        pool = Pool(launcher)
+        try:
+            assert await launcher.start()
+            result = await call(pool, make_spec(code_dir))  # type: ignore[arg-type]
+            return dict(json.loads(result.payload))
+        finally:
+            await pool.close()
+            await launcher.close()
+
+    return uvloop.run(main())
+
+
+PRELOAD_PROBE = (
+    "import sys\n"
+    "HAD = 'boto3' in sys.modules and 'botocore' in sys.modules\n"
+    "import boto3\n\n"
+    "def handler(event, context):\n"
+    "    return {'had': HAD, 'bundled': getattr(boto3, 'BUNDLED', False), 'pid': 0}\n"
+)
+
+
+def test_a_forked_environment_finds_boto3_already_imported(tmp_path):
+    (tmp_path / "app.py").write_text(PRELOAD_PROBE)
+    assert _first_payload(tmp_path) == {"had": True, "bundled": False, "pid": 0}
+
+
+def test_a_function_that_bundles_boto3_imports_its_own_copy(tmp_path):
+    (tmp_path / "app.py").write_text(PRELOAD_PROBE)
+    (tmp_path / "boto3").mkdir()
+    (tmp_path / "boto3" / "__init__.py").write_text("BUNDLED = True\n")
+    assert _first_payload(tmp_path) == {"had": False, "bundled": True, "pid": 0}

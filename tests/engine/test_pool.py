@@ -10,7 +10,7 @@ import time
 import psutil
 from envtools import borrow, call, child_processes, invoke, make_spec
 
-from lamina.engine.environment import EnvironmentStatus
+from lamina.engine.environment import Environment, EnvironmentStatus
 from lamina.engine.launcher import Launcher
 from lamina.engine.pool import Pool
 
@@ -132,8 +132,12 @@ def test_environment_status_moves_only_along_legal_transitions(run_pool):
     from lamina.engine.environment import IllegalTransition
 
     async def scenario(pool: Pool):
-        async with borrow(pool, SLEEPY) as env:
-            assert env.status is EnvironmentStatus.STARTING
+        fresh = Environment(SLEEPY, pool.launcher)
+        assert fresh.status is EnvironmentStatus.STARTING
+        await fresh.close()
+        assert fresh.status is EnvironmentStatus.DEAD
+        async with borrow(pool, SLEEPY) as env:  # the pool hands out started environments
+            assert env.status is EnvironmentStatus.READY
             await invoke(env)
             assert env.status is EnvironmentStatus.READY
             pending = asyncio.ensure_future(invoke(env, b'{"sleep": 0.2}'))

@@ -29,6 +29,7 @@ from lamina.api import (
     ops,
     permissions,
     provisioned,
+    recursion,
     sqs,
     tags,
     ui,
@@ -75,6 +76,7 @@ def build_app(services: Services, lifecycle: Lifecycle) -> Starlette:
         *concurrency.routes,
         *provisioned.routes,
         *event_config.routes,
+        *recursion.routes,
         *mappings.routes,
         *logs.routes,  # before sqs: both serve POST /, told apart by X-Amz-Target
         *sqs.routes,

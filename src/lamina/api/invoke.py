@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from lamina.api.deps import path_name, services
 from lamina.engine.invoker import Invocation
+from lamina.engine.recursion import hop
 from lamina.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge
 
 #: Largest sync request payload (reference B.5).
@@ -75,8 +76,9 @@ async def invoke(request: Request) -> Response:
         return Response(b"", 204)
     rid = str(uuid.uuid4())
     request.state.request_id = rid
+    lineage = hop(request.headers.get("x-amzn-trace-id"))
     out = await s.invoker.invoke(
-        Invocation(name, qualifier, payload, rid, log_type == "Tail", client_context)
+        Invocation(name, qualifier, payload, rid, log_type == "Tail", client_context, lineage)
     )
     headers = {"x-amzn-RequestId": rid, "X-Amz-Executed-Version": out.executed_version}
     if out.function_error:
@@ -104,6 +106,7 @@ async def _accept(
     await s.invoker.resolve(name, qualifier)
     rid = str(uuid.uuid4())
     request.state.request_id = rid
+    s.invoker.recursion.queued(rid, hop(request.headers.get("x-amzn-trace-id")))
     await s.intake.accept(name, qualifier, payload, rid)
     if operation == "InvokeAsync":
         return Response(

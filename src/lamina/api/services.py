@@ -19,6 +19,7 @@ from lamina.control.functions import FunctionService
 from lamina.control.mappings import MappingService
 from lamina.control.permissions import PermissionService
 from lamina.control.provisioned import ProvisionedService
+from lamina.control.recursion import RecursionConfigService
 from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.intake import EventIntake
 from lamina.engine.invoker import Invoker
@@ -42,6 +43,7 @@ class Services:
     functions: FunctionService  # functions, versions, tags, reserved concurrency, code zips
     aliases: AliasService
     event_configs: EventConfigService
+    recursion_configs: RecursionConfigService  # Put/GetFunctionRecursionConfig
     permissions: PermissionService  # resource-based policies (AddPermission, GetPolicy)
     mappings: MappingService
     provisioned: ProvisionedService  # provisioned concurrency configs

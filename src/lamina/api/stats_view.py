@@ -31,6 +31,10 @@ def snapshot_json(snap: Snapshot) -> dict[str, Any]:
             "evictions": envs.evictions,
             "memory_in_use_mb": envs.memory_in_use_mb,
             "memory_budget_mb": envs.memory_budget_mb,
+            "inits_running": envs.inits_running,
+            "inits_waiting": envs.inits_waiting,
+            "inits_max_seen": envs.inits_max_seen,
+            "init_budget": envs.init_budget,
         },
         "destinations": {
             "delivery_failures": snap.destinations.destination_delivery_failures,

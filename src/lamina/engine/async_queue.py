@@ -37,10 +37,13 @@ from lamina.store.events import AsyncEvent, EventQueueStats
 
 #: Condition of events refused because the function's reserved concurrency is 0.
 ZERO_RESERVED = "ZeroReservedConcurrency"
+#: Condition of an event stopped as a recursive loop (engine/recursion.py).
+RECURSIVE = "RecursiveInvocationException"
 #: DLQ ErrorMessage per condition of events that never ran (AWS's text, typo included).
 DLQ_MESSAGES = {
     ZERO_RESERVED: "Function not invoked. Function isconfigured with zero reserved concurrent"
     " executions",
+    RECURSIVE: "Function not invoked. Lambda detected a recursive loop.",
 }
 log = logging.getLogger("lamina.async")
 
@@ -312,7 +315,14 @@ class AsyncQueue:
                 target = await self.invoker.resolve(event.function, event.qualifier)
                 await self._give_up(event, cfg, "EventAgeExceeded", event.attempts, target)
                 return
-            inv = Invocation(event.function, event.qualifier, event.payload, event.request_id)
+            lineage = self.invoker.recursion.lineage_of(event.request_id)
+            if lineage and await self.invoker.recursion.stops(event.function, lineage):
+                target = await self.invoker.resolve(event.function, event.qualifier)
+                await self._give_up(event, cfg, RECURSIVE, event.attempts, target)
+                return
+            inv = Invocation(
+                event.function, event.qualifier, event.payload, event.request_id, lineage=lineage
+            )
             outcome = await self.invoker.invoke_queued(inv, wait_s=ADMISSION_WAIT_S)
         except ResourceNotFound:
             log.warning("event %s dropped: function %s is gone", event.request_id, event.function)
@@ -349,6 +359,7 @@ class AsyncQueue:
         if out.kind is OutcomeKind.OK:
             log.info("event %s succeeded after %d attempts", event.request_id, attempts)
             self.succeeded[event.function] += 1
+            self.invoker.recursion.settled(event.request_id)
             await self._acking.submit(event.request_id)
             if cfg.on_success:
                 record = self._record(event, "Success", attempts, out.invoked_arn, out)
@@ -377,6 +388,7 @@ class AsyncQueue:
         """Drop the event: OnFailure record, dead-letter queue, ack. `target` says where
         failures of the invoked function go; `out` is the last attempt's outcome, if any."""
         self.dropped[event.function] += 1
+        self.invoker.recursion.settled(event.request_id)
         log.info("event %s dropped: %s after %d attempts", event.request_id, condition, attempts)
         if cfg.on_failure:
             record = self._record(event, condition, attempts, target.invoked_arn, out)

@@ -163,6 +163,7 @@ class Environment:
         invoked_function_arn: str,
         client_context: str | None,
         deadline: float,
+        trace_id: str | None = None,
     ) -> RunReport:
         """Run one invocation; cold-start first if this environment has not started.
 
@@ -173,6 +174,7 @@ class Environment:
             client_context: the X-Amz-Client-Context header (base64 JSON), or None.
             deadline: the clock's `monotonic()` at which the invocation is killed. Init time
                 of a cold start does not count against it, as on AWS.
+            trace_id: the invocation's `_X_AMZN_TRACE_ID` (its lineage count travels in it).
 
         Raises:
             IllegalTransition: the environment is already running an invocation.
@@ -192,7 +194,7 @@ class Environment:
         self._init_reported = True
         deadline_ms = int((clock.time() + deadline - clock.monotonic()) * 1000)
         frame = protocol.Invoke(
-            request_id, payload, deadline_ms, invoked_function_arn, client_context
+            request_id, payload, deadline_ms, invoked_function_arn, client_context, trace_id
         )
         try:
             exchange = await self._sandbox.call(frame, deadline)

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lamina.engine.interpreters import node_library_paths
+from lamina.engine.process_groups import kill_group
 from lamina.engine.sandbox import Pipes
 from lamina.runtime import protocol
 from lamina.runtime.template import Exited, Fork, Forked, encoder, template_decoder
@@ -169,7 +170,7 @@ class ForkServer:
         child = ForkedChild(message.pid, self._loop)
         self._children[message.pid] = child
         if waiter is None or waiter.done():  # the caller gave up: nobody owns this child
-            _kill_group(child.pid)
+            kill_group(child.pid)
         else:
             waiter.set_result(child)
 
@@ -190,7 +191,7 @@ class ForkServer:
                 waiter.set_exception(OSError("the fork server exited"))
         self._pending.clear()
         for child in self._children.values():
-            _kill_group(child.pid)
+            kill_group(child.pid)
             child._set_exited(-signal.SIGKILL)
         self._children.clear()
 
@@ -203,8 +204,3 @@ class ForkServer:
             with contextlib.suppress(ProcessLookupError):
                 self._process.kill()
         await self._process.wait()
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)

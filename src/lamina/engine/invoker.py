@@ -32,9 +32,10 @@ from lamina.engine.log_sink import LogSink
 from lamina.engine.logs import tail_4kb
 from lamina.engine.pool import MEMORY_BUDGET_EXCEEDED, Pool
 from lamina.engine.provisioner import ProvisionedBook
+from lamina.engine.recursion import RecursionGuard, trace_header
 from lamina.engine.reports import RunReport
 from lamina.engine.telemetry import Telemetry
-from lamina.errors import ResourceNotFound, TooManyRequests
+from lamina.errors import RecursiveInvocation, ResourceNotFound, TooManyRequests
 from lamina.store.base import Store
 
 log = logging.getLogger("lamina.invoker")
@@ -58,6 +59,8 @@ class Invocation:
     request_id: str
     tail: bool = False
     client_context: str | None = None
+    #: Hops deep in a chain of invocations (engine/recursion.py); 0 when started from outside.
+    lineage: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class Invoker:
         provisioned: ProvisionedBook,
         telemetry: Telemetry,
         clock: Clock,
+        recursion: RecursionGuard,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -130,6 +134,7 @@ class Invoker:
         self.provisioned = provisioned
         self.telemetry = telemetry
         self.clock = clock
+        self.recursion = recursion
         self._cache: dict[tuple[str, str], Target] = {}
         self._specs: dict[tuple[str, str, str], EnvironmentSpec] = {}
 
@@ -195,8 +200,14 @@ class Invoker:
         Raises:
             ResourceNotFound: unknown function or qualifier.
             TooManyRequests: no concurrency free, or no room on this node (a throttle).
+            RecursiveInvocation: a recursive loop past the limit, and the function says stop.
         """
         target = await self.resolve(inv.function, inv.qualifier)
+        if inv.lineage and await self.recursion.stops(inv.function, inv.lineage):
+            raise RecursiveInvocation(
+                "Lambda detected that this function is invoked in a recursive loop and"
+                " stopped the invocation (see PutFunctionRecursionConfig)."
+            )
         spec = await self.spec(target.version)
         report = await self._run(inv, target, spec, self.concurrency.lease(inv.function))
         return self._outcome(inv, target, report)
@@ -242,6 +253,7 @@ class Invoker:
                     invoked_function_arn=target.invoked_arn,
                     client_context=inv.client_context,
                     deadline=self.clock.monotonic() + spec.timeout_s,
+                    trace_id=trace_header(inv.request_id, spec.function_arn, inv.lineage),
                 )
                 self.logs.add(
                     target.version.log_group,

@@ -10,9 +10,11 @@ ConcurrentExecutions → `lamina_concurrent_executions` (per function) and
 SpilloverInvocations → `lamina_provisioned_concurrency_invocations_total` /
 `lamina_provisioned_concurrency_spillover_invocations_total`, AsyncEventsReceived /
 AsyncEventsDropped → `lamina_async_events_received_total` / `lamina_async_events_dropped_total`,
+RecursiveInvocationsDropped → `lamina_recursive_invocations_dropped_total`,
 DestinationDeliveryFailures → `lamina_destination_delivery_failures_total`, DeadLetterErrors →
 `lamina_dead_letter_errors_total`; environments by state → `lamina_environments{function,
-state}`; bytes stored → `lamina_storage_bytes{kind}` and
+state}`; inits running and waiting for a slot → `lamina_inits_running` /
+`lamina_inits_waiting`; bytes stored → `lamina_storage_bytes{kind}` and
 `lamina_function_storage_bytes{function, kind}`. The process-wide default registry is never
 touched.
 """
@@ -68,8 +70,21 @@ class SnapshotCollector(Collector):
             for state, count in (("starting", f.starting), ("idle", f.idle), ("busy", f.busy)):
                 envs.add_metric([function, state], count)
         yield envs
+        pool = self.s.environments
+        yield GaugeMetricFamily(
+            "lamina_inits_running", "Inits running now", value=pool.inits_running
+        )
+        yield GaugeMetricFamily(
+            "lamina_inits_waiting", "Callers waiting for an init slot", value=pool.inits_waiting
+        )
 
     def _concurrency(self) -> Iterator[Metric]:
+        yield _per_function(
+            CounterMetricFamily,
+            "lamina_recursive_invocations_dropped",
+            "Invocations stopped as recursive loops",
+            self.s.recursive_dropped,
+        )
         c = self.s.concurrency
         yield _per_function(
             CounterMetricFamily, "lamina_throttles", "Throttled invocation requests", c.throttles

@@ -5,7 +5,8 @@ first (so the rest age out and get reaped), and a caller that finds none idle
 cold-starts a new one. Pre-warmed (provisioned) environments are handed out before any
 other, are never reaped or evicted, and become ordinary ones when `demote`d; which versions
 want how many is the provisioner's business (`engine/provisioner.py`). The pool starts
-processes through the node's `Launcher`. Every pool mutation is synchronous between awaits, so any
+processes through the node's `Launcher`, at most `init_budget` inits at once
+(`engine/init_slots.py`). Every pool mutation is synchronous between awaits, so any
 number of concurrent `environment()` calls are safe on one event loop.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 
 from lamina.engine.concurrency import Lease
 from lamina.engine.environment import Environment, EnvironmentStatus
+from lamina.engine.init_slots import InitSlots
 from lamina.engine.launcher import EnvironmentSpec, Launcher
 from lamina.errors import LaminaError, TooManyRequests
 
@@ -58,6 +60,12 @@ class PoolStatistics:
     evictions: int = 0
     memory_in_use_mb: int = 0
     memory_budget_mb: int | None = None
+    #: Inits (process start + handler import) running now, the most seen at once, the cap.
+    inits_running: int = 0
+    inits_max_seen: int = 0
+    init_budget: int | None = None
+    #: Callers waiting for an init slot (or a warm environment) now.
+    inits_waiting: int = 0
 
 
 class Pool:
@@ -69,6 +77,7 @@ class Pool:
         *,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         memory_budget_mb: int | None = None,
+        init_budget: int | None = None,
     ) -> None:
         self.launcher = launcher
         self._clock = launcher.clock
@@ -81,14 +90,18 @@ class Pool:
         self._provisioned: set[Environment] = set()
         self._closed = False
         self._cold_starts = 0
+        #: Inits running, waiting and the cap on them (budget None: no cap).
+        self.inits = InitSlots(init_budget, self._give_back)
 
     @asynccontextmanager
     async def environment(self, spec: EnvironmentSpec, lease: Lease) -> AsyncIterator[Environment]:
         """Borrow an environment of `spec` for one invocation, under a concurrency lease.
 
         Yields an idle warm environment of the same function, version and revision
-        (pre-warmed ones first, then most recently used), or a new one that cold-starts on
-        its first `invoke` (scale out: one environment per concurrent caller). On exit the
+        (pre-warmed ones first, then most recently used), or a new one, started under an
+        init slot (scale out: one environment per concurrent caller; a failed init is
+        returned by its first `invoke`). When the init budget is taken the caller waits for
+        a slot or for a warm environment of `spec`, whichever comes first. On exit the
         environment returns to idle, or is discarded if it died or was retired meanwhile.
 
         Parameters:
@@ -107,15 +120,31 @@ class Pool:
         for old in stale:
             await self._discard(old)
         if env is None:
+            env = await self._new_or_handed(spec)
+        try:
+            yield env
+        finally:
+            await self._give_back(env)
+
+    async def _new_or_handed(self, spec: EnvironmentSpec) -> Environment:
+        """A warm environment handed over while waiting, or a new one started under a slot."""
+        handed = await self.inits.acquire(spec)
+        if isinstance(handed, Environment):
+            return handed
+        try:
             doomed = self._make_room(spec.memory_mb)
             env = Environment(spec, self.launcher)
             self._all.add(env)
             self._cold_starts += 1
             await self._discard_all(doomed)
-        try:
-            yield env
+            try:
+                await env.start()
+            except BaseException:
+                await self._discard(env)
+                raise
         finally:
-            await self._give_back(env)
+            self.inits.release()
+        return env
 
     def code_dirs_in_use(self) -> set[str]:
         """Names of the code directories of every live environment, busy or idle."""
@@ -184,6 +213,8 @@ class Pool:
             await self._discard(env)
             return
         env.last_used = self._clock.monotonic()
+        if self.inits.waiting and self.inits.hand_over(env):
+            return
         self._idle.setdefault((env.spec.function_name, env.spec.version), []).append(env)
 
     async def _discard(self, env: Environment) -> None:
@@ -237,7 +268,7 @@ class Pool:
         self._all.update(envs)
         self._provisioned.update(envs)
         await self._discard_all(doomed)
-        started = await asyncio.gather(*(env.start() for env in envs))
+        started = await asyncio.gather(*(self._start_under_slot(env) for env in envs))
         for env, ok in zip(envs, started, strict=True):
             if ok:
                 await self._give_back(env)
@@ -246,6 +277,13 @@ class Pool:
                     errors.append(env.init_error or "Runtime.Unknown")
                 await self._discard(env)
         return sum(started)
+
+    async def _start_under_slot(self, env: Environment) -> bool:
+        await self.inits.acquire(None)
+        try:
+            return await env.start()
+        finally:
+            self.inits.release()
 
     async def retire(self, function_name: str, version: str | None = None) -> None:
         """Retire the environments of a function (one version, or all): after a code or
@@ -284,6 +322,7 @@ class Pool:
         """Kill every environment, busy ones included, and reap every child process."""
         self._closed = True
         self._idle.clear()
+        self.inits.close(PoolClosed("the environment pool is closed"))
         await self._discard_all(list(self._all))
 
     async def _discard_all(self, envs: list[Environment]) -> None:
@@ -314,4 +353,8 @@ class Pool:
             evictions=self.evictions,
             memory_in_use_mb=self.memory_in_use_mb,
             memory_budget_mb=self.memory_budget_mb,
+            inits_running=self.inits.running,
+            inits_max_seen=self.inits.max_seen,
+            init_budget=self.inits.budget,
+            inits_waiting=self.inits.waiting,
         )

@@ -13,7 +13,6 @@ import collections
 import contextlib
 import logging
 import os
-import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Protocol
 import psutil
 
 from lamina.clock import Clock
+from lamina.engine.process_groups import kill_group
 from lamina.engine.reports import Exchange, ExchangeEnd, FromRuntime, exit_reason
 from lamina.runtime import protocol
 
@@ -371,8 +371,7 @@ class Sandbox:
         return "".join(parts)
 
     def _signal_group(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._process.pid, signal.SIGKILL)
+        kill_group(self._process.pid)
 
     async def kill(self) -> None:
         """SIGKILL the child's process group and reap the child. Idempotent."""

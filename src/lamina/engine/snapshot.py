@@ -21,6 +21,7 @@ from lamina.engine.destinations import DeliveryStatistics, Destinations
 from lamina.engine.log_sink import LogSink, LogSinkStatistics
 from lamina.engine.pool import Pool, PoolStatistics
 from lamina.engine.provisioner import ProvisionedStatistics, Provisioner
+from lamina.engine.recursion import RecursionGuard
 from lamina.engine.sources import Sources, SourceStatistics
 from lamina.engine.storage import StorageKeeper, StorageStatistics
 from lamina.engine.telemetry import InvocationStatistics, Telemetry
@@ -46,6 +47,8 @@ class Snapshot:
     queues: QueueServiceStatistics
     logs: LogSinkStatistics
     storage: StorageStatistics
+    #: Runs stopped as recursive loops, per function.
+    recursive_dropped: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Snapshots:
     queues: QueueService
     logs: LogSink
     storage: StorageKeeper
+    recursion: RecursionGuard
     _closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def take(self) -> Snapshot:
@@ -87,6 +91,7 @@ class Snapshots:
             queues=self.queues.statistics(),
             logs=self.logs.statistics(),
             storage=self.storage.statistics(),
+            recursive_dropped=self.recursion.statistics(),
         )
 
     async def follow(self, interval_s: float) -> AsyncIterator[Snapshot]:

@@ -99,6 +99,8 @@ class _Runtime:
     def _call(self, function: Handler, invoke: protocol.Invoke) -> tuple[bytes, str | None]:
         if invoke.trace_id:
             os.environ["_X_AMZN_TRACE_ID"] = invoke.trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
         try:
             event: Any = _json_decoder.decode(invoke.payload) if invoke.payload.strip() else {}
             client_context = decode_client_context(invoke.client_context)

@@ -1,11 +1,15 @@
 """The fork-server template: a process with the runtime pre-imported that forks environments.
 
 Started by `lamina.engine.forkserver` as `python -S -u -c …` with one end of a SOCK_SEQPACKET
-socket pair as fd 3 (number in argv). Each request is a msgpack `Fork` plus three fds
-(frames in, frames out, output); the template forks, replies `Forked(token, pid)`, and
-reports `Exited(pid, returncode)` when it reaps a child. The child becomes what a spawned
-`python -m lamina.runtime` would be: own session, fds 0/1/2, cwd, environment, sys.path,
-then `main()`. The template exits when the node's end of the socket closes.
+socket pair as fd 3 (number in argv). Before serving, the template imports what AWS's Python
+runtime ships (boto3, botocore) when the node can import them, so a handler's `import boto3`
+costs a forked environment nothing; a function whose code bundles its own copy of one of them
+gets them unloaded again in its child, so its copy wins as on AWS. Each request is a msgpack
+`Fork` plus three fds (frames in, frames out, output); the template forks, replies
+`Forked(token, pid)`, and reports `Exited(pid, returncode)` when it reaps a child. The child
+becomes what a spawned `python -m lamina.runtime` would be: own session, fds 0/1/2, cwd,
+environment, sys.path, then `main()`. The template exits when the node's end of the socket
+closes.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from lamina.runtime import protocol
 
 #: Largest request message (environment variables are at most 4 KB on AWS).
 MAX_MESSAGE_BYTES = 1 << 20
+#: What AWS's Python runtimes ship besides the standard library, imported by the template.
+PRELOADED = ("boto3", "botocore")
 
 
 class Fork(msgspec.Struct, frozen=True, tag="fork"):
@@ -64,6 +70,7 @@ def serve(sock_fd: int, base_path: list[str]) -> None:
     `base_path` is sys.path as the interpreter set it up (before the libraries were added),
     so a child's sys.path comes out exactly as a spawned runtime's does.
     """
+    preloaded = preload()
     sock = socket.socket(fileno=sock_fd)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -87,12 +94,37 @@ def serve(sock_fd: int, base_path: list[str]) -> None:
                 sock.send(encoder.encode(Forked(request.token, 0, str(exc))))
             else:
                 if pid == 0:
-                    _child(request, fds, (sock.fileno(), wake_r, wake_w), base_path)
+                    template_fds = (sock.fileno(), wake_r, wake_w)
+                    _child(request, fds, template_fds, base_path, preloaded)
                 sock.send(encoder.encode(Forked(request.token, pid)))
             finally:
                 for fd in fds:
                     os.close(fd)
         _reap(sock)
+
+
+def preload() -> frozenset[str]:
+    """Import PRELOADED (those the node has); the top-level names of the modules outside the
+    standard library that they brought into sys.modules."""
+    before = set(sys.modules)
+    for name in PRELOADED:
+        with contextlib.suppress(Exception):
+            __import__(name)
+    tops = {m.partition(".")[0] for m in set(sys.modules) - before}
+    return frozenset(m for m in tops - sys.stdlib_module_names if not m.startswith("_"))
+
+
+def unload_if_bundled(code_dir: str, preloaded: frozenset[str]) -> None:
+    """Forget the preloaded modules when the function's code has its own copy of any of them
+    (a directory or module of the same name), so its imports find the code's copy."""
+    bundled = any(
+        os.path.exists(os.path.join(code_dir, name))
+        or os.path.exists(os.path.join(code_dir, name + ".py"))
+        for name in preloaded
+    )
+    if bundled:
+        for module in [m for m in sys.modules if m.partition(".")[0] in preloaded]:
+            del sys.modules[module]
 
 
 def _reap(sock: socket.socket) -> None:
@@ -107,7 +139,11 @@ def _reap(sock: socket.socket) -> None:
 
 
 def _child(
-    request: Fork, fds: list[int], template_fds: tuple[int, ...], base_path: list[str]
+    request: Fork,
+    fds: list[int],
+    template_fds: tuple[int, ...],
+    base_path: list[str],
+    preloaded: frozenset[str],
 ) -> None:
     """Become the environment process; never returns."""
     code = 1
@@ -132,6 +168,7 @@ def _child(
         sys.argv[1:] = []
         sys.path[:] = [request.sys_path[0], *base_path]
         sys.path.extend(p for p in request.sys_path[1:] if p not in sys.path)
+        unload_if_bundled(request.cwd, preloaded)
         code = _run()
     finally:
         os._exit(code)

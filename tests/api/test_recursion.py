@@ -1,0 +1,124 @@
+"""Recursive loop detection: a chain of invocations carries its lineage in the trace header
+and is stopped after 16 hops unless the function's RecursiveLoop is Allow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from harness import NodeProcess, read_jsonl, wait_for
+
+LOOP = """import json
+import os
+
+import boto3
+
+lam = boto3.client("lambda")
+
+
+def handler(event, context):
+    if event.get("sync"):
+        try:
+            got = lam.invoke(FunctionName=context.function_name, Payload=json.dumps(event))
+        except lam.exceptions.RecursiveInvocationException as exc:
+            return {"runs": 1, "stopped": exc.response["Error"]["Code"]}
+        inner = json.loads(got["Payload"].read())
+        return {"runs": inner["runs"] + 1, "stopped": inner["stopped"]}
+    line = {"hop": event["hop"], "trace": os.environ["_X_AMZN_TRACE_ID"]}
+    with open(event["out"], "a") as out:
+        out.write(json.dumps(line) + "\\n")
+    if event["hop"] < event["limit"]:
+        lam.invoke(FunctionName=context.function_name, InvocationType="Event",
+                   Payload=json.dumps({**event, "hop": event["hop"] + 1}))
+"""
+
+
+def _dropped(node: NodeProcess, name: str) -> int:
+    text = httpx.get(f"{node.url}/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith("lamina_recursive_invocations_dropped_total") and f'"{name}"' in line:
+            return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
+def test_an_async_self_loop_stops_after_16_hops_and_goes_to_the_dead_letter_queue(
+    node: NodeProcess, create_function: Any, tmp_path: Path
+) -> None:
+    lam, sqs = node.client("lambda"), node.client("sqs")
+    dlq = sqs.create_queue(QueueName=f"dlq-{tmp_path.name[-20:]}")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    name = create_function(
+        {"app.py": LOOP}, client=lam, Timeout=30, DeadLetterConfig={"TargetArn": dlq_arn}
+    )["FunctionName"]
+    assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Terminate"
+    out = tmp_path / "hops.jsonl"
+    lam.invoke(FunctionName=name, Payload=json.dumps({"hop": 0, "limit": 40, "out": str(out)}))
+
+    wait_for(lambda: _dropped(node, name) == 1, timeout=120)
+    hops = read_jsonl(out)
+    assert [h["hop"] for h in hops] == list(range(17))  # the first run and 16 hops
+    assert hops[0]["trace"].endswith(":0") and hops[16]["trace"].endswith(":16")
+    assert all("Lineage=" in h["trace"] and h["trace"].startswith("Root=1-") for h in hops)
+    dead = wait_for(
+        lambda: sqs.receive_message(
+            QueueUrl=dlq, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        ).get("Messages"),
+        timeout=60,
+    )[0]
+    assert json.loads(dead["Body"])["hop"] == 17
+    queue = httpx.get(f"{node.url}/lamina/v1/functions/{name}/async-queue", timeout=10).json()
+    assert queue["dropped"] == 1 and queue["depth"] == 0
+
+
+def test_with_allow_the_loop_goes_on(
+    node: NodeProcess, create_function: Any, tmp_path: Path
+) -> None:
+    lam = node.client("lambda")
+    name = create_function({"app.py": LOOP}, client=lam, Timeout=30)["FunctionName"]
+    got = lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Allow")
+    assert got["RecursiveLoop"] == "Allow"
+    assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Allow"
+    out = tmp_path / "hops.jsonl"
+    lam.invoke(FunctionName=name, Payload=json.dumps({"hop": 0, "limit": 24, "out": str(out)}))
+
+    wait_for(lambda: len(read_jsonl(out)) == 25, timeout=120)
+    assert [h["hop"] for h in read_jsonl(out)] == list(range(25))
+    assert _dropped(node, name) == 0
+
+
+def test_a_sync_self_loop_gets_recursive_invocation_exception_at_hop_17(
+    node: NodeProcess, create_function: Any
+) -> None:
+    lam = node.client("lambda")
+    name = create_function({"app.py": LOOP}, client=lam, Timeout=60)["FunctionName"]
+    got = lam.invoke(FunctionName=name, Payload=b'{"sync": true}')
+    assert json.loads(got["Payload"].read()) == {
+        "runs": 17,
+        "stopped": "RecursiveInvocationException",
+    }
+
+
+def test_recursion_config_is_validated_and_needs_a_function(
+    node: NodeProcess, create_function: Any
+) -> None:
+    lam = node.client("lambda")
+    name = create_function(client=lam)["FunctionName"]
+    with pytest.raises(ClientError) as bad:
+        lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Sometimes")
+    assert bad.value.response["Error"]["Code"] in (
+        "InvalidParameterValueException",
+        "ValidationException",
+    )
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_recursion_config(FunctionName=name + "-missing")
+    lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Allow")
+    lam.delete_function(FunctionName=name)
+    create_function(name=name, client=lam)
+    assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Terminate"
