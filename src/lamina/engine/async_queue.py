@@ -3,14 +3,9 @@
 One poller per function with queued events. A poller claims as many due events from the
 store as the function has free concurrency (so a throttled function's events simply wait — a
 throttle is never an attempt) and runs each through the single invoker path, which waits
-briefly for a lease. The outcome's kind decides what happens next (reference C.1):
-
-- ok → ack, OnSuccess destination;
-- function error (exception, timeout, crash) → retry after base × 1, then base × 2, up to
-  MaximumRetryAttempts; then OnFailure / dead-letter queue with RetriesExhausted;
-- throttled (a sync caller took the slot meanwhile) → back to the queue untouched;
-- platform error (ours, not the function's) → back off 1 s doubling to 5 min; not an attempt;
-- too old → OnFailure / dead-letter queue with EventAgeExceeded.
+briefly for a lease. Each claimed event is one attempt (engine/attempts.py), whose outcome
+decides what happens next: ack, retry later, drop to OnFailure / the DLQ, or back off.
+Besides, the queue answers what AWS lacks: inspection, purge, pause and resume.
 
 The request id of an event never changes across attempts.
 """
@@ -25,26 +20,17 @@ from dataclasses import dataclass, field
 
 from lamina.clock import Clock
 from lamina.config import Settings
-from lamina.control.event_config import EventConfigService, EventInvokeConfig
+from lamina.control.event_config import EventConfigService
+from lamina.engine.attempts import ZERO_RESERVED, Attempts
 from lamina.engine.batching import Batcher
 from lamina.engine.concurrency import Concurrency
-from lamina.engine.destinations import Destinations, invocation_record
+from lamina.engine.destinations import Destinations
 from lamina.engine.intake import EventIntake
-from lamina.engine.invoker import Invocation, Invoker, Outcome, OutcomeKind, Target
+from lamina.engine.invoker import Invoker
 from lamina.errors import ResourceNotFound, StoreError
 from lamina.store.base import Delete, Put, Store
 from lamina.store.events import AsyncEvent, EventQueueStats
 
-#: Condition of events refused because the function's reserved concurrency is 0.
-ZERO_RESERVED = "ZeroReservedConcurrency"
-#: Condition of an event stopped as a recursive loop (engine/recursion.py).
-RECURSIVE = "RecursiveInvocationException"
-#: DLQ ErrorMessage per condition of events that never ran (AWS's text, typo included).
-DLQ_MESSAGES = {
-    ZERO_RESERVED: "Function not invoked. Function isconfigured with zero reserved concurrent"
-    " executions",
-    RECURSIVE: "Function not invoked. Lambda detected a recursive loop.",
-}
 log = logging.getLogger("lamina.async")
 
 #: Most events one poller claims per round.
@@ -57,14 +43,9 @@ SHARED_CLAIM_S = 10.0
 SHARED_RENEW_S = 3.0
 #: A poller with nothing due looks again after at most this long.
 IDLE_POLL_S = 1.0
-#: How long a claimed event waits for a lease before it goes back to the queue untouched.
-ADMISSION_WAIT_S = 1.0
 #: First and longest pause before retrying a write the store refused (a full disk).
 STORE_RETRY_S = 0.5
 STORE_RETRY_MAX_S = 10.0
-#: Backoff after a system error: first delay, and cap (reference C.1).
-SYSTEM_BACKOFF_FIRST_S = 1.0
-SYSTEM_BACKOFF_MAX_S = 300.0
 PAUSED_KIND = "queue-paused"
 #: A node sharing its store tells the others about new events of a function at most this often.
 ANNOUNCE_EVERY_S = 0.2
@@ -121,10 +102,9 @@ class AsyncQueue:
         self._acking = Batcher[str](self._ack)
         self._stopping = False
         self._paused: set[str] = set()
-        self._system_failures: Counter[str] = Counter()
-        self.succeeded: Counter[str] = Counter()
-        self.retried: Counter[str] = Counter()
-        self.dropped: Counter[str] = Counter()
+        self.attempts = Attempts(
+            settings, store, invoker, configs, destinations, clock, self._acking.submit
+        )
         self._announce: Announce | None = None
         self._claim_s = EVENT_CLAIM_S
         self._in_flight: set[str] = set()  # request ids this node runs
@@ -281,14 +261,13 @@ class AsyncQueue:
                 cfg = await self.configs.effective(event.function, event.qualifier)
                 target = await self.invoker.resolve(event.function, event.qualifier)
             except ResourceNotFound:
-                self.dropped[event.function] += 1
-                await self._acking.submit(event.request_id)
+                await self.attempts.gone(event)
                 continue
-            await self._give_up(event, cfg, ZERO_RESERVED, 0, target)
+            await self.attempts.give_up(event, cfg, ZERO_RESERVED, 0, target)
         return len(events)
 
     def _start_run(self, event: AsyncEvent) -> None:
-        task = asyncio.create_task(self._run(event))
+        task = asyncio.create_task(self.attempts.run(event))
         self._running.add(task)
         self._in_flight.add(event.request_id)
         task.add_done_callback(self._running.discard)
@@ -307,149 +286,28 @@ class AsyncQueue:
             except Exception as exc:  # the store is unreachable: try again next round
                 log.warning("could not extend event claims: %s", exc)
 
-    # -- one event ----------------------------------------------------------------------------
-    async def _run(self, event: AsyncEvent) -> None:
-        try:
-            cfg = await self.configs.effective(event.function, event.qualifier)
-            if self.clock.time() - event.enqueued_at > cfg.max_age_s:
-                target = await self.invoker.resolve(event.function, event.qualifier)
-                await self._give_up(event, cfg, "EventAgeExceeded", event.attempts, target)
-                return
-            lineage = self.invoker.recursion.lineage_of(event.request_id)
-            if lineage and await self.invoker.recursion.stops(event.function, lineage):
-                target = await self.invoker.resolve(event.function, event.qualifier)
-                await self._give_up(event, cfg, RECURSIVE, event.attempts, target)
-                return
-            inv = Invocation(
-                event.function, event.qualifier, event.payload, event.request_id, lineage=lineage
-            )
-            outcome = await self.invoker.invoke_queued(inv, wait_s=ADMISSION_WAIT_S)
-        except ResourceNotFound:
-            log.warning("event %s dropped: function %s is gone", event.request_id, event.function)
-            self.dropped[event.function] += 1
-            await self._acking.submit(event.request_id)
-            return
-        except Exception as exc:  # a system error: back off, not an attempt
-            await self._system_error(event, str(exc))
-            return
-        await self._settle(event, cfg, outcome)
-
-    async def _settle(self, event: AsyncEvent, cfg: EventInvokeConfig, out: Outcome) -> None:
-        if out.kind is OutcomeKind.THROTTLED:  # not an attempt: back to the queue untouched
-            await self.store.reschedule_event(
-                event.request_id,
-                next_at=event.next_at,
-                attempts=event.attempts,
-                last_error=event.last_error,
-            )
-            return
-        if out.kind is OutcomeKind.PLATFORM_ERROR:
-            await self._system_error(event, out.detail or "")
-            return
-        attempts = event.attempts + 1
-        self._system_failures.pop(event.request_id, None)
-        log.debug(
-            "event %s attempt %d/%d %s %.1f ms",
-            event.request_id,
-            attempts,
-            cfg.retries + 1,
-            out.error_type or "ok",
-            out.duration_ms,
-        )
-        if out.kind is OutcomeKind.OK:
-            log.info("event %s succeeded after %d attempts", event.request_id, attempts)
-            self.succeeded[event.function] += 1
-            self.invoker.recursion.settled(event.request_id)
-            await self._acking.submit(event.request_id)
-            if cfg.on_success:
-                record = self._record(event, "Success", attempts, out.invoked_arn, out)
-                await self.destinations.deliver(cfg.on_success, record)
-        elif attempts <= cfg.retries:
-            self.retried[event.function] += 1
-            delay = self.settings.async_retry_base_delay * attempts
-            await self.store.reschedule_event(
-                event.request_id,
-                next_at=self.clock.time() + delay,
-                attempts=attempts,
-                last_error=_error_text(out),
-            )
-        else:
-            await self._give_up(event, cfg, "RetriesExhausted", attempts, out, out)
-
-    async def _give_up(
-        self,
-        event: AsyncEvent,
-        cfg: EventInvokeConfig,
-        condition: str,
-        attempts: int,
-        target: Target | Outcome,
-        out: Outcome | None = None,
-    ) -> None:
-        """Drop the event: OnFailure record, dead-letter queue, ack. `target` says where
-        failures of the invoked function go; `out` is the last attempt's outcome, if any."""
-        self.dropped[event.function] += 1
-        self.invoker.recursion.settled(event.request_id)
-        log.info("event %s dropped: %s after %d attempts", event.request_id, condition, attempts)
-        if cfg.on_failure:
-            record = self._record(event, condition, attempts, target.invoked_arn, out)
-            await self.destinations.deliver(cfg.on_failure, record)
-        dlq = target.dead_letter_target
-        if dlq:
-            error = _error_text(out) if out else DLQ_MESSAGES.get(condition, condition)
-            await self.destinations.dead_letter(dlq, event.payload, event.request_id, error)
-        await self._acking.submit(event.request_id)
-
-    def _record(
-        self,
-        event: AsyncEvent,
-        condition: str,
-        attempts: int,
-        invoked_arn: str,
-        out: Outcome | None,
-    ) -> dict[str, object]:
-        # AWS names the unqualified function's $LATEST in the record (reference C.3)
-        arn = invoked_arn if event.qualifier else f"{invoked_arn}:$LATEST"
-        return invocation_record(
-            request_id=event.request_id,
-            function_arn=arn,
-            condition=condition,
-            attempts=attempts,
-            request_payload=event.payload,
-            executed_version=out.executed_version if out else None,
-            function_error=out.function_error if out else None,
-            response_payload=out.payload if out else None,
-            now=self.clock.time(),
-        )
-
-    async def _system_error(self, event: AsyncEvent, reason: str) -> None:
-        n = self._system_failures[event.request_id]
-        self._system_failures[event.request_id] = n + 1
-        delay = min(SYSTEM_BACKOFF_MAX_S, SYSTEM_BACKOFF_FIRST_S * 2**n)
-        log.warning("event %s system error (%s); retry in %.0f s", event.request_id, reason, delay)
-        await self.store.reschedule_event(
-            event.request_id,
-            next_at=self.clock.time() + delay,
-            attempts=event.attempts,
-            last_error=f"system error: {reason}",
-        )
+    @property
+    def dropped(self) -> Counter[str]:
+        """Events dropped per function (AWS: AsyncEventsDropped)."""
+        return self.attempts.dropped
 
     # -- what AWS lacks -----------------------------------------------------------------------
     async def stats(self, function: str) -> tuple[EventQueueStats, QueueCounters, bool]:
         stats = await self.store.event_stats(function, now=self.clock.time())
         counters = QueueCounters(
             self.intake.received().get(function, 0),
-            self.succeeded[function],
-            self.retried[function],
-            self.dropped[function],
+            self.attempts.succeeded[function],
+            self.attempts.retried[function],
+            self.attempts.dropped[function],
         )
         return stats, counters, function in self._paused
 
     def statistics(self) -> AsyncQueueStatistics:
         return AsyncQueueStatistics(
             received=self.intake.received(),
-            succeeded=dict(self.succeeded),
-            retried=dict(self.retried),
-            dropped=dict(self.dropped),
+            succeeded=dict(self.attempts.succeeded),
+            retried=dict(self.attempts.retried),
+            dropped=dict(self.attempts.dropped),
             paused=frozenset(self._paused),
         )
 
@@ -479,12 +337,6 @@ class AsyncQueue:
         self._ensure_poller(function)
         if self._announce is not None:
             await self._announce("resumed", function)
-
-
-def _error_text(out: Outcome | None) -> str:
-    if out is None:
-        return ""
-    return f"{out.error_type}: {out.payload[:512].decode(errors='replace')}"
 
 
 def _report_failed_run(task: asyncio.Task[None]) -> None:
