@@ -56,11 +56,13 @@ __all__ = [
 _redis_databases = itertools.count(1)
 
 
-def store_args(request: pytest.FixtureRequest) -> list[str]:
-    """`--store` for one group of nodes (a test's own, or a module's shared node):
-    LAMINA_TEST_STORE=redis puts them on an empty database of the session's redis-server; the
-    default is each node's own SQLite store."""
-    if os.environ.get("LAMINA_TEST_STORE") != "redis":
+def store_args(request: pytest.FixtureRequest, store: str = "default") -> list[str]:
+    """`--store` for one group of nodes (a test's own, or a module's shared node): "redis" (or
+    "default" under LAMINA_TEST_STORE=redis) puts them on an empty database of the session's
+    redis-server; otherwise each node has its own SQLite store."""
+    if store == "default":
+        store = "redis" if os.environ.get("LAMINA_TEST_STORE") == "redis" else "sqlite"
+    if store != "redis":
         return []
     server: RedisServer = request.getfixturevalue("redis_server")
     db = next(_redis_databases)
@@ -88,6 +90,21 @@ def node_factory(
         n.stop()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module that sets `STORES = ("sqlite", "redis")` runs its shared-node tests once per
+    store (the API modules that matter most for issue 10: both stores, every CI run)."""
+    stores = getattr(metafunc.module, "STORES", None)
+    if stores and "shared_node" in metafunc.fixturenames:
+        metafunc.parametrize("node_store", stores, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def node_store(request: pytest.FixtureRequest) -> str:
+    """The store of the module's shared node: "sqlite", "redis", or "default" (as
+    LAMINA_TEST_STORE says)."""
+    return str(getattr(request, "param", "default"))
+
+
 @pytest.fixture(scope="module")
 def shared_node_args() -> tuple[str, ...]:
     """Flags of the module's shared node; a module overrides this fixture to add its own."""
@@ -98,11 +115,13 @@ def shared_node_args() -> tuple[str, ...]:
 def shared_node(
     tmp_path_factory: pytest.TempPathFactory,
     shared_node_args: tuple[str, ...],
+    node_store: str,
     request: pytest.FixtureRequest,
 ) -> Iterator[NodeProcess]:
-    """One `lamina serve` for the whole test module. Tests on it work on names of their own
-    (`unique_name`) and never assume the node is empty, so they may run in any order."""
-    args = [*store_args(request), *shared_node_args]
+    """One `lamina serve` for the whole test module (per store, for modules with STORES).
+    Tests on it work on names of their own (`unique_name`) and never assume the node is empty,
+    so they may run in any order."""
+    args = [*store_args(request, node_store), *shared_node_args]
     n = NodeProcess(tmp_path_factory.mktemp("shared") / "data", free_port(), args)
     n.start()
     yield n

@@ -15,6 +15,9 @@ import pytest
 
 from harness import NodeProcess, read_jsonl, wait_for, zip_source
 
+#: The shared-node tests run on both stores (tests/conftest.py: pytest_generate_tests).
+STORES = ("sqlite", "redis")
+
 #: Async retry base delay the test nodes run with (AWS: 60 s).
 BASE_DELAY_S = 0.5
 

@@ -18,6 +18,9 @@ from botocore.exceptions import ClientError
 
 from harness import NodeProcess, wait_for
 
+#: The shared-node tests run on both stores (tests/conftest.py: pytest_generate_tests).
+STORES = ("sqlite", "redis")
+
 SLEEPER = """
 import json, os, time
 

@@ -14,6 +14,9 @@ import pytest
 
 from harness import FUNCTIONS_DIR, ROLE, NodeProcess, zip_dir, zip_source
 
+#: The shared-node tests run on both stores (tests/conftest.py: pytest_generate_tests).
+STORES = ("sqlite", "redis")
+
 ECHO = {"app.py": "def handler(event, context):\n    return event\n"}
 FAST_WAIT = {"Delay": 0.1, "MaxAttempts": 50}
 

@@ -13,6 +13,9 @@ from botocore.exceptions import ClientError
 
 from harness import NodeProcess, zip_source
 
+#: The shared-node tests run on both stores (tests/conftest.py: pytest_generate_tests).
+STORES = ("sqlite", "redis")
+
 COUNTER = """
 import os
 count = 0

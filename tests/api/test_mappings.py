@@ -13,6 +13,9 @@ import pytest
 
 from harness import NodeProcess, queue_counts, read_jsonl, wait_for
 
+#: The shared-node tests run on both stores (tests/conftest.py: pytest_generate_tests).
+STORES = ("sqlite", "redis")
+
 Namer = Callable[[str], str]
 
 CONSUMER = """

@@ -16,6 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness import ROLE, NodeProcess, wait_for, zip_source
 
+#: The shared-node tests run on both stores (tests/conftest.py: pytest_generate_tests).
+STORES = ("sqlite", "redis")
+
 HANDLER = """
 import time
 

@@ -16,6 +16,9 @@ import pytest
 
 from harness import NodeProcess, aws_env, run_aws, unique_name
 
+#: The shared-node tests run on both stores (tests/conftest.py: pytest_generate_tests).
+STORES = ("sqlite", "redis")
+
 ACCOUNT = "000000000000"
 
 

@@ -10,6 +10,9 @@ from botocore.exceptions import ClientError
 
 from harness import ROLE, NodeProcess, zip_source
 
+#: The shared-node tests run on both stores (tests/conftest.py: pytest_generate_tests).
+STORES = ("sqlite", "redis")
+
 ECHO = {"app.py": "def handler(event, context):\n    return event\n"}
 
 
