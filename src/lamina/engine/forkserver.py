@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lamina.engine.interpreters import node_library_paths
+from lamina.engine.pipes import Pipes
 from lamina.engine.process_groups import kill_group
-from lamina.engine.sandbox import Pipes
 from lamina.runtime import protocol
 from lamina.runtime.template import Exited, Fork, Forked, encoder, template_decoder
 

@@ -33,20 +33,12 @@ from lamina.engine.logs import tail_4kb
 from lamina.engine.pool import MEMORY_BUDGET_EXCEEDED, Pool
 from lamina.engine.provisioner import ProvisionedBook
 from lamina.engine.recursion import RecursionGuard, trace_header
-from lamina.engine.reports import RunReport
+from lamina.engine.reports import MAX_RESPONSE_BYTES, RESPONSE_TOO_LARGE, RunReport
 from lamina.engine.telemetry import Telemetry
 from lamina.errors import RecursiveInvocation, ResourceNotFound, TooManyRequests
 from lamina.store.base import Store
 
 log = logging.getLogger("lamina.invoker")
-
-#: Largest response a sync invoke may return (reference B.5).
-MAX_RESPONSE_BYTES = 6_291_556
-#: What a response over MAX_RESPONSE_BYTES is replaced with.
-RESPONSE_TOO_LARGE = (
-    b'{"errorMessage":"Response payload size exceeded maximum allowed payload size'
-    b' (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}'
-)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,15 @@ from lamina.runtime import protocol
 
 FromRuntime = protocol.InitDone | protocol.InitFailed | protocol.Result
 
+#: Largest response a sync invoke may return (reference B.5).
+MAX_RESPONSE_BYTES = 6_291_556
+#: What a response over MAX_RESPONSE_BYTES is replaced with (reference B.3, observed on AWS).
+RESPONSE_TOO_LARGE = (
+    b'{"errorMessage":"Response payload size exceeded maximum allowed payload size'
+    b' (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}'
+)
+#: The result an environment's oversize response frame is answered with.
+TOO_LARGE_RESULT = protocol.Result("", RESPONSE_TOO_LARGE, "Function.ResponseSizeTooLarge", 0.0, 0)
 #: errorType of a run killed at its deadline.
 TIMED_OUT = "Sandbox.Timedout"
 #: errorType of a runtime killed for using more than its MemorySize.

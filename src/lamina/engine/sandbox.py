@@ -14,15 +14,22 @@ import contextlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import psutil
 
 from lamina.clock import Clock
+from lamina.engine.pipes import Pipes
 from lamina.engine.process_groups import kill_group
-from lamina.engine.reports import Exchange, ExchangeEnd, FromRuntime, exit_reason
+from lamina.engine.reports import (
+    MAX_RESPONSE_BYTES,
+    TOO_LARGE_RESULT,
+    Exchange,
+    ExchangeEnd,
+    FromRuntime,
+    exit_reason,
+)
 from lamina.runtime import protocol
 
 log = logging.getLogger("lamina.engine.sandbox")
@@ -35,18 +42,9 @@ OUTPUT_DRAIN_TIMEOUT_S = 1.0
 OUTPUT_READ_CHUNK_BYTES = 65536
 #: Size of one read from the frame pipe (a 6 MB result arrives in several).
 FRAME_READ_CHUNK_BYTES = 262144
-#: Largest frame taken from an environment: a 6 MB response (AWS: 6,291,556 bytes) plus the
-#: Result's other fields. A longer frame is dropped as it arrives, never held (issue 13).
-MAX_FRAME_BYTES = 6_291_556 + 65_536
-#: What the caller gets instead of an oversize response (reference B.3, observed on AWS).
-TOO_LARGE_RESULT = protocol.Result(
-    "",
-    b'{"errorMessage":"Response payload size exceeded maximum allowed payload size'
-    b' (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}',
-    "Function.ResponseSizeTooLarge",
-    0.0,
-    0,
-)
+#: Largest frame taken from an environment: a 6 MB response plus the Result's other fields.
+#: A longer frame is dropped as it arrives, never held (issue 13).
+MAX_FRAME_BYTES = MAX_RESPONSE_BYTES + 65_536
 #: Bytes per MiB, for RSS → MB.
 BYTES_PER_MB = 1024 * 1024
 
@@ -394,32 +392,3 @@ class Sandbox:
                 os.close(self._write_fd)
         if not self._output_closed.done():
             self._output_closed.set_result(None)
-
-
-@dataclass(frozen=True)
-class Pipes:
-    """The three pipes of one environment: frames in, frames out, and output (fds 1 and 2)."""
-
-    read: int  #: parent reads frames
-    write: int  #: parent writes frames
-    output: int  #: parent reads the child's stdout + stderr
-    child_read: int
-    child_write: int
-    child_output: int
-
-    @classmethod
-    def open(cls) -> Pipes:
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
-        out_r, out_w = os.pipe()
-        return cls(from_child_r, to_child_w, out_r, to_child_r, from_child_w, out_w)
-
-    def close_child_ends(self) -> None:
-        for fd in (self.child_read, self.child_write, self.child_output):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    def close_parent_ends(self) -> None:
-        for fd in (self.read, self.write, self.output):
-            with contextlib.suppress(OSError):
-                os.close(fd)
