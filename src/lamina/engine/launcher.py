@@ -57,6 +57,8 @@ class EnvironmentSpec:
     account_id: str
     endpoint_url: str
     revision: str
+    #: The function's layers merged in layer order (AWS's /opt); None without layers.
+    opt_dir: Path | None = None
 
 
 def child_environment(
