@@ -118,14 +118,25 @@ def shared_node(
     node_store: str,
     request: pytest.FixtureRequest,
 ) -> Iterator[NodeProcess]:
-    """One `lamina serve` for the whole test module (per store, for modules with STORES).
+    """One `lamina serve` for the whole test module (per store, for modules with STORES; on
+    Redis a cluster of two, whose clients spread their calls over both nodes).
     Tests on it work on names of their own (`unique_name`) and never assume the node is empty,
     so they may run in any order."""
     args = [*store_args(request, node_store), *shared_node_args]
-    n = NodeProcess(tmp_path_factory.mktemp("shared") / "data", free_port(), args)
+    port = free_port()
+    if node_store == "redis":  # queue URLs name the cluster's "load balancer": the first node
+        args += ["--public-url", f"http://127.0.0.1:{port}"]
+    n = NodeProcess(tmp_path_factory.mktemp("shared") / "data", port, args)
     n.start()
+    if node_store == "redis":
+        # Two nodes on one Redis behind a "load balancer": the clients alternate between them.
+        peer = NodeProcess(tmp_path_factory.mktemp("shared-peer") / "data", free_port(), args)
+        peer.start()
+        n.peers.append(peer)
     yield n
     n.stop()
+    for peer in n.peers:
+        peer.stop()
 
 
 @pytest.fixture
@@ -151,6 +162,13 @@ def unique_name_fixture() -> Callable[[str], str]:
 def lam(node: NodeProcess) -> Any:
     """A boto3 Lambda client for `node`."""
     return node.client("lambda")
+
+
+@pytest.fixture
+def lam_one(node: NodeProcess) -> Any:
+    """A Lambda client that talks to one node even in a cluster: for what is per node (warm
+    environments, provisioned environments, module state)."""
+    return node.client("lambda", spread=False)
 
 
 @pytest.fixture

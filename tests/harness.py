@@ -130,6 +130,22 @@ def _read_payload(parsed: dict[str, Any], **_: Any) -> None:
         parsed["Payload"] = StreamingBody(io.BytesIO(data), len(data))
 
 
+class _Spread:
+    """botocore `before-sign` hook that sends each call to the next node in turn (before
+    signing, so the signature covers the node it goes to)."""
+
+    def __init__(self, nodes: list[NodeProcess]) -> None:
+        self.nodes = nodes
+        self.turn = 0
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        node = self.nodes[self.turn % len(self.nodes)]
+        self.turn += 1
+        scheme, rest = request.url.split("://", 1)
+        path = rest.split("/", 1)[1] if "/" in rest else ""
+        request.url = f"{scheme}://127.0.0.1:{node.port}/{path}"
+
+
 @dataclass
 class NodeProcess:
     """A `lamina serve` subprocess and how to reach it."""
@@ -142,6 +158,9 @@ class NodeProcess:
     #: Clients handed out, closed with the node (an unclosed pool is a ResourceWarning: an error).
     clients: list[Any] = field(default_factory=list, repr=False)
     shared_clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: Other nodes on the same store: this node's boto3 clients spread their calls over all of
+    #: them, as a load balancer in front of a cluster would (one call to each in turn).
+    peers: list[NodeProcess] = field(default_factory=list, repr=False)
 
     @property
     def url(self) -> str:
@@ -207,11 +226,15 @@ class NodeProcess:
         while self.clients:
             self.clients.pop().close()
 
-    def client(self, service: str = "lambda", **config: Any) -> Any:
+    def client(self, service: str = "lambda", *, spread: bool = True, **config: Any) -> Any:
         """A boto3 client for this node: one per service with the default config (boto3 clients
-        are thread-safe), a new one when `config` asks for something else."""
-        if not config and service in self.shared_clients:
-            return self.shared_clients[service]
+        are thread-safe), a new one when `config` asks for something else. With peers, its calls
+        go to every node in turn unless `spread` is False (what is per node: warm environments,
+        provisioned ones)."""
+        spread = spread and bool(self.peers)
+        key = service if spread or not self.peers else service + ":pinned"
+        if not config and key in self.shared_clients:
+            return self.shared_clients[key]
         cfg = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
             read_timeout=120,
@@ -227,9 +250,11 @@ class NodeProcess:
             config=cfg,
         )
         made.meta.events.register("after-call.lambda.Invoke", _read_payload)
+        if spread:
+            made.meta.events.register("before-sign", _Spread([self, *self.peers]))
         self.clients.append(made)
         if not config:
-            self.shared_clients[service] = made
+            self.shared_clients[key] = made
         return made
 
 

@@ -48,6 +48,13 @@ class Settings:
 
     host: str = field(default="127.0.0.1", metadata=_flag("Address to listen on."))
     port: int = field(default=DEFAULT_PORT, metadata=_flag("Port to listen on."))
+    public_url: str | None = field(
+        default=None,
+        metadata=_flag(
+            "The URL clients reach this node at (a cluster's load balancer): the base of SQS"
+            " queue URLs. Default: http://HOST:PORT."
+        ),
+    )
     data_dir: Path = field(default=DEFAULT_DATA_DIR, metadata=_flag("Where state lives."))
     store: str = field(
         default="sqlite",
@@ -146,6 +153,11 @@ class Settings:
     def endpoint_url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def queue_url_base(self) -> str:
+        """Where SQS queue URLs point: --public-url, else this node."""
+        return (self.public_url or self.endpoint_url).rstrip("/")
 
     @property
     def unreserved_floor(self) -> int:

@@ -106,7 +106,7 @@ class Node:
             self.clock,
             region=settings.region,
             account_id=settings.account_id,
-            endpoint_url=settings.endpoint_url,
+            endpoint_url=settings.queue_url_base,
         )
         self._build_control(settings)
         self._build_engine(settings)
@@ -189,6 +189,7 @@ class Node:
         self.provisioner = Provisioner(
             self.provisioned, self.aliases, self.invoker.spec, self.pool, self.provisioned_book
         )
+        self.leases.provisioned = self.provisioner.all_figures
         self.intake = EventIntake(self.store, self.clock)
         self.destinations = Destinations(self.arns, self.functions, self.queues, self.intake)
         self.async_queue = AsyncQueue(
@@ -208,6 +209,7 @@ class Node:
             settings.region,
             self.mappings.record_result,
             self.clock,
+            self.global_slots,
         )
         self.snapshots = Snapshots(
             clock=self.clock,
@@ -234,6 +236,9 @@ class Node:
         cluster.handle("function", self._function_changed)
         cluster.handle("provisioned", self._provisioned_changed)
         cluster.handle("mapping", self._mapping_changed_elsewhere)
+        self.queues.registry.share(cluster.publish)
+        cluster.handle("queue", self.queues.registry.refresh)
+        self.provisioner.share(self.leases.others, self.leases.sync)
         self.async_queue.share(cluster.publish)
         cluster.handle("events", self.async_queue.wake)
         cluster.handle("paused", self.async_queue.follow_pause)
@@ -285,7 +290,10 @@ class Node:
         self.event_configs.forget(name)
         await self.permissions.drop_orphans(name)
         found = await self.functions.records.meta(name)
-        self.concurrency.set_reserved(name, found[0].reserved_concurrency if found else None)
+        reserved = found[0].reserved_concurrency if found else None
+        self.concurrency.set_reserved(name, reserved)
+        if self.global_slots is not None:  # what admission on every node reads
+            await self.global_slots.set_reserved(name, reserved)
         await self.provisioner.changed(name)
         await self._publish("function", name)
 
@@ -328,8 +336,13 @@ class Node:
         if swept:
             log.info("start-up sweep removed %d unreferenced code packages", swept)
         await self.logs.start()
+        reserved: dict[str, int] = {}
         for meta in await self.functions.records.all_meta():
             self.concurrency.set_reserved(meta.name, meta.reserved_concurrency)
+            if meta.reserved_concurrency is not None:
+                reserved[meta.name] = meta.reserved_concurrency
+        if self.global_slots is not None:
+            await self.global_slots.sync_reserved(reserved)
         await self.queues.start()
         if self.settings.fork_server:
             forked = await self.launcher.start()

@@ -92,20 +92,20 @@ def invoke(lam: Any, name: str, payload: Any = None, **kwargs: Any) -> tuple[dic
     return out, json.loads(out["Payload"].read() or b"null")
 
 
-def test_module_state_survives_between_warm_calls(lam: Any, create_function: Any) -> None:
+def test_module_state_survives_between_warm_calls(lam_one: Any, create_function: Any) -> None:
     name = create_function({"app.py": COUNTER})["FunctionName"]
-    _, first = invoke(lam, name)
-    _, second = invoke(lam, name)
+    _, first = invoke(lam_one, name)
+    _, second = invoke(lam_one, name)
     assert (first["count"], second["count"]) == (1, 2)
     assert first["pid"] == second["pid"]
 
 
 def test_cold_start_reports_init_duration_and_warm_call_does_not(
-    lam: Any, create_function: Any
+    lam_one: Any, create_function: Any
 ) -> None:
     name = create_function({"app.py": COUNTER})["FunctionName"]
-    cold, _ = invoke(lam, name, LogType="Tail")
-    warm, _ = invoke(lam, name, LogType="Tail")
+    cold, _ = invoke(lam_one, name, LogType="Tail")
+    warm, _ = invoke(lam_one, name, LogType="Tail")
     cold_log = base64.b64decode(cold["LogResult"]).decode()
     warm_log = base64.b64decode(warm["LogResult"]).decode()
     assert "Init Duration:" in cold_log and "REPORT RequestId:" in cold_log

@@ -118,7 +118,7 @@ def test_config_reaches_ready_with_true_figures_and_serves_warm(
 
 
 def test_calls_beyond_provisioned_spill_over_to_cold_environments(
-    node: NodeProcess, lam: Any, create_function: Any
+    node: NodeProcess, lam: Any, lam_one: Any, create_function: Any
 ) -> None:
     name = published(create_function, lam)
     lam.put_provisioned_concurrency_config(
@@ -130,8 +130,10 @@ def test_calls_beyond_provisioned_spill_over_to_cold_environments(
 
     def call() -> None:
         barrier.wait()
-        results.append(
-            lam.invoke(FunctionName=name, Qualifier="live", Payload=b'{"sleep": 2}', LogType="Tail")
+        results.append(  # provisioned environments are per node: all four calls to one node
+            lam_one.invoke(
+                FunctionName=name, Qualifier="live", Payload=b'{"sleep": 2}', LogType="Tail"
+            )
         )
 
     threads = [threading.Thread(target=call) for _ in range(4)]

@@ -34,12 +34,12 @@ async def nodes(
     await b.redis.aclose()
 
 
-async def _admit_all(slots: GlobalSlots, function: str, n: int, **limits: int | None) -> list[str]:
+async def _admit_all(slots: GlobalSlots, function: str, n: int, account_limit: int) -> list[str]:
     """Try `n` admissions at once; the reasons of those throttled, 'OK' for the others."""
 
     async def one() -> str:
         try:
-            await slots.admit(function, **limits)  # type: ignore[arg-type]
+            await slots.admit(function, account_limit=account_limit)
         except TooManyRequests as exc:
             return exc.reason
         return "OK"
@@ -51,10 +51,8 @@ async def test_a_reserved_limit_holds_across_nodes(
     nodes: tuple[FakeClock, GlobalSlots, GlobalSlots],
 ) -> None:
     _clock, a, b = nodes
-    limits = {"reserved": 5, "unreserved_limit": 100, "account_limit": 105}
-    answers = await asyncio.gather(
-        _admit_all(a, "f", 15, **limits), _admit_all(b, "f", 15, **limits)
-    )
+    await a.set_reserved("f", 5)
+    answers = await asyncio.gather(_admit_all(a, "f", 15, 105), _admit_all(b, "f", 15, 105))
     every = [r for node in answers for r in node]
     assert every.count("OK") == 5
     assert set(every) - {"OK"} == {RESERVED_LIMIT}
@@ -65,9 +63,9 @@ async def test_the_unreserved_pool_and_the_account_throttle_with_the_account_rea
     nodes: tuple[FakeClock, GlobalSlots, GlobalSlots],
 ) -> None:
     _clock, a, b = nodes
-    limits = {"reserved": None, "unreserved_limit": 3, "account_limit": 10}
-    await _admit_all(a, "f", 2, **limits)
-    answers = await _admit_all(b, "g", 3, **limits)
+    await a.set_reserved("h", 7)  # the unreserved pool is 10 - 7 = 3
+    await _admit_all(a, "f", 2, 10)
+    answers = await _admit_all(b, "g", 3, 10)
     assert sorted(answers) == [ACCOUNT_LIMIT, ACCOUNT_LIMIT, "OK"]
     assert await b.counts("g") == (1, 3, 3)
 
@@ -76,28 +74,56 @@ async def test_released_slots_return_and_the_counters_go_back_to_zero(
     nodes: tuple[FakeClock, GlobalSlots, GlobalSlots],
 ) -> None:
     _clock, a, _b = nodes
-    limits = {"reserved": 2, "unreserved_limit": 10, "account_limit": 12}
-    slots = [await a.admit("f", **limits) for _ in range(2)]  # type: ignore[arg-type]
+    await a.set_reserved("f", 2)
+    slots = [await a.admit("f", account_limit=12) for _ in range(2)]
     with pytest.raises(TooManyRequests):
-        await a.admit("f", **limits)  # type: ignore[arg-type]
+        await a.admit("f", account_limit=12)
     for slot in slots:
         await a.release(slot)
     assert await a.counts("f") == (0, 0, 0)
-    await a.admit("f", **limits)  # type: ignore[arg-type]
+    await a.admit("f", account_limit=12)
 
 
 async def test_a_dead_nodes_slots_return_after_the_lease_while_a_live_node_keeps_its_own(
     nodes: tuple[FakeClock, GlobalSlots, GlobalSlots],
 ) -> None:
     clock, a, b = nodes
-    limits = {"reserved": 4, "unreserved_limit": 10, "account_limit": 14}
-    await _admit_all(a, "f", 2, **limits)  # a will die: it never renews
-    await _admit_all(b, "f", 2, **limits)
-    assert await _admit_all(b, "f", 1, **limits) == [RESERVED_LIMIT]
+    await a.set_reserved("f", 4)
+    await _admit_all(a, "f", 2, 14)  # a will die: it never renews
+    await _admit_all(b, "f", 2, 14)
+    assert await _admit_all(b, "f", 1, 14) == [RESERVED_LIMIT]
 
     clock.advance(a.lease_s - 1)
     await b.renew()
     clock.advance(2)  # a's leases have ended, b's were extended
 
     assert await b.counts("f") == (2, 0, 2)
-    assert await _admit_all(b, "f", 3, **limits) == ["OK", "OK", RESERVED_LIMIT]
+    assert await _admit_all(b, "f", 3, 14) == ["OK", "OK", RESERVED_LIMIT]
+
+
+async def test_a_reservation_changed_through_one_node_holds_at_the_others_next_admission(
+    nodes: tuple[FakeClock, GlobalSlots, GlobalSlots],
+) -> None:
+    _clock, a, b = nodes
+    await a.set_reserved("f", 0)
+    assert await _admit_all(b, "f", 1, 10) == [RESERVED_LIMIT]
+    await a.set_reserved("f", None)
+    assert await _admit_all(b, "f", 1, 10) == ["OK"]
+    await b.sync_reserved({"f": 1, "g": 9})
+    assert await _admit_all(a, "f", 2, 10) == [RESERVED_LIMIT] * 2  # f's one slot is held
+    assert await _admit_all(a, "h", 1, 10) == [ACCOUNT_LIMIT]  # 10 - 1 - 9 leaves none
+
+
+async def test_a_held_slot_set_admits_at_most_its_limit_across_nodes(
+    nodes: tuple[FakeClock, GlobalSlots, GlobalSlots],
+) -> None:
+    clock, a, b = nodes
+    group = "lamina:{slots}:esm:test"
+    held = await asyncio.gather(*(n.hold(group, 3) for n in (a, b, a, b, a)))
+    assert sum(slot is not None for slot in held) == 3
+    first = next(slot for slot in held if slot is not None)
+    owner = a if first in a._held else b
+    await owner.release(first)
+    assert await b.hold(group, 3) is not None
+    clock.advance(a.lease_s + 1)  # nobody renewed: every lease ended
+    assert all([await a.hold(group, 3) for _ in range(3)])

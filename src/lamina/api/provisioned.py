@@ -19,8 +19,9 @@ from lamina.control.provisioned import ProvisionedConfig
 PATH = "/2019-09-30/functions/{name}/provisioned-concurrency"
 
 
-def render(s: Services, c: ProvisionedConfig, *, arn: bool = False) -> dict[str, Any]:
-    allocated, status, reason = s.provisioner.figures(c.function, c.qualifier, c.requested)
+async def render(s: Services, c: ProvisionedConfig, *, arn: bool = False) -> dict[str, Any]:
+    figures = await s.provisioner.cluster_figures(c.function, c.qualifier, c.requested)
+    allocated, status, reason = figures
     out: dict[str, Any] = {
         "RequestedProvisionedConcurrentExecutions": c.requested,
         "AvailableProvisionedConcurrentExecutions": allocated,
@@ -40,7 +41,7 @@ async def put_config(request: Request) -> Response:
     name, qualifier = path_name(request)
     req = await parse(request, shapes.PutProvisionedConcurrencyRequest)
     config = await s.provisioned.put(name, qualifier, req.provisioned_concurrent_executions)
-    return json(request, render(s, config), 202)
+    return json(request, await render(s, config), 202)
 
 
 async def get_or_list(request: Request) -> Response:
@@ -49,10 +50,9 @@ async def get_or_list(request: Request) -> Response:
     if request.query_params.get("List") == "ALL":
         await s.functions.meta(name)
         configs = sorted(await s.provisioned.all(name), key=lambda c: c.qualifier)
-        return paged_json(
-            request, "ProvisionedConcurrencyConfigs", configs, lambda c: render(s, c, arn=True)
-        )
-    return json(request, render(s, await s.provisioned.get(name, qualifier)))
+        rendered = [await render(s, c, arn=True) for c in configs]
+        return paged_json(request, "ProvisionedConcurrencyConfigs", rendered, lambda r: r)
+    return json(request, await render(s, await s.provisioned.get(name, qualifier)))
 
 
 async def delete_config(request: Request) -> Response:

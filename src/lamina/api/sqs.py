@@ -36,6 +36,7 @@ from lamina.errors import SqsError
 from lamina.queues.messages import md5_of_attributes, select_attributes
 from lamina.queues.messaging import Outgoing, Received, Sent
 from lamina.queues.receipts import parse_receipt
+from lamina.queues.registry import UnknownQueue
 from lamina.queues.service import QueueService
 
 TARGET_PREFIX = "AmazonSQS."
@@ -66,11 +67,12 @@ async def create_queue(q: QueueService, r: CreateQueue) -> dict[str, Any]:
 
 @op("GetQueueUrl", GetQueueUrl)
 async def get_queue_url(q: QueueService, r: GetQueueUrl) -> dict[str, Any]:
-    return {"QueueUrl": q.registry.url(q.registry.record(r.queue_name or "-").name)}
+    return {"QueueUrl": q.registry.url((await q.registry.current(r.queue_name or "-")).name)}
 
 
 @op("ListQueues", ListQueues)
 async def list_queues(q: QueueService, r: ListQueues) -> dict[str, Any]:
+    await q.registry.resync()
     urls, token = q.registry.list_urls(r.queue_name_prefix, r.max_results, r.next_token)
     out: dict[str, Any] = {"QueueUrls": urls} if urls else {}
     if token:
@@ -116,7 +118,7 @@ async def untag_queue(q: QueueService, r: Tags) -> dict[str, Any]:
 
 @op("ListQueueTags", Req)
 async def list_queue_tags(q: QueueService, r: Req) -> dict[str, Any]:
-    tags = q.registry.tags(r.queue_url)
+    tags = (await q.registry.current(r.queue_url)).tags
     return {"Tags": tags} if tags else {}
 
 
@@ -333,7 +335,13 @@ async def dispatch(request: Request) -> Response:
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise SqsError("InvalidParameterValue", f"Invalid request: {exc}") from exc
     _trace_id.set(request.headers.get("x-amzn-trace-id"))
-    body = await handler(services(request).queues, req)
+    queues = services(request).queues
+    try:
+        body = await handler(queues, req)
+    except UnknownQueue as exc:  # on a shared store, another node may have just created it
+        if not await queues.registry.found(exc.name):
+            raise
+        body = await handler(queues, req)
     return Response(
         msgspec.json.encode(body),
         200,

@@ -1,13 +1,14 @@
 """Notices between the nodes that share one Redis store: what one node changed, every node knows.
 
 A node publishes a notice on one pub/sub channel when a function changes through it (code,
-configuration, concurrency, aliases, event invoke config), when it queues async events, and
-when a function's event queue is paused or resumed. Every other node applies the notice as if
-the change had happened locally: the function-changed listeners run (the invoker forgets its
-resolve and spec caches and retires environments running old code, reserved concurrency is read
-again, provisioned environments are reconciled), a poller wakes for queued events, the pause
-set follows. Notices are hints on top of the shared store, never the data itself: a node that
-missed one (a lost connection) still reads the truth from the store; it resubscribes by itself.
+configuration, concurrency, aliases, event invoke config), when it queues async events, when
+an SQS queue changes, and when a function's event queue is paused or resumed. Every other
+node applies the notice as if the change had happened locally: the function-changed listeners
+run (the invoker forgets its resolve and spec caches and retires environments running old code,
+reserved concurrency is read again, provisioned environments are reconciled), the queue
+registry reads the queue again, a poller wakes for queued events, the pause set follows.
+Notices are hints on top of the shared store, never the data itself: a node that missed one
+(a lost connection) still reads the truth from the store; it resubscribes by itself.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ log = logging.getLogger("lamina.cluster")
 #: Wait before subscribing again after the connection to Redis broke.
 RESUBSCRIBE_S = 1.0
 
-Handler = Callable[[str], Awaitable[None]]
+Handler = Callable[[str], Awaitable[object]]
 
 
 class Notice(msgspec.Struct, frozen=True):
     node: str
-    kind: str  # "function" | "events" | "paused" | "resumed"
+    kind: str  # "function" | "provisioned" | "mapping" | "queue" | "events" | "paused" | "resumed"
     name: str
 
 

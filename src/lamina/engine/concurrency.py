@@ -161,12 +161,7 @@ class Concurrency:
 
     async def _admit_global(self, function: str) -> Lease:
         assert self._global is not None
-        slot = await self._global.admit(
-            function,
-            reserved=self._reserved.get(function),
-            unreserved_limit=self.unreserved_limit,
-            account_limit=self.account_limit,
-        )
+        slot = await self._global.admit(function, account_limit=self.account_limit)
         lease = self._take(function)
         return Lease(lease.function, lease.reserved, slot)
 

@@ -1,11 +1,13 @@
 """Exact concurrency across every node on one Redis: each slot is a lease in Redis.
 
 Admission is one Lua script (store/redis_lua/admit_slot.lua) over the function's, the
-unreserved pool's and the account's slot sets, so the limits hold across all nodes at every
-instant, not only within a sync interval. Slot writes stay out of Redis's AOF and replication
-(leases, not data: no fsync on the invoke path). Each slot is a member scored by its lease's
-end; the holding node extends its slots every `renew_s`, so a node killed with SIGKILL stops
-renewing and its slots return within `lease_s` (the next admission drops ended leases).
+unreserved pool's and the account's slot sets and the reservations (written by the node a
+reservation changes through, before it answers), so the limits hold across all nodes at every
+instant, not only within a sync interval or after a notice. Slot writes stay out of Redis's
+AOF and replication (leases, not data: no fsync on the invoke path). Each slot is a member
+scored by its lease's end; the holding node extends its slots every `renew_s`, so a node
+killed with SIGKILL stops renewing and its slots return within `lease_s` (the next admission
+drops ended leases).
 Throttles carry the same Reason values as the in-memory `Concurrency`.
 
 A node on a Redis store hands it to `Concurrency.use_global`: every lease (sync invokes and
@@ -22,7 +24,7 @@ import uuid
 from lamina.clock import Clock
 from lamina.errors import TooManyRequests
 from lamina.store import redis_keys as keys
-from lamina.store.redis_base import RedisBase
+from lamina.store.redis_base import RedisBase, as_text, translated
 
 log = logging.getLogger("lamina.slots")
 
@@ -42,35 +44,60 @@ class GlobalSlots(RedisBase):
         self.clock = clock
         self.lease_s = lease_s
         self.renew_s = renew_s
-        self._held: dict[str, str] = {}  # slot id -> function
+        self._held: dict[str, list[str]] = {}  # slot id -> its slot sets
 
-    async def admit(
-        self, function: str, *, reserved: int | None, unreserved_limit: int, account_limit: int
-    ) -> str:
-        """A slot id for one invocation of `function`, or TooManyRequests with its Reason."""
+    async def admit(self, function: str, *, account_limit: int) -> str:
+        """A slot id for one invocation of `function`, or TooManyRequests with its Reason.
+        Reservations are the ones `set_reserved` wrote (by any node)."""
         slot = uuid.uuid4().hex
         now = self.clock.time()
-        args = [
-            repr(now),
-            repr(now + self.lease_s),
-            slot,
-            -1 if reserved is None else reserved,
-            unreserved_limit,
-            account_limit,
-        ]
-        answer = await self.run("admit_slot", keys.slot_keys(function), args)
+        args = [repr(now), repr(now + self.lease_s), slot, account_limit, function]
+        admit_keys = [*keys.slot_keys(function), keys.SLOTS_RESERVED]
+        answer = await self.run("admit_slot", admit_keys, args)
         reason = answer.decode() if isinstance(answer, bytes) else str(answer)
         if reason != "OK":
             raise TooManyRequests(reason)
-        self._held[slot] = function
+        self._held[slot] = keys.slot_keys(function)
+        return slot
+
+    @translated
+    async def set_reserved(self, function: str, value: int | None) -> None:
+        """Record `function`'s reserved concurrency (None: it has none) for every node."""
+        if value is None:
+            await self.redis.hdel(keys.SLOTS_RESERVED, function)
+        else:
+            await self.redis.hset(keys.SLOTS_RESERVED, function, value)
+
+    @translated
+    async def sync_reserved(self, reserved: dict[str, int]) -> None:
+        """Make the recorded reservations exactly `reserved` (the store's, at start-up)."""
+        recorded = {as_text(k) for k in await self.redis.hkeys(keys.SLOTS_RESERVED)}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            gone = recorded - reserved.keys()
+            if gone:
+                pipe.hdel(keys.SLOTS_RESERVED, *gone)
+            if reserved:
+                pipe.hset(keys.SLOTS_RESERVED, mapping=dict(reserved.items()))
+            await pipe.execute()
+
+    async def hold(self, group: str, limit: int) -> str | None:
+        """A slot in the slot set `group` (a full key) that holds at most `limit` live slots
+        across every node, or None while it is full."""
+        slot = uuid.uuid4().hex
+        now = self.clock.time()
+        lease_end = repr(now + self.lease_s)
+        added = await self.run("hold_slot", [group], [repr(now), lease_end, slot, limit])
+        if not added:
+            return None
+        self._held[slot] = [group]
         return slot
 
     async def release(self, slot: str) -> None:
         """Give a slot back (at once, not at its lease's end)."""
-        function = self._held.pop(slot, None)
-        if function is None:
+        sets = self._held.pop(slot, None)
+        if sets is None:
             return
-        await self.run("release_slot", keys.slot_keys(function), [slot])
+        await self.run("release_slot", sets, [slot])
 
     async def renew(self) -> None:
         """Extend every slot this node holds by `lease_s` from now (one round trip)."""
@@ -78,8 +105,11 @@ class GlobalSlots(RedisBase):
             return
         until = self.clock.time() + self.lease_s
         held = list(self._held.items())
-        slot_keys = [key for _slot, function in held for key in keys.slot_keys(function)]
-        await self.run("renew_slots", slot_keys, [repr(until), *(slot for slot, _ in held)])
+        slot_keys = [key for _slot, sets in held for key in sets]
+        args: list[str | int] = [repr(until)]
+        for slot, sets in held:
+            args += [slot, len(sets)]
+        await self.run("renew_slots", slot_keys, args)
 
     async def renew_forever(self) -> None:
         """Extend this node's slots every `renew_s` while the node lives."""

@@ -5,7 +5,10 @@ as a document that expires `ttl_s` later, reads the records of the other nodes, 
 live totals to `Concurrency.set_others`, and deletes records that expired: a node that died
 holding slots gives them back within `ttl_s`. Admission itself stays in memory, so the hot
 path never touches the store; across nodes a limit can be overshot only by what other nodes
-admitted within one interval.
+admitted within one interval (on Redis, admission is exact: `GlobalSlots`).
+
+The record also carries where each of the node's provisioned concurrency configs stands
+(provisioned environments are per node), so any node can answer for the cluster.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 
 import msgspec
 
@@ -37,6 +41,12 @@ class NodeLeases(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: float  # epoch seconds
     in_use: dict[str, int]
     unreserved_in_use: int
+    #: "function:qualifier" -> (allocated, status, status reason or "") on this node.
+    provisioned: dict[str, tuple[int, str, str]] = msgspec.field(default_factory=dict)
+
+
+#: This node's provisioned figures, as `NodeLeases.provisioned` holds them.
+ProvisionedFigures = Callable[[], dict[str, tuple[int, str, str]]]
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -62,17 +72,22 @@ class LeaseBook:
         self.node_id = node_id or uuid.uuid4().hex
         self.interval_s = interval_s
         self.ttl_s = ttl_s
+        self.provisioned: ProvisionedFigures = dict
 
-    async def sync(self) -> None:
-        """Publish this node's leases, then read every other node's (one round)."""
+    def _mine(self, now: float) -> NodeLeases:
         in_use, unreserved = self.concurrency.held()
-        now = self.clock.time()
-        mine = NodeLeases(
+        return NodeLeases(
             node_id=self.node_id,
             expires_at=now + self.ttl_s,
             in_use=in_use,
             unreserved_in_use=unreserved,
+            provisioned=self.provisioned(),
         )
+
+    async def sync(self) -> None:
+        """Publish this node's leases, then read every other node's (one round)."""
+        now = self.clock.time()
+        mine = self._mine(now)
         ops: list[Put | Delete] = [Put(KIND, self.node_id, _encode(mine))]
         others: dict[str, int] = {}
         others_unreserved = 0
@@ -92,21 +107,17 @@ class LeaseBook:
 
     async def live_nodes(self) -> list[NodeLeases]:
         """Every node whose record has not expired (this one as it stands now), by node id."""
-        in_use, unreserved = self.concurrency.held()
         now = self.clock.time()
-        nodes = {
-            self.node_id: NodeLeases(
-                node_id=self.node_id,
-                expires_at=now + self.ttl_s,
-                in_use=in_use,
-                unreserved_in_use=unreserved,
-            )
-        }
+        nodes = {self.node_id: self._mine(now)}
         for key, raw in await self.store.scan(KIND):
             record = _decode(raw)
             if key != self.node_id and record.expires_at >= now:
                 nodes[key] = record
         return [nodes[k] for k in sorted(nodes)]
+
+    async def others(self) -> list[NodeLeases]:
+        """Every other node whose record has not expired."""
+        return [n for n in await self.live_nodes() if n.node_id != self.node_id]
 
     async def run(self) -> None:
         while True:

@@ -24,12 +24,29 @@ from lamina.control.models import VersionConfig
 from lamina.control.provisioned import ProvisionedConfig, ProvisionedService
 from lamina.engine.environment import Environment
 from lamina.engine.launcher import EnvironmentSpec
+from lamina.engine.leases import NodeLeases
 from lamina.engine.pool import Pool
 from lamina.errors import LaminaError, ResourceNotFound, TooManyRequests
 
 log = logging.getLogger("lamina.provisioner")
 
 IN_PROGRESS, READY, FAILED = "IN_PROGRESS", "READY", "FAILED"
+
+#: (allocated, status, status reason) of one config.
+Figures = tuple[int, str, str | None]
+
+
+def cluster_figures(per_node: list[Figures]) -> Figures:
+    """One config's figures for a cluster whose every node keeps its own provisioned
+    environments: FAILED if any node failed, READY once every node is, and the allocation that
+    every node has (the smallest)."""
+    allocated = min(f[0] for f in per_node)
+    failed = next((f for f in per_node if f[1] == FAILED), None)
+    if failed is not None:
+        return allocated, FAILED, failed[2]
+    if any(f[1] == IN_PROGRESS for f in per_node):
+        return allocated, IN_PROGRESS, None
+    return allocated, READY, None
 
 
 @dataclass
@@ -123,6 +140,21 @@ class Provisioner:
         self._versions: dict[str, set[str]] = {}  # function → versions marked provisioned
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Changes per function: a plan settles its configs only if none came after it began.
+        self._changes: Counter[str] = Counter()
+        self._nodes: Callable[[], Awaitable[list[NodeLeases]]] | None = None
+        self._publish: Callable[[], Awaitable[None]] | None = None
+
+    def share(
+        self,
+        nodes: Callable[[], Awaitable[list[NodeLeases]]],
+        publish: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Nodes share a store: answer for every live node (`nodes()` lists the other live
+        nodes' records, which carry their provisioned figures), and `publish()` this node's
+        figures when its configs start planning or settle, so the others see it at once."""
+        self._nodes = nodes
+        self._publish = publish
 
     async def start(self) -> None:
         for function in {c.function for c in await self.configs.all()}:
@@ -130,8 +162,12 @@ class Provisioner:
 
     async def changed(self, function: str) -> None:
         """Re-plan `function` in the background (a listener of functions and configs)."""
-        for key in [k for k in self._state if k[0] == function]:
+        self._changes[function] += 1
+        keys = [k for k in self._state if k[0] == function]
+        for key in keys:
             self._state[key].status = IN_PROGRESS
+        if keys:
+            await self._published()
         task = asyncio.create_task(self._plan(function), name=f"lamina-provision-{function}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -154,6 +190,7 @@ class Provisioner:
 
     async def _plan(self, function: str) -> None:
         async with self._locks.setdefault(function, asyncio.Lock()):
+            change = self._changes[function]
             try:
                 configs = await self.configs.all(function)
                 if configs:
@@ -180,9 +217,13 @@ class Provisioner:
                 self.book.mark(function, old, False)
                 self.book.trim(function, old, 0)
             self._versions[function] = set(per_version)
-            await asyncio.gather(*(self._fill(function, v, cs) for v, cs in per_version.items()))
+            await asyncio.gather(
+                *(self._fill(function, v, cs, change) for v, cs in per_version.items())
+            )
 
-    async def _fill(self, function: str, version: str, configs: list[ProvisionedConfig]) -> None:
+    async def _fill(
+        self, function: str, version: str, configs: list[ProvisionedConfig], change: int
+    ) -> None:
         wanted = sum(c.requested for c in configs)
         states = [self._state[(function, c.qualifier)] for c in configs]
         self.book.mark(function, version, True)
@@ -204,10 +245,39 @@ class Provisioner:
             reason = str(exc)
         if errors:
             reason = f"FUNCTION_ERROR_INIT_FAILURE: init failed with {errors[0]}"
+        if self._changes[function] != change:
+            return  # changed again meanwhile: the next plan settles these configs
         for state in states:
             state.status, state.reason = (FAILED, reason) if reason else (READY, None)
+        await self._published()
 
-    def figures(self, function: str, qualifier: str, requested: int) -> tuple[int, str, str | None]:
+    async def _published(self) -> None:
+        if self._publish is not None:
+            try:
+                await self._publish()
+            except LaminaError as exc:  # the next regular publication carries it
+                log.warning("could not publish provisioned figures: %s", exc)
+
+    def all_figures(self) -> dict[str, tuple[int, str, str]]:
+        """Every config of this node: "function:qualifier" -> (allocated, status, reason)."""
+        out: dict[str, tuple[int, str, str]] = {}
+        for (function, qualifier), requested in self._requested.items():
+            allocated, status, reason = self.figures(function, qualifier, requested)
+            out[f"{function}:{qualifier}"] = (allocated, status, reason or "")
+        return out
+
+    async def cluster_figures(self, function: str, qualifier: str, requested: int) -> Figures:
+        """`figures` of this node, or on a shared store of every live node together."""
+        mine = self.figures(function, qualifier, requested)
+        if self._nodes is None:
+            return mine
+        per_node = [mine]
+        for record in await self._nodes():
+            got = record.provisioned.get(f"{function}:{qualifier}")
+            per_node.append((got[0], got[1], got[2] or None) if got else (0, IN_PROGRESS, None))
+        return cluster_figures(per_node)
+
+    def figures(self, function: str, qualifier: str, requested: int) -> Figures:
         """(allocated, status, status reason) of one config."""
         state = self._state.get((function, qualifier))
         if state is None:

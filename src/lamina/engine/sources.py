@@ -5,7 +5,9 @@ concurrency slot, and a batch waits for its lease in the invoker, so throttling 
 and never loses messages: a batch whose invoke fails stays on the queue and reappears after
 its visibility timeout (redrive to the queue's dead-letter queue applies), and with
 `ReportBatchItemFailures` only the listed items stay (reference F.4). The function is invoked
-synchronously through the single invoker path.
+synchronously through the single invoker path. A mapping's MaximumConcurrency bounds its
+batches in flight on this node, and on a shared (Redis) store across every node (`BatchSlots`
+holds a lease per batch in `GlobalSlots`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import msgspec
 from lamina.clock import Clock
 from lamina.control.mappings import REPORT_BATCH_ITEM_FAILURES, Mapping
 from lamina.engine.concurrency import Concurrency
+from lamina.engine.global_slots import GlobalSlots
 from lamina.engine.invoker import Invocation, Invoker, Outcome, OutcomeKind
 from lamina.errors import LaminaError, ResourceNotFound
+from lamina.store import redis_keys as keys
 
 log = logging.getLogger("lamina.sources")
 
@@ -38,6 +42,8 @@ DEFAULT_MAX_BATCHES = 1000
 RECEIVERS = 5
 #: Pause after an unexpected poller error before trying again.
 ERROR_BACKOFF_S = 1.0
+#: Longest wait before asking again for a mapping slot that other nodes hold.
+SLOT_RETRY_S = 0.2
 
 
 class SourceMessage(Protocol):
@@ -65,6 +71,49 @@ class QueueReader(Protocol):
     async def delete_batch(self, queue: str, receipt_handles: Sequence[str]) -> None: ...
 
 
+class BatchSlots:
+    """A mapping's batches in flight, each holding a slot from its receive to its end: at most
+    `limit` on this node, and with `GlobalSlots` at most `limit` across every node."""
+
+    def __init__(self, limit: int, key: str, shared: GlobalSlots | None) -> None:
+        self.limit = limit
+        self.key = key
+        self.shared = shared
+        self._local = asyncio.Semaphore(limit)
+        self._freed = asyncio.Event()
+
+    async def acquire(self) -> str | None:
+        """Wait for a slot; its id in `shared` (None without one)."""
+        await self._local.acquire()
+        if self.shared is None:
+            return None
+        try:
+            while True:
+                self._freed.clear()
+                try:
+                    slot = await self.shared.hold(self.key, self.limit)
+                except LaminaError as exc:  # Redis unreachable: ask again after a pause
+                    log.warning("mapping slot for %s: %s", self.key, exc)
+                    slot = None
+                if slot is not None:
+                    return slot
+                # Other nodes hold every slot: ask again when one of ours ends, or soon.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._freed.wait(), SLOT_RETRY_S)
+        except BaseException:
+            self._local.release()
+            raise
+
+    async def release(self, slot: str | None) -> None:
+        self._local.release()
+        self._freed.set()
+        if slot is not None and self.shared is not None:
+            try:
+                await self.shared.release(slot)
+            except LaminaError as exc:  # the lease ends by itself
+                log.warning("mapping slot %s not released: %s", slot, exc)
+
+
 class SourcePoller:
     """Feeds one mapping's function from its queue until cancelled."""
 
@@ -76,11 +125,13 @@ class SourcePoller:
         self.clock = sources.clock
         self.region = sources.region
         self.report = sources.report
+        self.shared_slots = sources.shared_slots
         self._batches: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         limit = self.m.maximum_concurrency or DEFAULT_MAX_BATCHES
-        slots = asyncio.Semaphore(limit)  # a batch holds one from its receive to its end
+        shared = self.shared_slots if self.m.maximum_concurrency else None
+        slots = BatchSlots(limit, keys.SLOTS_MAPPING + self.m.uuid, shared)
         try:
             await asyncio.gather(*(self._receive_loop(slots) for _ in range(min(RECEIVERS, limit))))
         finally:
@@ -88,31 +139,38 @@ class SourcePoller:
                 task.cancel()
             await asyncio.gather(*self._batches, return_exceptions=True)
 
-    async def _receive_loop(self, slots: asyncio.Semaphore) -> None:
+    async def _receive_loop(self, slots: BatchSlots) -> None:
         """One of the mapping's concurrent receivers (AWS starts with five pollers)."""
         while True:
             if self.concurrency.available(self.m.function) == 0:
                 await self.concurrency.wait_capacity(1.0)
                 continue
-            await slots.acquire()
+            slot = await slots.acquire()
             try:
                 messages = await self._collect()
             except LaminaError as exc:  # the queue went away or the store failed
-                slots.release()
+                await slots.release(slot)
                 log.warning("mapping %s: receive failed: %s", self.m.uuid, exc)
                 await self.clock.sleep(ERROR_BACKOFF_S)
                 continue
             except BaseException:
-                slots.release()
+                await asyncio.shield(slots.release(slot))
                 raise
             if not messages:
-                slots.release()
+                await slots.release(slot)
                 continue
-            task = asyncio.create_task(self._process(messages))
+            task = asyncio.create_task(self._process_holding(messages, slots, slot))
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
-            task.add_done_callback(lambda _: slots.release())
             await asyncio.sleep(0)  # let the batch take its lease before looking at capacity
+
+    async def _process_holding(
+        self, messages: list[SourceMessage], slots: BatchSlots, slot: str | None
+    ) -> None:
+        try:
+            await self._process(messages)
+        finally:
+            await asyncio.shield(slots.release(slot))
 
     async def _collect(self) -> list[SourceMessage]:
         """Up to BatchSize messages, waiting at most the batching window once any arrive."""
@@ -245,8 +303,10 @@ class Sources:
         region: str,
         report: Callable[[str, str], Awaitable[None]],
         clock: Clock,
+        shared_slots: GlobalSlots | None = None,
     ) -> None:
         self.queues = queues
+        self.shared_slots = shared_slots
         self.invoker = invoker
         self.concurrency = concurrency
         self.clock = clock

@@ -56,6 +56,7 @@ class QueueRecord(msgspec.Struct, frozen=True, kw_only=True):
     tags: dict[str, str] = msgspec.field(default_factory=dict)
     created: int = 0  # epoch seconds
     modified: int = 0
+    purged: float = 0.0  # epoch seconds of the last PurgeQueue (kept with the queue: any node)
 
     @property
     def fifo(self) -> bool:

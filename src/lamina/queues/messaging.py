@@ -123,7 +123,6 @@ class MessageService:
         self.clock = clock
         self.registry = registry
         self.arrivals = arrivals
-        self._purged_at: dict[str, float] = {}
 
     # -- send -------------------------------------------------------------------------------
 
@@ -324,14 +323,14 @@ class MessageService:
 
     async def purge(self, queue: str | None) -> int:
         record = self.registry.record(queue)
-        last = self._purged_at.get(record.name)
-        if last is not None and self.clock.monotonic() - last < PURGE_COOL_DOWN_S:
+        now = self.clock.time()
+        if record.purged and now - record.purged < PURGE_COOL_DOWN_S:
             raise SqsError(
                 "PurgeQueueInProgress",
                 f"Only one PurgeQueue operation on {record.name} is allowed every 60 seconds.",
                 status=403,
             )
-        self._purged_at[record.name] = self.clock.monotonic()
+        await self.registry.mark_purged(record, now)
         return await self.store.purge_messages(record.name)
 
     async def expire(self) -> int:

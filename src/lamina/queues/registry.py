@@ -1,8 +1,11 @@
 """The queue registry: which queues exist and how they are configured — create, delete, list,
 attributes, tags and the dead-letter target checks.
 
-Queue records are control-plane documents in the store, cached in memory (this node is the
-store's only writer of queue records). Messages are the message service's business; the registry
+Queue records are control-plane documents in the store, cached in memory. On a store shared
+by several nodes (`share`), a node tells the others when it changes a queue (they `refresh` that
+record), and a queue this node does not know yet is looked up in the store before a request is
+answered QueueDoesNotExist (`found`), so a queue created through one node is usable at once
+through any other. Messages are the message service's business; the registry
 only asks the store to count them (GetQueueAttributes) and to drop them with their queue.
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 
@@ -27,6 +30,22 @@ log = logging.getLogger("lamina.queues")
 
 #: A queue name cannot be reused this long after its deletion.
 COOL_DOWN_S = 60.0
+
+#: Tells the other nodes of a shared store what changed: `publish(kind, name)`.
+Publish = Callable[[str, str], Awaitable[None]]
+
+
+def queue_name(queue: str) -> str:
+    """The name in a queue's name, URL or ARN."""
+    return queue.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+
+class UnknownQueue(SqsError):
+    """QueueDoesNotExist for the queue `name` (which another node may have just created)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("QueueDoesNotExist", "The specified queue does not exist.")
+        self.name = name
 
 
 class QueueRegistry:
@@ -50,9 +69,47 @@ class QueueRegistry:
         self.endpoint_url = endpoint_url.rstrip("/")
         self._records: dict[str, QueueRecord] = {}
         self._deleted_at: dict[str, float] = {}
+        self._publish: Publish | None = None
 
     async def start(self) -> None:
         self._records = {k: qa.decode(v) for k, v in await self.store.scan(qa.KIND)}
+
+    # -- a store shared with other nodes ----------------------------------------------------
+
+    def share(self, publish: Publish) -> None:
+        """The store is shared: publish each queue change, look unknown queues up in the store."""
+        self._publish = publish
+
+    async def refresh(self, name: str) -> bool:
+        """Read queue `name` again from the store (another node changed it); whether it exists."""
+        raw = await self.store.get(qa.KIND, name)
+        if raw is None:
+            if self._records.pop(name, None) is not None:
+                self._deleted_at[name] = self.clock.monotonic()
+        else:
+            self._records[name] = qa.decode(raw)
+        self.arrivals.notify(name)
+        return raw is not None
+
+    async def found(self, name: str) -> bool:
+        """Whether queue `name`, unknown to this node, exists in a shared store after all."""
+        return self._publish is not None and await self.refresh(name)
+
+    async def current(self, queue: str | None) -> QueueRecord:
+        """`record(queue)`, read again from a shared store first: what a control-plane read
+        through this node shows right after a change through another."""
+        if self._publish is not None and queue:
+            await self.refresh(queue_name(queue))
+        return self.record(queue)
+
+    async def resync(self) -> None:
+        """Read every queue record again (before listing queues on a shared store)."""
+        if self._publish is not None:
+            await self.start()
+
+    async def _changed(self, name: str) -> None:
+        if self._publish is not None:
+            await self._publish("queue", name)
 
     # -- naming -----------------------------------------------------------------------------
 
@@ -66,14 +123,14 @@ class QueueRegistry:
         """The queue named by `queue` (a name, URL or ARN), or QueueDoesNotExist."""
         if not queue:
             raise SqsError("MissingParameter", "The request must contain the parameter QueueUrl.")
-        name = queue.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        name = queue_name(queue)
         found = self._records.get(name)
         if found is None:
-            raise SqsError("QueueDoesNotExist", "The specified queue does not exist.")
+            raise UnknownQueue(name)
         return found
 
     def exists(self, queue: str) -> bool:
-        return queue.rsplit(":", 1)[-1].rsplit("/", 1)[-1] in self._records
+        return queue_name(queue) in self._records
 
     def all(self) -> list[QueueRecord]:
         return list(self._records.values())
@@ -132,6 +189,7 @@ class QueueRegistry:
     async def _save(self, record: QueueRecord) -> None:
         await self.store.transact([Put(qa.KIND, record.name, qa.encode(record))])
         self._records[record.name] = record
+        await self._changed(record.name)
 
     async def delete(self, queue: str | None) -> None:
         record = self.record(queue)
@@ -140,6 +198,7 @@ class QueueRegistry:
         self._deleted_at[record.name] = self.clock.monotonic()
         await self.store.purge_messages(record.name)
         self.arrivals.notify(record.name)
+        await self._changed(record.name)
         log.info("queue %s deleted", record.name)
 
     def list_urls(
@@ -164,7 +223,7 @@ class QueueRegistry:
     # -- attributes and tags ----------------------------------------------------------------
 
     async def attributes(self, queue: str | None, names: Sequence[str] | None) -> dict[str, str]:
-        record = self.record(queue)
+        record = await self.current(queue)
         wanted = set(names or [])
         unknown = wanted - qa.ALL_NAMES - {"All"}
         if unknown:
@@ -197,6 +256,10 @@ class QueueRegistry:
         await self._save(updated)
         self.arrivals.notify(record.name)
 
+    async def mark_purged(self, record: QueueRecord, at: float) -> None:
+        """Remember when `record` was last purged (the cool-down holds on every node)."""
+        await self._save(msgspec.structs.replace(record, purged=at))
+
     async def tag(self, queue: str | None, tags: dict[str, str] | None) -> None:
         record = self.record(queue)
         await self._save(msgspec.structs.replace(record, tags={**record.tags, **(tags or {})}))
@@ -206,6 +269,3 @@ class QueueRegistry:
         drop = set(keys or [])
         kept = {k: v for k, v in record.tags.items() if k not in drop}
         await self._save(msgspec.structs.replace(record, tags=kept))
-
-    def tags(self, queue: str | None) -> dict[str, str]:
-        return dict(self.record(queue).tags)

@@ -76,6 +76,7 @@ class RedisBase:
         self.redis: aioredis.Redis = connect(url)
         self._scripts: dict[str, AsyncScript] = {}
 
+    @translated
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run the Lua script `name` (store/redis_lua/NAME.lua) over `keys` with `args`."""
         script = self._scripts.get(name)

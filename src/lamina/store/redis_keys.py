@@ -37,6 +37,11 @@ QUEUE_NAMES = PREFIX + "{queues}:names"
 SLOTS_ACCOUNT = PREFIX + "{slots}:account"
 SLOTS_UNRESERVED = PREFIX + "{slots}:unreserved"
 SLOTS_FUNCTION = PREFIX + "{slots}:fn:"
+#: Hash of every function's reserved concurrency (functions without one are absent): what
+#: admission reads, written when a reservation changes through any node.
+SLOTS_RESERVED = PREFIX + "{slots}:reserved"
+#: Slots of an event source mapping's batches (MaximumConcurrency across every node).
+SLOTS_MAPPING = PREFIX + "{slots}:esm:"
 #: Pub/sub channel carrying "function changed" and "events queued" notices between nodes.
 NOTICES = PREFIX + "notices"
 

@@ -1,23 +1,27 @@
 -- KEYS: 1 the function's slot set (lamina:{slots}:fn:NAME), 2 the unreserved pool's
---       (lamina:{slots}:unreserved), 3 the account's (lamina:{slots}:account).
--- ARGV: now, lease end, slot id, the function's reserved concurrency (-1: none), the unreserved
---       pool's limit, the account limit.
+--       (lamina:{slots}:unreserved), 3 the account's (lamina:{slots}:account), 4 the reserved
+--       concurrency of every function that has one (hash lamina:{slots}:reserved, NAME -> n).
+-- ARGV: now, lease end, slot id, the account limit, the function's name.
 -- Leases that ended before now are dropped first (their node stopped renewing them). A
 -- function with reserved concurrency draws from its own pool only; any other from the
--- unreserved pool. Returns 'OK' after adding the slot, or the Reason of the throttle.
+-- unreserved pool (the account limit less every reservation). Reservations are read here, not
+-- passed in, so a change through any node holds on every node from the next admission.
+-- Returns 'OK' after adding the slot, or the Reason of the throttle.
 -- Slots are leases, not data: their writes stay out of the AOF and replication (no fsync on
 -- the invoke path); a restarted Redis starts with no slots, which nodes refill as they admit.
 redis.set_repl(redis.REPL_NONE)
 local now = ARGV[1]
 for k = 1, 3 do redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', '(' .. now) end
-local reserved = tonumber(ARGV[4])
-if reserved >= 0 then
-  if redis.call('ZCARD', KEYS[1]) >= reserved then
+local reserved = redis.call('HGET', KEYS[4], ARGV[5])
+if reserved then
+  if redis.call('ZCARD', KEYS[1]) >= tonumber(reserved) then
     return 'ReservedFunctionConcurrentInvocationLimitExceeded'
   end
 else
-  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5])
-      or redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6]) then
+  local unreserved = tonumber(ARGV[4])
+  for _, n in ipairs(redis.call('HVALS', KEYS[4])) do unreserved = unreserved - tonumber(n) end
+  if redis.call('ZCARD', KEYS[2]) >= unreserved
+      or redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[4]) then
     return 'ConcurrentInvocationLimitExceeded'
   end
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
