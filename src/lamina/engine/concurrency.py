@@ -180,10 +180,7 @@ class Concurrency:
     async def _release_global(self, lease: Lease) -> None:
         self.release(lease)
         if self._global is not None and lease.slot is not None:
-            try:
-                await self._global.release(lease.slot)
-            except Exception as exc:  # unrenewed, the slot returns when its lease ends
-                log.warning("could not give back concurrency slot: %s", exc)
+            self._global.release_soon(lease.slot)
 
     async def _wait_acquire(self, function: str, timeout_s: float | None) -> Lease:
         deadline = None if timeout_s is None else self.clock.monotonic() + timeout_s

@@ -45,6 +45,7 @@ class GlobalSlots(RedisBase):
         self.lease_s = lease_s
         self.renew_s = renew_s
         self._held: dict[str, list[str]] = {}  # slot id -> its slot sets
+        self._releasing: set[asyncio.Task[None]] = set()
 
     async def admit(self, function: str, *, account_limit: int) -> str:
         """A slot id for one invocation of `function`, or TooManyRequests with its Reason.
@@ -98,6 +99,26 @@ class GlobalSlots(RedisBase):
         if sets is None:
             return
         await self.run("release_slot", sets, [slot])
+
+    def release_soon(self, slot: str) -> None:
+        """Give a slot back without waiting for Redis's answer: the command leaves in the same
+        loop turn as the invocation's response, so it reaches Redis long before the client's
+        next call can (one round trip less on the invoke path). `drain` waits for them."""
+        if slot not in self._held:
+            return
+        task = asyncio.create_task(self._release_logged(slot))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _release_logged(self, slot: str) -> None:
+        try:
+            await self.release(slot)
+        except Exception as exc:  # unrenewed, the slot returns when its lease ends
+            log.warning("could not give back concurrency slot: %s", exc)
+
+    async def drain(self) -> None:
+        """Wait for the releases under way (before closing the connection)."""
+        await asyncio.gather(*self._releasing, return_exceptions=True)
 
     async def renew(self) -> None:
         """Extend every slot this node holds by `lease_s` from now (one round trip)."""
