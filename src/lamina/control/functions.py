@@ -12,10 +12,11 @@ import msgspec
 
 from lamina.clock import Clock
 from lamina.control.arns import Arns
-from lamina.control.code import CodeCache, CodePackage
-from lamina.control.code_gc import CodeCollector, ref_ops
+from lamina.control.code import CodeCache, CodePackage, unzipped_size
+from lamina.control.code_gc import CodeCollector, digests, ref_ops
 from lamina.control.function_docs import FunctionDocs
-from lamina.control.models import LATEST, FunctionMeta, VersionConfig
+from lamina.control.layers import check_total_size
+from lamina.control.models import LATEST, FunctionMeta, LayerRef, VersionConfig
 from lamina.errors import (
     InvalidParameterValue,
     PreconditionFailed,
@@ -51,6 +52,7 @@ class NewFunction:
     tracing_mode: str = "PassThrough"
     tags: Mapping[str, str] | None = None
     publish: bool = False
+    layers: tuple[LayerRef, ...] = ()
 
 
 class FunctionService:
@@ -133,7 +135,13 @@ class FunctionService:
             )
 
     async def create(self, req: NewFunction) -> VersionConfig:
-        """Create `req.name` ($LATEST, and version 1 when publishing). Raises ResourceConflict."""
+        """Create `req.name` ($LATEST, and version 1 when publishing).
+
+        Raises:
+            ResourceConflict: the function exists.
+            InvalidParameterValue: its code and layers unzip past 250 MB.
+        """
+        check_total_size(req.code.unzipped_size, req.layers)
         async with self.collector.holding(req.code.digest):
             await self.store.put_blob(req.code.digest, req.code.data)
             await self.code.ensure(req.code.digest, req.code.data)
@@ -152,6 +160,8 @@ class FunctionService:
             code_digest=req.code.digest,
             code_sha256=req.code.code_sha256,
             code_size=req.code.size,
+            code_unzipped_size=req.code.unzipped_size,
+            layers=list(req.layers),
             description=req.description,
             timeout=req.timeout,
             memory_size=req.memory_size,
@@ -198,6 +208,7 @@ class FunctionService:
             "code_digest": code.digest,
             "code_sha256": code.code_sha256,
             "code_size": code.size,
+            "code_unzipped_size": code.unzipped_size,
         }
         if dry_run:
             return await self._update_latest(name, changes, revision_id, publish, dry_run)
@@ -209,7 +220,7 @@ class FunctionService:
     async def update_configuration(
         self, name: str, changes: dict[str, Any], *, revision_id: str | None
     ) -> VersionConfig:
-        """Apply `changes` (VersionConfig field → value) to $LATEST."""
+        """Apply `changes` (VersionConfig field → value, `layers` already resolved) to $LATEST."""
         return await self._update_latest(name, changes, revision_id, False, False)
 
     async def _update_latest(
@@ -228,6 +239,7 @@ class FunctionService:
             updated = msgspec.structs.replace(
                 latest, **changes, last_modified=self.clock.time(), revision_id=_rev()
             )
+            updated = await self._checked_size(updated)
             if dry_run:
                 return updated
             ops: list[Op] = [self.records.put_version(updated), *ref_ops(latest, updated)]
@@ -237,9 +249,21 @@ class FunctionService:
                 ops += extra
             await self.commit(name, raw, meta, ops)
         await self.changed(name)
-        if latest.code_digest != updated.code_digest:
-            await self.collector.release([latest.code_digest])
+        await self.collector.release(digests(latest) - digests(updated))
         return result
+
+    async def _checked_size(self, v: VersionConfig) -> VersionConfig:
+        """`v`, its unzipped code size filled in if it has layers; raises when code and layers
+        together unzip past 250 MB."""
+        if not v.layers:
+            return v
+        if not v.code_unzipped_size:  # a record from before layers: measure its zip once
+            data = await self.store.get_blob(v.code_digest)
+            if data is not None:
+                size = await asyncio.to_thread(unzipped_size, data)
+                v = msgspec.structs.replace(v, code_unzipped_size=size)
+        check_total_size(v.code_unzipped_size, v.layers)
+        return v
 
     async def publish(
         self, name: str, *, code_sha256: str | None, description: str, revision_id: str | None
@@ -297,15 +321,14 @@ class FunctionService:
                 ops.append(self.records.delete_meta(name))
                 if not await self.records.commit(ops):
                     raise ResourceConflict("The function changed during the delete; try again.")
-                dropped = [v.code_digest for v in versions]
+                dropped = {d for v in versions for d in digests(v)}
             else:
-                digest = await self._delete_version(meta, raw, qualifier)
-                dropped = [digest] if digest else []
+                dropped = await self._delete_version(meta, raw, qualifier)
         await self.changed(name)
         await self.collector.release(dropped)
 
-    async def _delete_version(self, meta: FunctionMeta, raw: bytes, qualifier: str) -> str | None:
-        """Delete one published version; return its code digest (None: there was none)."""
+    async def _delete_version(self, meta: FunctionMeta, raw: bytes, qualifier: str) -> set[str]:
+        """Delete one published version; return the digests it kept alive (none: no version)."""
         if not qualifier.isdigit():
             raise InvalidParameterValue(
                 "Deletion of aliases or $LATEST is not supported with this request; use"
@@ -313,7 +336,7 @@ class FunctionService:
             )
         doomed = await self.records.version(meta.name, qualifier)
         if doomed is None:
-            return None  # AWS answers 204 for a version that does not exist (issue 13, item 3)
+            return set()  # AWS answers 204 for a version that does not exist (issue 13, item 3)
         users = [
             a.name
             for a in await self.records.aliases(meta.name)
@@ -325,7 +348,7 @@ class FunctionService:
             )
         ops = [self.records.delete_version(meta.name, qualifier), *ref_ops(doomed, None)]
         await self.commit(meta.name, raw, meta, ops)
-        return doomed.code_digest
+        return digests(doomed)
 
     async def set_tags(self, name: str, tags: Mapping[str, str], remove: list[str]) -> None:
         async with self.lock(name):
