@@ -355,8 +355,9 @@ def test_deleted_layer_version_keeps_serving_the_functions_using_it(
     lam.update_function_configuration(FunctionName=fn, Description="new environments please")
 
     assert invoke_json(lam, fn) == {"shared": "kept", "lib": "kept"}
-    assert lam.get_function(FunctionName=fn)["Configuration"]["Layers"][0]["Arn"] == (
-        layer["LayerVersionArn"]
+    assert (
+        lam.get_function(FunctionName=fn)["Configuration"]["Layers"][0]["Arn"]
+        == (layer["LayerVersionArn"])
     )
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.get_layer_version_by_arn(Arn=layer["LayerVersionArn"])
