@@ -155,3 +155,17 @@ async def test_code_and_layers_past_250_mb_unzipped_are_refused(tmp_path: Path) 
     with pytest.raises(InvalidParameterValue, match="combined with layers exceeds"):
         await parts.create("fn", [big, big])
     assert await parts.functions.records.meta("fn") is None
+
+
+async def test_a_layer_deleted_between_resolve_and_create_is_refused_not_lost(
+    tmp_path: Path,
+) -> None:
+    parts = Parts(tmp_path)
+    ref = await parts.publish("lib", {"python/lib.py": ""})
+    resolved = await parts.layers.resolve([ref.arn])
+
+    await parts.layers.delete("lib", 1)  # its zip goes: nothing else refers to it
+
+    with pytest.raises(InvalidParameterValue, match=f"Layer version {ref.arn} does not exist"):
+        await parts.create("fn", resolved)
+    assert await parts.functions.records.meta("fn") is None

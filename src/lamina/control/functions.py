@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ import msgspec
 from lamina.clock import Clock
 from lamina.control.arns import Arns
 from lamina.control.code import CodeCache, CodePackage, unzipped_size
-from lamina.control.code_gc import CodeCollector, digests, ref_ops
+from lamina.control.code_gc import CODE_REF, CodeCollector, digests, ref_ops
 from lamina.control.function_docs import FunctionDocs
 from lamina.control.layers import check_total_size
 from lamina.control.models import LATEST, FunctionMeta, LayerRef, VersionConfig
@@ -142,7 +143,8 @@ class FunctionService:
             InvalidParameterValue: its code and layers unzip past 250 MB.
         """
         check_total_size(req.code.unzipped_size, req.layers)
-        async with self.collector.holding(req.code.digest):
+        held = {req.code.digest, *(layer.code_digest for layer in req.layers)}
+        async with self._holding(held, req.layers):
             await self.store.put_blob(req.code.digest, req.code.data)
             await self.code.ensure(req.code.digest, req.code.data)
             return await self._create(req)
@@ -221,7 +223,29 @@ class FunctionService:
         self, name: str, changes: dict[str, Any], *, revision_id: str | None
     ) -> VersionConfig:
         """Apply `changes` (VersionConfig field → value, `layers` already resolved) to $LATEST."""
-        return await self._update_latest(name, changes, revision_id, False, False)
+        layers: list[LayerRef] = changes.get("layers") or []
+        async with self._holding({layer.code_digest for layer in layers}, layers):
+            return await self._update_latest(name, changes, revision_id, False, False)
+
+    @contextlib.asynccontextmanager
+    async def _holding(
+        self, held: set[str], layers: Sequence[LayerRef] = ()
+    ) -> AsyncIterator[None]:
+        """Keep `held` from collection while a version referring to them is written (taken in
+        one order, so two writers never wait on each other), then check that each of `layers`
+        still has its zip: a layer version deleted since it was resolved may have taken it."""
+        async with contextlib.AsyncExitStack() as stack:
+            for digest in sorted(held):
+                await stack.enter_async_context(self.collector.holding(digest))
+            for layer in layers:
+                if not await self._stored(layer.code_digest):
+                    raise InvalidParameterValue(f"Layer version {layer.arn} does not exist.")
+            yield
+
+    async def _stored(self, digest: str) -> bool:
+        if await self.store.scan(CODE_REF, f"{digest}/"):
+            return True  # referred to: cannot be collected while held
+        return await self.store.get_blob(digest) is not None
 
     async def _update_latest(
         self,
