@@ -26,6 +26,7 @@ from lamina.control.code import CodeCache
 from lamina.control.event_config import EventConfigService
 from lamina.control.functions import FunctionService
 from lamina.control.layer_dirs import LayerDirs
+from lamina.control.layer_policies import LayerPolicies
 from lamina.control.layers import LayerService
 from lamina.control.mappings import Mapping, MappingService
 from lamina.control.permissions import PermissionService
@@ -267,6 +268,7 @@ class Node:
             functions=self.functions,
             aliases=self.aliases,
             layers=self.layers,
+            layer_policies=LayerPolicies(self.layers),
             event_configs=self.event_configs,
             recursion_configs=self.recursion_configs,
             permissions=self.permissions,

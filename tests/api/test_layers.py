@@ -361,3 +361,85 @@ def test_deleted_layer_version_keeps_serving_the_functions_using_it(
     )
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.get_layer_version_by_arn(Arn=layer["LayerVersionArn"])
+
+
+# -- layer version policies -------------------------------------------------------------------
+def test_layer_version_policy_lifecycle(lam: Any) -> None:
+    name = unique_name("pol")
+    arn = publish(lam, name)["LayerVersionArn"]
+
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as none_yet:
+        lam.get_layer_version_policy(LayerName=name, VersionNumber=1)
+    added = lam.add_layer_version_permission(
+        LayerName=name,
+        VersionNumber=1,
+        StatementId="s1",
+        Action="lambda:GetLayerVersion",
+        Principal="*",
+    )
+    lam.add_layer_version_permission(
+        LayerName=name,
+        VersionNumber=1,
+        StatementId="s2",
+        Action="lambda:GetLayerVersion",
+        Principal="123456789012",
+        OrganizationId="o-abcdefghij",
+        RevisionId=added["RevisionId"],
+    )
+    both = lam.get_layer_version_policy(LayerName=name, VersionNumber=1)
+    lam.remove_layer_version_permission(LayerName=name, VersionNumber=1, StatementId="s2")
+    one = lam.get_layer_version_policy(LayerName=name, VersionNumber=1)
+
+    assert error_of(none_yet)[1] == "No policy is associated with the given resource."
+    assert added["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert json.loads(added["Statement"]) == {
+        "Sid": "s1",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "lambda:GetLayerVersion",
+        "Resource": arn,
+    }
+    policy = json.loads(both["Policy"])
+    assert (policy["Version"], policy["Id"]) == ("2012-10-17", "default")
+    assert [s["Sid"] for s in policy["Statement"]] == ["s1", "s2"]
+    assert policy["Statement"][1]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert policy["Statement"][1]["Condition"] == {
+        "StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}
+    }
+    assert [s["Sid"] for s in json.loads(one["Policy"])["Statement"]] == ["s1"]
+    assert len({added["RevisionId"], both["RevisionId"], one["RevisionId"]}) == 3
+
+
+def test_layer_version_policy_errors(lam: Any) -> None:
+    name = unique_name("pol")
+    publish(lam, name)
+    grant = {"Action": "lambda:GetLayerVersion", "Principal": "*"}
+    lam.add_layer_version_permission(LayerName=name, VersionNumber=1, StatementId="s1", **grant)
+
+    with pytest.raises(lam.exceptions.ResourceConflictException) as duplicate:
+        lam.add_layer_version_permission(LayerName=name, VersionNumber=1, StatementId="s1", **grant)
+    with pytest.raises(lam.exceptions.PreconditionFailedException) as stale:
+        lam.add_layer_version_permission(
+            LayerName=name, VersionNumber=1, StatementId="s2", RevisionId="wrong", **grant
+        )
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as no_version:
+        lam.add_layer_version_permission(LayerName=name, VersionNumber=2, StatementId="x", **grant)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as no_statement:
+        lam.remove_layer_version_permission(LayerName=name, VersionNumber=1, StatementId="nope")
+    with pytest.raises(botocore.exceptions.ClientError) as bad_action:
+        lam.add_layer_version_permission(
+            LayerName=name, VersionNumber=1, StatementId="s3", Action="*", Principal="*"
+        )
+
+    assert error_of(duplicate)[1] == (
+        "The statement id (s1) provided already exists. Please provide a new statement id, or"
+        " remove the existing statement."
+    )
+    assert error_of(stale)[1].startswith("The Revision Id provided does not match")
+    assert error_of(no_version)[1] == f"Layer version {ARN}:layer:{name}:2 does not exist."
+    assert error_of(no_statement)[1] == "Statement nope is not found in resource policy."
+    assert error_of(bad_action)[0] == "ValidationException"
+    # deleting the version takes its policy with it
+    lam.delete_layer_version(LayerName=name, VersionNumber=1)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_layer_version_policy(LayerName=name, VersionNumber=1)

@@ -1,4 +1,5 @@
-"""PublishLayerVersion, GetLayerVersion(ByArn), ListLayers, ListLayerVersions, DeleteLayerVersion.
+"""PublishLayerVersion, GetLayerVersion(ByArn), ListLayers, ListLayerVersions, DeleteLayerVersion,
+and the layer version policy (Add/RemoveLayerVersionPermission, GetLayerVersionPolicy).
 
 Content arrives as `Content.ZipFile` only: an S3 location is refused with
 InvalidParameterValueException, as CreateFunction refuses one (Lamina has no S3). The zip is
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -142,6 +144,49 @@ async def list_layers_or_find(request: Request) -> Response:
     return paged_json(request, "Layers", newest, _listed_layer)
 
 
+class AddLayerVersionPermissionRequest(shapes.Shape):
+    statement_id: str
+    action: str
+    principal: str
+    organization_id: str | None = None
+
+
+async def add_permission(request: Request) -> Response:
+    req = await parse(request, AddLayerVersionPermissionRequest)
+    s = services(request)
+    name = s.layers.layer_name(request.path_params["name"])
+    statement, revision = await s.layer_policies.add(
+        name,
+        _version_number(request),
+        statement_id=req.statement_id,
+        action=req.action,
+        principal=req.principal,
+        organization_id=req.organization_id,
+        revision_id=request.query_params.get("RevisionId"),
+    )
+    body = {"Statement": msgspec.json.encode(statement).decode(), "RevisionId": revision}
+    return json(request, body, 201)
+
+
+async def get_policy(request: Request) -> Response:
+    s = services(request)
+    name = s.layers.layer_name(request.path_params["name"])
+    policy, revision = await s.layer_policies.get(name, _version_number(request))
+    return json(request, {"Policy": policy, "RevisionId": revision})
+
+
+async def remove_permission(request: Request) -> Response:
+    s = services(request)
+    name = s.layers.layer_name(request.path_params["name"])
+    await s.layer_policies.remove(
+        name,
+        _version_number(request),
+        request.path_params["sid"],
+        request.query_params.get("RevisionId"),
+    )
+    return empty(request, 204)
+
+
 routes = [
     Route(P, list_layers_or_find, methods=["GET"]),
     Route(P + "/", list_layers_or_find, methods=["GET"]),
@@ -149,4 +194,7 @@ routes = [
     Route(P + "/{name}/versions", list_layer_versions, methods=["GET"]),
     Route(P + "/{name}/versions/{version}", get_layer_version, methods=["GET"]),
     Route(P + "/{name}/versions/{version}", delete_layer_version, methods=["DELETE"]),
+    Route(P + "/{name}/versions/{version}/policy", add_permission, methods=["POST"]),
+    Route(P + "/{name}/versions/{version}/policy", get_policy, methods=["GET"]),
+    Route(P + "/{name}/versions/{version}/policy/{sid}", remove_permission, methods=["DELETE"]),
 ]

@@ -28,6 +28,8 @@ from lamina.store.base import Delete, Expect, Op, Put, Store
 
 LAYER = "layer"
 LAYER_VERSION = "layer-version"
+#: A layer version's policy (control/layer_policies.py), keyed as the version.
+LAYER_POLICY = "layer-policy"
 
 #: Most layers one function may use.
 MAX_LAYERS = 5
@@ -172,6 +174,7 @@ class LayerService:
         ops: list[Op] = [
             Expect(LAYER_VERSION, key, raw),
             Delete(LAYER_VERSION, key),
+            Delete(LAYER_POLICY, key),
             Delete(CODE_REF, layer_ref_key(doomed.code_digest, name, version)),
         ]
         if await self.store.transact(ops):
