@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import zipfile
 from collections.abc import Callable
 from io import BytesIO
@@ -95,6 +96,15 @@ def test_publish_answers_aws_shape_and_numbers_versions_from_1(lam: Any) -> None
     assert second["Description"] == ""
     # the Location serves the exact zip
     assert httpx.get(first["Content"]["Location"]).content == data
+
+
+def test_publish_takes_a_zip_of_several_megabytes_as_function_code_does(lam: Any) -> None:
+    noise = os.urandom(3 * 2**20)  # incompressible: a 3 MB zip, 4 MB of base64
+    data = zip_source({"python/blob.py": f"DATA = {noise.hex()!r}\n"})
+
+    out = publish(lam, unique_name("big"), data)
+
+    assert out["Content"]["CodeSize"] == len(data) > 3 * 2**20
 
 
 def test_get_layer_version_by_name_by_layer_arn_and_by_version_arn(lam: Any) -> None:
