@@ -6,8 +6,9 @@ layers runs with one more directory, the equivalent of AWS's `/opt`: its layers 
 later layers overriding earlier files, as AWS extracts them. It is named by a key derived from the
 ordered digests (`merged_key`), so every function with the same layer list shares it, and it is
 made of hard links to the unpacked layers (a copy where the file system refuses links), so it
-costs little space. Both kinds of directory are collected like code (control/code_gc.py): a
-function version holds a reference to each layer digest and to its merged key.
+costs little space; its files are read-only. Both kinds of directory are collected like code
+(control/code_gc.py): a function version holds a reference to each layer digest and to its
+merged key.
 
 Lamina does not remap paths: a handler finds its layers' modules on `sys.path` (`python_paths`),
 not at the literal path `/opt`.
@@ -19,6 +20,7 @@ import asyncio
 import hashlib
 import os
 import shutil
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -126,3 +128,5 @@ def _place(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:  # another file system, or links refused: copy
         shutil.copy2(src, dst)
+    # shared by every function with these layers: no handler may change another's files
+    os.chmod(dst, stat.S_IMODE(os.stat(dst).st_mode) & ~0o222)

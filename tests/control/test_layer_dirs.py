@@ -87,6 +87,7 @@ async def test_later_layers_override_earlier_files_and_directories(tmp_path: Pat
     # the merged files are links to the layer's one unpacked copy, not copies
     unpacked = parts.code.path(second.code_digest) / "python/shared.py"
     assert (merged / "python/shared.py").stat().st_ino == unpacked.stat().st_ino
+    assert (merged / "python/shared.py").stat().st_mode & 0o222 == 0  # read-only
 
 
 async def test_a_merged_directory_is_made_again_from_the_store_on_a_new_node(
