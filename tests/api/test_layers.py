@@ -258,6 +258,21 @@ def test_function_imports_from_its_layers_and_a_later_layer_overrides(
     assert invoke_json(lam, both["FunctionName"]) == {"shared": "over", "lib": "base"}
 
 
+def test_spawned_environments_find_layers_too(
+    lam: Any, create_function: Callable[..., dict[str, Any]]
+) -> None:
+    layer = publish(lam, unique_name("spawn"), layer_zip("spawned"))
+
+    # a PYTHON* variable makes the node spawn the environment instead of forking it
+    fn = create_function(
+        USES_LAYERS,
+        Layers=[layer["LayerVersionArn"]],
+        Environment={"Variables": {"PYTHONDONTWRITEBYTECODE": "1"}},
+    )
+
+    assert invoke_json(lam, fn["FunctionName"]) == {"shared": "spawned", "lib": "spawned"}
+
+
 def test_get_function_shows_layers_and_versions_keep_theirs(
     lam: Any, create_function: Callable[..., dict[str, Any]]
 ) -> None:
