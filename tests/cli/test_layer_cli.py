@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,3 +87,55 @@ def test_layer_publish_says_what_went_wrong(node: NodeProcess, tmp_path: Path) -
     assert done.returncode != 0
     assert "has no python/ folder" in done.stderr
     assert "ValidationException" in done.stderr
+
+
+def pure_wheel(folder: Path, package: str, text: str) -> Path:
+    """A pure-Python wheel holding `package/__init__.py`, built by hand (no index needed)."""
+    info = f"{package}-1.0.dist-info"
+    files = {
+        f"{package}/__init__.py": text,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {package}\nVersion: 1.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    record = [
+        f"{name},sha256="
+        + base64.urlsafe_b64encode(hashlib.sha256(body.encode()).digest()).rstrip(b"=").decode()
+        + f",{len(body.encode())}"
+        for name, body in files.items()
+    ]
+    wheel = folder / f"{package}-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, body in files.items():
+            zf.writestr(name, body)
+        zf.writestr(f"{info}/RECORD", "\n".join([*record, f"{info}/RECORD,,"]) + "\n")
+    return wheel
+
+
+def test_layer_publish_vendors_requirements_under_python(
+    node: NodeProcess, tmp_path: Path, create_function: Callable[..., dict[str, Any]]
+) -> None:
+    folder = tmp_path / "deps"
+    folder.mkdir()
+    wheel = pure_wheel(tmp_path, "vendoredpkg", "WORD = 'from a vendored wheel'\n")
+    (tmp_path / "requirements.txt").write_text(f"{wheel.name}\n")
+
+    done = lamina(
+        node,
+        "layer",
+        "publish",
+        str(folder),
+        "-n",
+        unique_name("deps"),
+        "--requirements",
+        str(tmp_path / "requirements.txt"),
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "has no python/ folder" not in done.stderr
+    fn = create_function(
+        {"app.py": "import vendoredpkg\ndef handler(e, c):\n    return vendoredpkg.WORD\n"},
+        Layers=[done.stdout.strip()],
+    )["FunctionName"]
+    out = node.client("lambda").invoke(FunctionName=fn, Payload=b"{}")
+    assert json.loads(out["Payload"].read()) == "from a vendored wheel"
