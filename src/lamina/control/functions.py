@@ -13,10 +13,10 @@ import msgspec
 
 from lamina.clock import Clock
 from lamina.control.arns import Arns
-from lamina.control.code import CodeCache, CodePackage, unzipped_size
-from lamina.control.code_gc import CODE_REF, CodeCollector, digests, ref_ops
+from lamina.control.code import CodeCache, CodePackage
+from lamina.control.code_gc import CodeCollector, digests, ref_ops
 from lamina.control.function_docs import FunctionDocs
-from lamina.control.layers import check_total_size
+from lamina.control.layers import check_total_size, checked_size, zip_kept
 from lamina.control.models import LATEST, FunctionMeta, LayerRef, VersionConfig
 from lamina.errors import (
     InvalidParameterValue,
@@ -238,14 +238,9 @@ class FunctionService:
             for digest in sorted(held):
                 await stack.enter_async_context(self.collector.holding(digest))
             for layer in layers:
-                if not await self._stored(layer.code_digest):
+                if not await zip_kept(self.store, layer.code_digest):
                     raise InvalidParameterValue(f"Layer version {layer.arn} does not exist.")
             yield
-
-    async def _stored(self, digest: str) -> bool:
-        if await self.store.scan(CODE_REF, f"{digest}/"):
-            return True  # referred to: cannot be collected while held
-        return await self.store.get_blob(digest) is not None
 
     async def _update_latest(
         self,
@@ -263,7 +258,7 @@ class FunctionService:
             updated = msgspec.structs.replace(
                 latest, **changes, last_modified=self.clock.time(), revision_id=_rev()
             )
-            updated = await self._checked_size(updated)
+            updated = await checked_size(self.store, updated)
             if dry_run:
                 return updated
             ops: list[Op] = [self.records.put_version(updated), *ref_ops(latest, updated)]
@@ -275,19 +270,6 @@ class FunctionService:
         await self.changed(name)
         await self.collector.release(digests(latest) - digests(updated))
         return result
-
-    async def _checked_size(self, v: VersionConfig) -> VersionConfig:
-        """`v`, its unzipped code size filled in if it has layers; raises when code and layers
-        together unzip past 250 MB."""
-        if not v.layers:
-            return v
-        if not v.code_unzipped_size:  # a record from before layers: measure its zip once
-            data = await self.store.get_blob(v.code_digest)
-            if data is not None:
-                size = await asyncio.to_thread(unzipped_size, data)
-                v = msgspec.structs.replace(v, code_unzipped_size=size)
-        check_total_size(v.code_unzipped_size, v.layers)
-        return v
 
     async def publish(
         self, name: str, *, code_sha256: str | None, description: str, revision_id: str | None

@@ -20,9 +20,9 @@ import msgspec
 
 from lamina.clock import Clock
 from lamina.control.arns import Arns
-from lamina.control.code import MAX_UNZIPPED_BYTES, CodePackage
+from lamina.control.code import MAX_UNZIPPED_BYTES, CodePackage, unzipped_size
 from lamina.control.code_gc import CODE_REF, CodeCollector, layer_ref_key
-from lamina.control.models import LayerMeta, LayerRef, LayerVersion
+from lamina.control.models import LayerMeta, LayerRef, LayerVersion, VersionConfig
 from lamina.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from lamina.store.base import Delete, Expect, Op, Put, Store
 
@@ -218,6 +218,27 @@ class LayerService:
             except ResourceNotFound:
                 raise InvalidParameterValue(f"Layer version {m[0]} does not exist.") from None
         return refs
+
+
+async def checked_size(store: Store, v: VersionConfig) -> VersionConfig:
+    """`v`, its unzipped code size filled in if it has layers (measured once for a record from
+    before layers); raises InvalidParameterValue when code and layers unzip past 250 MB."""
+    if not v.layers:
+        return v
+    if not v.code_unzipped_size:
+        data = await store.get_blob(v.code_digest)
+        if data is not None:
+            size = await asyncio.to_thread(unzipped_size, data)
+            v = msgspec.structs.replace(v, code_unzipped_size=size)
+    check_total_size(v.code_unzipped_size, v.layers)
+    return v
+
+
+async def zip_kept(store: Store, digest: str) -> bool:
+    """The zip `digest` is stored, and (when something refers to it) stays while held."""
+    if await store.scan(CODE_REF, f"{digest}/"):
+        return True
+    return await store.get_blob(digest) is not None
 
 
 def check_total_size(code_unzipped: int, layers: Sequence[LayerRef]) -> None:
