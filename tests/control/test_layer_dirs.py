@@ -7,16 +7,19 @@ import io
 import zipfile
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from lamina.clock import FakeClock
 from lamina.control.arns import Arns
 from lamina.control.code import CodeCache, check_zip
+from lamina.control.function_docs import VERSION, version_key
 from lamina.control.functions import FunctionService, NewFunction
 from lamina.control.layer_dirs import LayerDirs, merged_key, python_paths
 from lamina.control.layers import LayerService, NewLayerVersion
 from lamina.control.models import LayerRef
 from lamina.errors import InvalidParameterValue
+from lamina.store.base import Put
 from lamina.store.memory import MemoryStore
 
 pytestmark = pytest.mark.anyio
@@ -170,3 +173,27 @@ async def test_a_layer_deleted_between_resolve_and_create_is_refused_not_lost(
     with pytest.raises(InvalidParameterValue, match=f"Layer version {ref.arn} does not exist"):
         await parts.create("fn", resolved)
     assert await parts.functions.records.meta("fn") is None
+
+
+async def test_a_function_stored_before_layers_takes_layers_and_is_measured(
+    tmp_path: Path,
+) -> None:
+    # Given a $LATEST record as written before layers existed (no layers, no unzipped size)
+    parts = Parts(tmp_path)
+    await parts.create("old", [])
+    current = await parts.functions.version("old", "$LATEST")
+    old_shape = msgspec.to_builtins(current)
+    del old_shape["layers"], old_shape["code_unzipped_size"]
+    await parts.store.transact(
+        [Put(VERSION, version_key("old", "$LATEST"), msgspec.msgpack.encode(old_shape))]
+    )
+    ref = await parts.publish("lib", {"python/lib.py": ""})
+
+    # When it is given a layer
+    updated = await parts.functions.update_configuration("old", {"layers": [ref]}, revision_id=None)
+
+    # Then its code was measured from the stored zip, and the layer is kept
+    code = await parts.store.get_blob(current.code_digest)
+    assert code is not None
+    assert updated.code_unzipped_size == check_zip(code).unzipped_size > 0
+    assert (await parts.functions.version("old", "$LATEST")).layers == [ref]
