@@ -25,6 +25,9 @@ from lamina.control.arns import Arns
 from lamina.control.code import CodeCache
 from lamina.control.event_config import EventConfigService
 from lamina.control.functions import FunctionService
+from lamina.control.layer_dirs import LayerDirs
+from lamina.control.layer_policies import LayerPolicies
+from lamina.control.layers import LayerService
 from lamina.control.mappings import Mapping, MappingService
 from lamina.control.permissions import PermissionService
 from lamina.control.provisioned import ProvisionedService
@@ -128,6 +131,7 @@ class Node:
             shared_store=self.store_kind == "redis",
         )
         self.collector = self.functions.collector
+        self.layers = LayerService(self.store, self.arns, self.collector, self.clock)
         self.aliases = AliasService(self.functions)
         self.permissions = PermissionService(self.functions)
         self.event_configs = EventConfigService(self.functions, self.clock, self.queues.exists)
@@ -162,7 +166,6 @@ class Node:
             memory_budget_mb=settings.memory_budget or default_memory_budget_mb(),
             init_budget=settings.max_concurrent_inits or default_init_budget(),
         )
-        self.collector.in_use = self.pool.code_dirs_in_use
         self.provisioned_book = ProvisionedBook(self.pool)
         self.logs = LogSink(
             self.store,
@@ -185,7 +188,11 @@ class Node:
             telemetry=self.telemetry,
             clock=self.clock,
             recursion=RecursionGuard(self.recursion_configs),
+            layer_dirs=LayerDirs(self.code, self.store),
         )
+        # a code directory is in use while an environment runs on it, or (merged layers) while
+        # an invocation runs with it
+        self.collector.in_use = lambda: self.pool.code_dirs_in_use() | self.invoker.opt_in_use()
         self.provisioner = Provisioner(
             self.provisioned, self.aliases, self.invoker.spec, self.pool, self.provisioned_book
         )
@@ -265,6 +272,8 @@ class Node:
             arns=self.arns,
             functions=self.functions,
             aliases=self.aliases,
+            layers=self.layers,
+            layer_policies=LayerPolicies(self.layers),
             event_configs=self.event_configs,
             recursion_configs=self.recursion_configs,
             permissions=self.permissions,

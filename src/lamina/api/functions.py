@@ -52,6 +52,7 @@ async def create_function(request: Request) -> Response:
     validate.check_description(req.description)
     variables = req.environment.variables if req.environment else None
     validate.check_environment(variables or {})
+    layers = await s.layers.resolve(req.layers) if req.layers else []
     code = await checked_zip(_need_zip(req.code.zip_file, req.code.s3_bucket, req.code.image_uri))
     created = await s.functions.create(
         NewFunction(
@@ -72,6 +73,7 @@ async def create_function(request: Request) -> Response:
             tracing_mode=(req.tracing_config.mode if req.tracing_config else None) or "PassThrough",
             tags=req.tags,
             publish=req.publish,
+            layers=tuple(layers),
         )
     )
     body = configuration(created)
@@ -159,6 +161,8 @@ async def update_configuration(request: Request) -> Response:
     name, _ = path_name(request)
     changes = _config_changes(req)
     current = await s.functions.version(name, LATEST)
+    if req.layers is not UNSET:
+        changes["layers"] = await s.layers.resolve(req.layers)
     _check_settings(
         changes.get("runtime", current.runtime),
         changes.get("handler", current.handler),

@@ -28,6 +28,7 @@ MAX_OTHER_REQUEST_BYTES = 1_048_576
 _INVOKE = re.compile(r"^/2015-03-31/functions/[^/]+/invocations/?$")
 _INVOKE_ASYNC = re.compile(r"^/2014-11-13/functions/[^/]+/invoke-async/?$")
 _CODE = re.compile(r"^/2015-03-31/functions/?$|^/2015-03-31/functions/[^/]+/code/?$")
+_LAYER = re.compile(r"^/2018-10-31/layers/[^/]+/versions/?$")
 
 
 class Service(Enum):
@@ -68,6 +69,8 @@ def limit_of(method: str, path: str, service: Service, invocation_type: str | No
         return Limit(MAX_INVOKE_ASYNC_BYTES, "InvokeAsync")
     if method in ("POST", "PUT") and _CODE.match(path):
         return Limit(MAX_CODE_REQUEST_BYTES, "CreateFunction")
+    if method == "POST" and _LAYER.match(path):  # a layer zip: the same 50 MB as code
+        return Limit(MAX_CODE_REQUEST_BYTES, "PublishLayerVersion")
     return Limit(MAX_OTHER_REQUEST_BYTES, method)
 
 

@@ -16,6 +16,8 @@ from lamina.control.aliases import AliasService
 from lamina.control.arns import Arns
 from lamina.control.event_config import EventConfigService
 from lamina.control.functions import FunctionService
+from lamina.control.layer_policies import LayerPolicies
+from lamina.control.layers import LayerService
 from lamina.control.mappings import MappingService
 from lamina.control.permissions import PermissionService
 from lamina.control.provisioned import ProvisionedService
@@ -42,6 +44,8 @@ class Services:
     arns: Arns
     functions: FunctionService  # functions, versions, tags, reserved concurrency, code zips
     aliases: AliasService
+    layers: LayerService  # layer versions; resolves a function's Layers
+    layer_policies: LayerPolicies  # Add/RemoveLayerVersionPermission, GetLayerVersionPolicy
     event_configs: EventConfigService
     recursion_configs: RecursionConfigService  # Put/GetFunctionRecursionConfig
     permissions: PermissionService  # resource-based policies (AddPermission, GetPolicy)

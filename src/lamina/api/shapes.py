@@ -143,3 +143,18 @@ class EventSourceMappingRequest(Shape):
 
 class PutProvisionedConcurrencyRequest(Shape):
     provisioned_concurrent_executions: int
+
+
+class LayerVersionContentInput(Shape):
+    zip_file: bytes | None = None
+    s3_bucket: str | None = None
+    s3_key: str | None = None
+    s3_object_version: str | None = None
+
+
+class PublishLayerVersionRequest(Shape):
+    content: LayerVersionContentInput
+    description: str = ""
+    compatible_runtimes: list[str] | None = None
+    license_info: str | None = None
+    compatible_architectures: list[str] | None = None

@@ -115,14 +115,16 @@ def fingerprint(root: Path) -> Fingerprint:
     return tuple(out)
 
 
-def build_zip(root: Path, vendored: Path | None = None) -> bytes:
-    """The deployment package: `vendored` packages at the zip root, then the folder's files."""
+def build_zip(root: Path, vendored: Path | None = None, vendored_under: str = "") -> bytes:
+    """The deployment package: `vendored` packages at the zip root (or under the folder
+    `vendored_under`, a layer's `python/`), then the folder's files."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         if vendored is not None:
+            prefix = f"{vendored_under.strip('/')}/" if vendored_under else ""
             for path in sorted(vendored.rglob("*")):
                 if path.is_file() and "__pycache__" not in path.parts:
-                    zf.write(path, path.relative_to(vendored).as_posix())
+                    zf.write(path, prefix + path.relative_to(vendored).as_posix())
         for path, name in package_files(root):
             zf.write(path, name)
     return buf.getvalue()
@@ -155,10 +157,11 @@ def vendor_requirements(requirements: Path, runtime: str, target: Path) -> None:
         raise RuntimeError(f"pip could not install {requirements}:\n{done.stderr or done.stdout}")
 
 
-def package(root: Path, requirements: Path | None, runtime: str) -> bytes:
-    """The zip of `root`, with `requirements` vendored for `runtime` when given."""
+def package(root: Path, requirements: Path | None, runtime: str, vendored_under: str = "") -> bytes:
+    """The zip of `root`, with `requirements` vendored for `runtime` when given (at the zip
+    root, or under the folder `vendored_under`)."""
     if requirements is None:
         return build_zip(root)
     with tempfile.TemporaryDirectory(prefix="lamina-vendor-") as tmp:
         vendor_requirements(requirements, runtime, Path(tmp))
-        return build_zip(root, Path(tmp))
+        return build_zip(root, Path(tmp), vendored_under)

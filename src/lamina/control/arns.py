@@ -36,6 +36,10 @@ class Arns:
     def queue(self, name: str) -> str:
         return f"arn:aws:sqs:{self.region}:{self.account_id}:{name}"
 
+    def layer(self, name: str, version: int | None = None) -> str:
+        base = f"arn:aws:lambda:{self.region}:{self.account_id}:layer:{name}"
+        return base if version is None else f"{base}:{version}"
+
     def mapping(self, uuid: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:event-source-mapping:{uuid}"
 

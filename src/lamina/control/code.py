@@ -23,12 +23,13 @@ MAX_UNZIPPED_BYTES = 262_144_000
 
 @dataclass(frozen=True)
 class CodePackage:
-    """A checked zip: its bytes, hex digest (blob key), AWS CodeSha256 and size."""
+    """A checked zip: its bytes, hex digest (blob key), AWS CodeSha256, size and unzipped size."""
 
     data: bytes
     digest: str
     code_sha256: str
     size: int
+    unzipped_size: int = 0
 
 
 #: What a zip whose headers lie, or whose data is corrupt, raises while being read.
@@ -85,7 +86,13 @@ def check_zip(data: bytes) -> CodePackage:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         _check_entries(zf)
     raw = hashlib.sha256(data).digest()
-    return CodePackage(data, raw.hex(), base64.b64encode(raw).decode(), len(data))
+    return CodePackage(data, raw.hex(), base64.b64encode(raw).decode(), len(data), total)
+
+
+def unzipped_size(data: bytes) -> int:
+    """Bytes `data` (a zip already checked once) holds unzipped, as its headers declare."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return sum(i.file_size for i in zf.infolist())
 
 
 class CodeCache:

@@ -4,7 +4,11 @@ refers to them.
 Every version record ($LATEST and published ones) holds one reference document
 (kind `code-ref`, key `<digest>/<function>/<version>`), written and removed in the same store
 transaction as the version itself. Aliases and event source mappings point at versions, so they
-keep code alive through them. A running environment keeps its code directory in use: a digest
+keep code alive through them. A version with layers also refers to each layer's zip
+(`<digest>/<function>/<version>/layer`: the function keeps its layers after they are deleted, as
+on AWS) and to the merged directory of its layer list (`<key>/<function>/<version>`, the key
+from control/layer_dirs.py); a published layer version refers to its zip
+(`<digest>/layer:<name>/<version>`). A running environment keeps its code directory in use: a digest
 whose last reference went while an environment still ran on it is retried later.
 
 After a transaction drops a reference, `release` deletes the blob and the directory if no
@@ -33,6 +37,7 @@ from contextlib import asynccontextmanager
 from lamina.clock import Clock
 from lamina.control.code import CodeCache
 from lamina.control.function_docs import FunctionDocs
+from lamina.control.layer_dirs import merged_key
 from lamina.control.models import VersionConfig
 from lamina.store.base import Delete, Op, Put, Store
 
@@ -46,19 +51,32 @@ CODE_HOLD = "code-hold"
 HOLD_S = 600.0
 
 
-def ref_key(version: VersionConfig) -> str:
-    return f"{version.code_digest}/{version.name}/{version.version}"
+def ref_keys(version: VersionConfig) -> set[str]:
+    """The references a version record holds: its code, its layers' zips, their merged dir."""
+    owner = f"{version.name}/{version.version}"
+    keys = {f"{version.code_digest}/{owner}"}
+    if version.layers:
+        keys |= {f"{layer.code_digest}/{owner}/layer" for layer in version.layers}
+        keys.add(f"{merged_key(version.layers)}/{owner}")
+    return keys
+
+
+def digests(version: VersionConfig) -> set[str]:
+    """Every blob or directory name `version` keeps alive."""
+    return {key.split("/", 1)[0] for key in ref_keys(version)}
+
+
+def layer_ref_key(digest: str, name: str, version: int) -> str:
+    """The reference a published layer version holds on its zip."""
+    return f"{digest}/layer:{name}/{version}"
 
 
 def ref_ops(old: VersionConfig | None, new: VersionConfig | None) -> list[Op]:
     """The reference changes of replacing version record `old` by `new` (either may be None)."""
-    if old is not None and new is not None and ref_key(old) == ref_key(new):
-        return []
-    ops: list[Op] = []
-    if old is not None:
-        ops.append(Delete(CODE_REF, ref_key(old)))
-    if new is not None:
-        ops.append(Put(CODE_REF, ref_key(new), b""))
+    before = ref_keys(old) if old is not None else set()
+    after = ref_keys(new) if new is not None else set()
+    ops: list[Op] = [Delete(CODE_REF, key) for key in sorted(before - after)]
+    ops += [Put(CODE_REF, key, b"") for key in sorted(after - before)]
     return ops
 
 
@@ -157,10 +175,12 @@ class CodeCollector:
         and code directory nothing refers to (orphans of a crash). Returns how many went."""
         versions = await FunctionDocs(self.store).all_versions()
         refs = {key for key, _ in await self.store.scan(CODE_REF)}
-        missing = [op for v in versions if ref_key(v) not in refs for op in ref_ops(None, v)]
+        missing: list[Op] = [
+            Put(CODE_REF, key, b"") for v in versions for key in ref_keys(v) if key not in refs
+        ]
         if missing:
             await self.store.transact(missing)
-        live = {v.code_digest for v in versions} | {key.split("/", 1)[0] for key in refs}
+        live = {d for v in versions for d in digests(v)} | {key.split("/", 1)[0] for key in refs}
         if self.shared:
             await self._drop_expired_holds()
             live |= {key.split("/", 1)[0] for key in await self._holds()}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +14,10 @@ import msgspec
 from lamina.clock import Clock
 from lamina.control.arns import Arns
 from lamina.control.code import CodeCache, CodePackage
-from lamina.control.code_gc import CodeCollector, ref_ops
+from lamina.control.code_gc import CodeCollector, digests, ref_ops
 from lamina.control.function_docs import FunctionDocs
-from lamina.control.models import LATEST, FunctionMeta, VersionConfig
+from lamina.control.layers import check_total_size, checked_size, zip_kept
+from lamina.control.models import LATEST, FunctionMeta, LayerRef, VersionConfig
 from lamina.errors import (
     InvalidParameterValue,
     PreconditionFailed,
@@ -51,6 +53,7 @@ class NewFunction:
     tracing_mode: str = "PassThrough"
     tags: Mapping[str, str] | None = None
     publish: bool = False
+    layers: tuple[LayerRef, ...] = ()
 
 
 class FunctionService:
@@ -133,8 +136,15 @@ class FunctionService:
             )
 
     async def create(self, req: NewFunction) -> VersionConfig:
-        """Create `req.name` ($LATEST, and version 1 when publishing). Raises ResourceConflict."""
-        async with self.collector.holding(req.code.digest):
+        """Create `req.name` ($LATEST, and version 1 when publishing).
+
+        Raises:
+            ResourceConflict: the function exists.
+            InvalidParameterValue: its code and layers unzip past 250 MB.
+        """
+        check_total_size(req.code.unzipped_size, req.layers)
+        held = {req.code.digest, *(layer.code_digest for layer in req.layers)}
+        async with self._holding(held, req.layers):
             await self.store.put_blob(req.code.digest, req.code.data)
             await self.code.ensure(req.code.digest, req.code.data)
             return await self._create(req)
@@ -152,6 +162,8 @@ class FunctionService:
             code_digest=req.code.digest,
             code_sha256=req.code.code_sha256,
             code_size=req.code.size,
+            code_unzipped_size=req.code.unzipped_size,
+            layers=list(req.layers),
             description=req.description,
             timeout=req.timeout,
             memory_size=req.memory_size,
@@ -198,6 +210,7 @@ class FunctionService:
             "code_digest": code.digest,
             "code_sha256": code.code_sha256,
             "code_size": code.size,
+            "code_unzipped_size": code.unzipped_size,
         }
         if dry_run:
             return await self._update_latest(name, changes, revision_id, publish, dry_run)
@@ -209,8 +222,25 @@ class FunctionService:
     async def update_configuration(
         self, name: str, changes: dict[str, Any], *, revision_id: str | None
     ) -> VersionConfig:
-        """Apply `changes` (VersionConfig field → value) to $LATEST."""
-        return await self._update_latest(name, changes, revision_id, False, False)
+        """Apply `changes` (VersionConfig field → value, `layers` already resolved) to $LATEST."""
+        layers: list[LayerRef] = changes.get("layers") or []
+        async with self._holding({layer.code_digest for layer in layers}, layers):
+            return await self._update_latest(name, changes, revision_id, False, False)
+
+    @contextlib.asynccontextmanager
+    async def _holding(
+        self, held: set[str], layers: Sequence[LayerRef] = ()
+    ) -> AsyncIterator[None]:
+        """Keep `held` from collection while a version referring to them is written (taken in
+        one order, so two writers never wait on each other), then check that each of `layers`
+        still has its zip: a layer version deleted since it was resolved may have taken it."""
+        async with contextlib.AsyncExitStack() as stack:
+            for digest in sorted(held):
+                await stack.enter_async_context(self.collector.holding(digest))
+            for layer in layers:
+                if not await zip_kept(self.store, layer.code_digest):
+                    raise InvalidParameterValue(f"Layer version {layer.arn} does not exist.")
+            yield
 
     async def _update_latest(
         self,
@@ -228,6 +258,7 @@ class FunctionService:
             updated = msgspec.structs.replace(
                 latest, **changes, last_modified=self.clock.time(), revision_id=_rev()
             )
+            updated = await checked_size(self.store, updated)
             if dry_run:
                 return updated
             ops: list[Op] = [self.records.put_version(updated), *ref_ops(latest, updated)]
@@ -237,8 +268,7 @@ class FunctionService:
                 ops += extra
             await self.commit(name, raw, meta, ops)
         await self.changed(name)
-        if latest.code_digest != updated.code_digest:
-            await self.collector.release([latest.code_digest])
+        await self.collector.release(digests(latest) - digests(updated))
         return result
 
     async def publish(
@@ -297,15 +327,14 @@ class FunctionService:
                 ops.append(self.records.delete_meta(name))
                 if not await self.records.commit(ops):
                     raise ResourceConflict("The function changed during the delete; try again.")
-                dropped = [v.code_digest for v in versions]
+                dropped = {d for v in versions for d in digests(v)}
             else:
-                digest = await self._delete_version(meta, raw, qualifier)
-                dropped = [digest] if digest else []
+                dropped = await self._delete_version(meta, raw, qualifier)
         await self.changed(name)
         await self.collector.release(dropped)
 
-    async def _delete_version(self, meta: FunctionMeta, raw: bytes, qualifier: str) -> str | None:
-        """Delete one published version; return its code digest (None: there was none)."""
+    async def _delete_version(self, meta: FunctionMeta, raw: bytes, qualifier: str) -> set[str]:
+        """Delete one published version; return the digests it kept alive (none: no version)."""
         if not qualifier.isdigit():
             raise InvalidParameterValue(
                 "Deletion of aliases or $LATEST is not supported with this request; use"
@@ -313,7 +342,7 @@ class FunctionService:
             )
         doomed = await self.records.version(meta.name, qualifier)
         if doomed is None:
-            return None  # AWS answers 204 for a version that does not exist (issue 13, item 3)
+            return set()  # AWS answers 204 for a version that does not exist (issue 13, item 3)
         users = [
             a.name
             for a in await self.records.aliases(meta.name)
@@ -325,7 +354,7 @@ class FunctionService:
             )
         ops = [self.records.delete_version(meta.name, qualifier), *ref_ops(doomed, None)]
         await self.commit(meta.name, raw, meta, ops)
-        return doomed.code_digest
+        return digests(doomed)
 
     async def set_tags(self, name: str, tags: Mapping[str, str], remove: list[str]) -> None:
         async with self.lock(name):

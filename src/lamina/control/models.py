@@ -11,6 +11,16 @@ from lamina.clock import iso8601_ms
 LATEST = "$LATEST"
 
 
+class LayerRef(msgspec.Struct, frozen=True, kw_only=True):
+    """One layer version a function version uses, as resolved when it was set (AWS keeps a copy:
+    the function keeps working after the layer version is deleted)."""
+
+    arn: str  # the layer version ARN (`...:layer:NAME:N`)
+    code_digest: str  # hex SHA-256 of the layer zip (blob key)
+    code_size: int
+    unzipped_size: int = 0
+
+
 class VersionConfig(msgspec.Struct, frozen=True, kw_only=True):
     """The code and configuration of one version of a function (`$LATEST` or a published N)."""
 
@@ -39,6 +49,10 @@ class VersionConfig(msgspec.Struct, frozen=True, kw_only=True):
     state_reason: str | None = None
     state_reason_code: str | None = None
     last_update_status: str | None = "Successful"
+    #: The function's layers in order (later ones override earlier files), resolved at set time.
+    layers: list[LayerRef] = msgspec.field(default_factory=list)
+    #: Bytes of the code unzipped (0 in records written before layers were supported).
+    code_unzipped_size: int = 0
 
     @property
     def qualified_arn(self) -> str:
@@ -106,6 +120,8 @@ def configuration(v: VersionConfig, *, for_list: bool = False) -> dict[str, Any]
         out["Environment"] = {"Variables": dict(v.variables)}
     if v.dead_letter_target:
         out["DeadLetterConfig"] = {"TargetArn": v.dead_letter_target}
+    if v.layers:
+        out["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code_size} for layer in v.layers]
     if not for_list:
         out["State"] = v.state
         if v.state_reason:
@@ -128,4 +144,71 @@ def alias_configuration(a: Alias) -> dict[str, Any]:
     }
     if a.additional_weights:
         out["RoutingConfig"] = {"AdditionalVersionWeights": dict(a.additional_weights)}
+    return out
+
+
+class LayerMeta(msgspec.Struct, frozen=True, kw_only=True):
+    """A layer name: outlives its versions, so a version number is never handed out twice."""
+
+    name: str
+    last_version: int = 0  # highest version number ever published
+
+
+class LayerVersion(msgspec.Struct, frozen=True, kw_only=True):
+    """One published, immutable version of a layer."""
+
+    name: str
+    version: int
+    layer_arn: str  # unversioned
+    code_digest: str  # hex SHA-256 of the zip (blob key)
+    code_sha256: str  # base64 SHA-256 (AWS CodeSha256)
+    code_size: int
+    unzipped_size: int
+    created: float
+    description: str = ""
+    license_info: str | None = None
+    #: None when the publisher gave none: AWS then leaves the key out of its answers.
+    compatible_runtimes: list[str] | None = None
+    compatible_architectures: list[str] | None = None
+
+    @property
+    def arn(self) -> str:
+        return f"{self.layer_arn}:{self.version}"
+
+    def ref(self) -> LayerRef:
+        """What a function version keeps of this layer version."""
+        return LayerRef(
+            arn=self.arn,
+            code_digest=self.code_digest,
+            code_size=self.code_size,
+            unzipped_size=self.unzipped_size,
+        )
+
+
+def layer_version_summary(lv: LayerVersion) -> dict[str, Any]:
+    """`lv` as AWS's LayerVersionsListItem shape (ListLayerVersions, ListLayers)."""
+    out: dict[str, Any] = {
+        "LayerVersionArn": lv.arn,
+        "Version": lv.version,
+        "Description": lv.description,
+        "CreatedDate": iso8601_ms(lv.created),
+    }
+    if lv.compatible_runtimes is not None:
+        out["CompatibleRuntimes"] = list(lv.compatible_runtimes)
+    if lv.license_info is not None:
+        out["LicenseInfo"] = lv.license_info
+    if lv.compatible_architectures is not None:
+        out["CompatibleArchitectures"] = list(lv.compatible_architectures)
+    return out
+
+
+def layer_version_detail(lv: LayerVersion, location: str) -> dict[str, Any]:
+    """`lv` as AWS's GetLayerVersion / PublishLayerVersion answer; `location` serves the zip."""
+    out = layer_version_summary(lv)
+    out["LayerArn"] = lv.layer_arn
+    out["Content"] = {
+        "Location": location,
+        "CodeSha256": lv.code_sha256,
+        "CodeSize": lv.code_size,
+    }
     return out

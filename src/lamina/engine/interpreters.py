@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lamina.control.layer_dirs import python_paths
 from lamina.runtime import protocol
 
 log = logging.getLogger("lamina.engine.interpreters")
@@ -45,10 +46,12 @@ class Interpreter:
         flags = ["-S", "-u"] if self.native else ["-u"]
         return [self.path, *flags, "-c", _BOOTSTRAP]
 
-    def sys_path(self, code_dir: Path) -> str:
-        """The child's sys.path: code root first, then the runtime and the node's libraries."""
+    def sys_path(self, code_dir: Path, opt_dir: Path | None = None, runtime: str = "") -> str:
+        """The child's sys.path: code root first, its layers, then the runtime and the node's
+        libraries."""
         libraries = node_library_paths() if self.native else node_library_paths()[:1]
-        return os.pathsep.join([str(code_dir), *libraries])
+        layers = python_paths(opt_dir, runtime)
+        return os.pathsep.join([str(code_dir), *layers, *libraries])
 
 
 @functools.cache

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import enum
 import logging
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pathlib import Path
 from lamina.clock import Clock
 from lamina.config import Settings
 from lamina.control.aliases import AliasService
+from lamina.control.layer_dirs import LayerDirs
 from lamina.control.models import VersionConfig
 from lamina.engine.concurrency import CONCURRENCY_LIMITS, Concurrency, Lease
 from lamina.engine.launcher import EnvironmentSpec
@@ -115,6 +117,7 @@ class Invoker:
         telemetry: Telemetry,
         clock: Clock,
         recursion: RecursionGuard,
+        layer_dirs: LayerDirs | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -129,6 +132,8 @@ class Invoker:
         self.recursion = recursion
         self._cache: dict[tuple[str, str], Target] = {}
         self._specs: dict[tuple[str, str, str], EnvironmentSpec] = {}
+        self._layer_dirs = layer_dirs
+        self._opt_in_flight: Counter[str] = Counter()  # merged layer dir name -> invocations
 
     async def forget(self, name: str) -> None:
         """Drop what is cached for function `name` (it changed) and retire its environments."""
@@ -167,6 +172,9 @@ class Invoker:
             if not code_dir.is_dir():
                 blob = await self.store.get_blob(v.code_digest)
                 await self.aliases.functions.code.ensure(v.code_digest, blob)
+            opt_dir = None
+            if v.layers and self._layer_dirs is not None:
+                opt_dir = await self._layer_dirs.ensure(v.layers)
             spec = EnvironmentSpec(
                 function_name=v.name,
                 function_arn=v.arn,
@@ -182,9 +190,14 @@ class Invoker:
                 account_id=self.settings.account_id,
                 endpoint_url=self.settings.endpoint_url,
                 revision=v.revision_id,
+                opt_dir=opt_dir,
             )
             self._specs[key] = spec
         return spec
+
+    def opt_in_use(self) -> set[str]:
+        """Names of the merged layer directories invocations are running with now."""
+        return set(self._opt_in_flight)
 
     async def invoke(self, inv: Invocation) -> Outcome:
         """Run `inv` once, now (the sync API). The outcome is OK or FUNCTION_ERROR.
@@ -236,6 +249,9 @@ class Invoker:
         admission: AbstractAsyncContextManager[Lease],
     ) -> RunReport:
         """Run `inv` in an environment of `spec` under the lease that `admission` grants."""
+        opt = spec.opt_dir.name if spec.opt_dir is not None else None
+        if opt is not None:
+            self._opt_in_flight[opt] += 1
         try:
             async with admission as lease, self.pool.environment(spec, lease) as env:
                 self.provisioned.served(spec, env)
@@ -257,6 +273,11 @@ class Invoker:
             if exc.reason == MEMORY_BUDGET_EXCEEDED:  # no room on this node for another one
                 self.concurrency.count_throttle(inv.function)
             raise
+        finally:
+            if opt is not None:
+                self._opt_in_flight[opt] -= 1
+                if not self._opt_in_flight[opt]:
+                    del self._opt_in_flight[opt]
         self.telemetry.invoked(inv.function, report.duration_ms, report.function_error is not None)
         return report
 

@@ -139,7 +139,7 @@ class Launcher:
         """
         sentinel = os.urandom(16).hex().encode()
         interpreter = await self.interpreters.resolve(spec.runtime)
-        sys_path = interpreter.sys_path(spec.code_dir)
+        sys_path = interpreter.sys_path(spec.code_dir, spec.opt_dir, spec.runtime)
         forkable = self.fork and interpreter.native and can_fork(spec.variables)
         server = self._running_server() if forkable else None
         if server is not None:
