@@ -52,7 +52,7 @@ class Settings:
         default=None,
         metadata=_flag(
             "The URL clients reach this node at (a cluster's load balancer): the base of SQS"
-            " queue URLs. Default: http://HOST:PORT."
+            " queue URLs and code Locations. Default: http://HOST:PORT."
         ),
     )
     data_dir: Path = field(default=DEFAULT_DATA_DIR, metadata=_flag("Where state lives."))
@@ -155,8 +155,9 @@ class Settings:
         return f"http://{host}:{self.port}"
 
     @property
-    def queue_url_base(self) -> str:
-        """Where SQS queue URLs point: --public-url, else this node."""
+    def public_base(self) -> str:
+        """Where URLs handed to clients point (SQS queue URLs, code Locations): --public-url,
+        else this node."""
         return (self.public_url or self.endpoint_url).rstrip("/")
 
     @property

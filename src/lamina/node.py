@@ -109,7 +109,7 @@ class Node:
             self.clock,
             region=settings.region,
             account_id=settings.account_id,
-            endpoint_url=settings.queue_url_base,
+            endpoint_url=settings.public_base,
         )
         self._build_control(settings)
         self._build_engine(settings)

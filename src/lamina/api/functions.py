@@ -97,7 +97,7 @@ async def get_function(request: Request) -> Response:
         "Configuration": configuration(version),
         "Code": {
             "RepositoryType": "S3",
-            "Location": f"{s.settings.endpoint_url}/lamina/v1/code/{version.code_digest}",
+            "Location": f"{s.settings.public_base}/lamina/v1/code/{version.code_digest}",
         },
         "Tags": dict(meta.tags),
     }

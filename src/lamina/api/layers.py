@@ -48,7 +48,7 @@ _KNOWN = frozenset(KNOWN_RUNTIMES.split(", "))
 
 
 def _location(s: Services, lv: LayerVersion) -> str:
-    return f"{s.settings.endpoint_url}/lamina/v1/code/{lv.code_digest}"
+    return f"{s.settings.public_base}/lamina/v1/code/{lv.code_digest}"
 
 
 def _version_number(request: Request) -> int:
