@@ -4,6 +4,7 @@ and is stopped after 16 hops unless the function's RecursiveLoop is Allow."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,76 @@ def test_recursion_config_is_validated_and_needs_a_function(
     lam.delete_function(FunctionName=name)
     create_function(name=name, client=lam)
     assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Terminate"
+
+
+#: A trace header of a caller 16 hops deep: an invocation it makes runs at hop 17.
+DEEP_CALLER = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0;Lineage=1:a87bd80c:16"
+
+
+def test_a_queued_events_lineage_survives_a_restart(
+    node_factory: Callable[..., NodeProcess], create_function: Any, tmp_path: Path
+) -> None:
+    """The count travels with the event in the store: a node restarted (kill -9) between
+    accept and run still stops the loop."""
+    first = node_factory(data_dir=tmp_path / "state")
+    lam = first.client("lambda")
+    out = tmp_path / "hops.jsonl"
+    name = create_function({"app.py": LOOP}, client=lam, Timeout=30)["FunctionName"]
+    base = f"{first.url}/lamina/v1/functions/{name}/async-queue"
+    httpx.post(base + "/pause", timeout=10).raise_for_status()
+    event = {"hop": 17, "limit": 17, "out": str(out)}
+    accepted = httpx.post(
+        f"{first.url}/2015-03-31/functions/{name}/invocations",
+        content=json.dumps(event),
+        headers={"X-Amz-Invocation-Type": "Event", "X-Amzn-Trace-Id": DEEP_CALLER},
+        timeout=10,
+    )
+    assert accepted.status_code == 202
+    first.kill9()
+    second = node_factory(data_dir=first.data_dir)
+    httpx.post(f"{second.url}/lamina/v1/functions/{name}/async-queue/resume", timeout=10)
+    wait_for(lambda: _dropped(second, name) == 1, timeout=60)
+    assert not out.exists()  # stopped, never run
+
+
+QUEUE_LOOP = """import json
+import os
+
+import boto3
+
+sqs = boto3.client("sqs")
+
+
+def handler(event, context):
+    for record in event["Records"]:
+        body = json.loads(record["body"])
+        with open(body["out"], "a") as out:
+            out.write(json.dumps({"hop": body["hop"], "trace": os.environ["_X_AMZN_TRACE_ID"]}))
+            out.write("\\n")
+        again = {**body, "hop": body["hop"] + 1}
+        sqs.send_message(QueueUrl=body["queue"], MessageBody=json.dumps(again))
+"""
+
+
+def test_a_loop_through_an_sqs_queue_is_stopped_after_16_hops(
+    node: NodeProcess, create_function: Any, tmp_path: Path
+) -> None:
+    """A handler that sends to the queue feeding it: each message carries the sender's trace
+    header (AWSTraceHeader), so the batch it starts runs one hop deeper, until the loop stops."""
+    lam, sqs = node.client("lambda"), node.client("sqs")
+    queue = sqs.create_queue(
+        QueueName=f"loop-{tmp_path.name[-20:]}", Attributes={"VisibilityTimeout": "30"}
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    name = create_function({"app.py": QUEUE_LOOP}, client=lam, Timeout=30)["FunctionName"]
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=1)
+    out = tmp_path / "hops.jsonl"
+    first = {"hop": 0, "queue": queue, "out": str(out)}
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(first))
+
+    wait_for(lambda: _dropped(node, name) >= 1, timeout=120)
+    hops = read_jsonl(out)
+    assert [h["hop"] for h in hops] == list(range(17))  # the first run and 16 hops
+    assert hops[16]["trace"].endswith(":16")

@@ -29,6 +29,7 @@ def event(
     attempts: int = 0,
     last_error: str | None = None,
     claimed_until: float | None = None,
+    lineage: int = 0,
 ) -> AsyncEvent:
     return AsyncEvent(
         request_id=rid,
@@ -40,6 +41,7 @@ def event(
         next_at=next_at,
         claimed_until=claimed_until,
         last_error=last_error,
+        lineage=lineage,
     )
 
 
@@ -52,7 +54,9 @@ async def ids_claimed(
 
 async def test_enqueued_events_are_listed_by_request_id_with_every_field(store: Store) -> None:
     sent = [
-        event("r2", qualifier="live", payload=b"\x00\xff", attempts=1, last_error="Boom"),
+        event(
+            "r2", qualifier="live", payload=b"\x00\xff", attempts=1, last_error="Boom", lineage=7
+        ),
         event("r1", next_at=T0 + 5, enqueued_at=T0 - 1),
         event("r3", function="other"),
     ]

@@ -106,8 +106,8 @@ async def _accept(
     await s.invoker.resolve(name, qualifier)
     rid = str(uuid.uuid4())
     request.state.request_id = rid
-    s.invoker.recursion.queued(rid, hop(request.headers.get("x-amzn-trace-id")))
-    await s.intake.accept(name, qualifier, payload, rid)
+    lineage = hop(request.headers.get("x-amzn-trace-id"))
+    await s.intake.accept(name, qualifier, payload, rid, lineage)
     if operation == "InvokeAsync":
         return Response(
             b'{"Status":202}', 202, {"x-amzn-RequestId": rid}, media_type="application/json"

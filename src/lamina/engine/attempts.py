@@ -85,7 +85,7 @@ class Attempts:
                 target = await self.invoker.resolve(event.function, event.qualifier)
                 await self.give_up(event, cfg, "EventAgeExceeded", event.attempts, target)
                 return
-            lineage = self.invoker.recursion.lineage_of(event.request_id)
+            lineage = event.lineage
             if lineage and await self.invoker.recursion.stops(event.function, lineage):
                 target = await self.invoker.resolve(event.function, event.qualifier)
                 await self.give_up(event, cfg, RECURSIVE, event.attempts, target)
@@ -127,7 +127,6 @@ class Attempts:
         if out.kind is OutcomeKind.OK:
             log.info("event %s succeeded after %d attempts", event.request_id, attempts)
             self.succeeded[event.function] += 1
-            self.invoker.recursion.settled(event.request_id)
             await self._ack(event.request_id)
             if cfg.on_success:
                 record = self._record(event, "Success", attempts, out.invoked_arn, out)
@@ -156,7 +155,6 @@ class Attempts:
         """Drop the event: OnFailure record, dead-letter queue, ack. `target` says where
         failures of the invoked function go; `out` is the last attempt's outcome, if any."""
         self.dropped[event.function] += 1
-        self.invoker.recursion.settled(event.request_id)
         log.info("event %s dropped: %s after %d attempts", event.request_id, condition, attempts)
         if cfg.on_failure:
             record = self._record(event, condition, attempts, target.invoked_arn, out)

@@ -31,9 +31,15 @@ class EventIntake:
         self._arrived = asyncio.Event()
 
     async def accept(
-        self, function: str, qualifier: str | None, payload: bytes, request_id: str
+        self,
+        function: str,
+        qualifier: str | None,
+        payload: bytes,
+        request_id: str,
+        lineage: int = 0,
     ) -> None:
-        """Queue one event of `function` durably; returns after commit."""
+        """Queue one event of `function` durably (with its lineage count, for recursive loop
+        detection); returns after commit."""
         now = self.clock.time()
         event = AsyncEvent(
             request_id=request_id,
@@ -42,6 +48,7 @@ class EventIntake:
             payload=payload,
             enqueued_at=now,
             next_at=now,
+            lineage=lineage,
         )
         await self._accepting.submit(event)
         self._received[function] += 1

@@ -8,23 +8,23 @@ from a handler arrives with the caller's count and runs at count + 1. A run past
 invoke answers RecursiveInvocationException, an async event is dropped (counted, and sent
 to OnFailure or the dead-letter queue).
 
-The count of a queued async event is kept in this node's memory, not in the store: after a
-restart, or on another node of a cluster, a queued event's chain starts again from 0.
+A queued async event keeps its count in the store (`AsyncEvent.lineage`), so the chain goes
+on after a restart and on any node of a cluster. A batch from an SQS event source mapping
+runs at the deepest count of its messages' AWSTraceHeader + 1, so a loop through a queue
+(a handler sending to the queue that feeds it) is counted too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Mapping
 
 from lamina.control.recursion import TERMINATE, RecursionConfigService
 
 #: Hops a chain of invocations may make before it is stopped (AWS: about 16).
 MAX_HOPS = 16
-#: Async events whose count this node remembers at most (oldest forgotten first).
-MAX_REMEMBERED = 100_000
 _LINEAGE = re.compile(r"(?:^|;)\s*Lineage=([^;]*)")
 
 
@@ -63,22 +63,6 @@ class RecursionGuard:
     def __init__(self, configs: RecursionConfigService) -> None:
         self.configs = configs
         self.dropped: Counter[str] = Counter()
-        self._queued: OrderedDict[str, int] = OrderedDict()
-
-    def queued(self, request_id: str, lineage: int) -> None:
-        """Remember the lineage of an async event (none to remember at 0)."""
-        if lineage:
-            self._queued[request_id] = lineage
-            while len(self._queued) > MAX_REMEMBERED:
-                self._queued.popitem(last=False)
-
-    def lineage_of(self, request_id: str) -> int:
-        """The lineage of a queued async event (0 when not remembered)."""
-        return self._queued.get(request_id, 0)
-
-    def settled(self, request_id: str) -> None:
-        """The async event is done (succeeded or dropped): forget its lineage."""
-        self._queued.pop(request_id, None)
 
     async def stops(self, function: str, lineage: int) -> bool:
         """Whether a run of `function` at `lineage` is a loop to stop (and count it then).

@@ -27,6 +27,7 @@ from lamina.control.mappings import REPORT_BATCH_ITEM_FAILURES, Mapping
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.global_slots import GlobalSlots
 from lamina.engine.invoker import Invocation, Invoker, Outcome, OutcomeKind
+from lamina.engine.recursion import hop
 from lamina.errors import LaminaError, ResourceNotFound
 from lamina.store import redis_keys as keys
 
@@ -193,8 +194,20 @@ class SourcePoller:
         return batch
 
     async def _process(self, messages: list[SourceMessage]) -> None:
+        lineage = max(hop(m.system_attributes().get("AWSTraceHeader")) for m in messages)
+        try:
+            if lineage and await self.invoker.recursion.stops(self.m.function, lineage):
+                # As a failed batch: the messages stay, and the queue's redrive policy moves
+                # them to its dead-letter queue after maxReceiveCount receives.
+                await self.report(self.m.uuid, "PROBLEM: Recursive invocation stopped")
+                return
+        except ResourceNotFound:
+            await self.report(self.m.uuid, "PROBLEM: Function not found")
+            return
         payload = msgspec.json.encode({"Records": [self._record(m) for m in messages]})
-        inv = Invocation(self.m.function, self.m.qualifier, payload, str(uuid.uuid4()))
+        inv = Invocation(
+            self.m.function, self.m.qualifier, payload, str(uuid.uuid4()), lineage=lineage
+        )
         try:
             outcome = await self.invoker.invoke_queued(inv, wait_s=None)
         except ResourceNotFound:

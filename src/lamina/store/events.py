@@ -26,6 +26,7 @@ class AsyncEvent(msgspec.Struct, frozen=True, kw_only=True):
     next_at: float = 0.0  # not run before this (epoch seconds)
     claimed_until: float | None = None  # held by a poller until then (epoch seconds)
     last_error: str | None = None
+    lineage: int = 0  # hops in a chain of invocations it is (recursive loop detection)
 
 
 class EventQueueStats(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,7 +11,7 @@ from lamina.store.sqlite_io import SqliteIO
 
 _COLUMNS = (
     "request_id, function, qualifier, payload, enqueued_at, attempts, next_at, claimed_until,"
-    " last_error"
+    " last_error, lineage"
 )
 
 
@@ -26,6 +26,7 @@ def _row(r: tuple[Any, ...]) -> AsyncEvent:
         next_at=float(r[6]),
         claimed_until=r[7],
         last_error=r[8],
+        lineage=int(r[9]),
     )
 
 
@@ -46,13 +47,14 @@ class SqliteEventsMixin:
                 e.next_at,
                 None,
                 e.last_error,
+                e.lineage,
             )
             for e in events
         ]
 
         def _insert(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -73,7 +75,7 @@ class SqliteEventsMixin:
                 "UPDATE events SET claimed_until = ? WHERE request_id = ?",
                 [(until, r[0]) for r in rows],
             )
-            return [_row((*r[:7], until, r[8])) for r in rows]
+            return [_row((*r[:7], until, *r[8:])) for r in rows]
 
         return await self.io.write(_claim)
 

@@ -80,6 +80,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX message_dedup_expiry ON message_dedup (queue, expires_at);
     CREATE INDEX messages_in_group_order ON messages (queue, seq) WHERE group_id IS NOT NULL;
     """,
+    # 6: an async event's lineage count (recursive loop detection survives restarts)
+    """
+    ALTER TABLE events ADD COLUMN lineage INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
