@@ -36,6 +36,7 @@ from lamina.engine.destinations import Destinations
 from lamina.engine.global_slots import GlobalSlots
 from lamina.engine.init_slots import default_init_budget
 from lamina.engine.intake import EventIntake
+from lamina.engine.interpreters import parse_overrides
 from lamina.engine.invoker import Invoker
 from lamina.engine.launcher import Launcher
 from lamina.engine.leases import LeaseBook
@@ -155,7 +156,12 @@ class Node:
         # stable across restarts of this node, so a restart takes over its own old record
         node_id = f"{socket.gethostname()}:{settings.port}"
         self.leases = LeaseBook(self.store, self.concurrency, self.clock, node_id=node_id)
-        self.launcher = Launcher(self.clock, fork=settings.fork_server)
+        self.launcher = Launcher(
+            self.clock,
+            fork=settings.fork_server,
+            runtime_root=Path(settings.data_dir).absolute() / "runtime",
+            overrides=parse_overrides(settings.runtime),
+        )
         self.pool = Pool(
             self.launcher,
             idle_timeout_s=settings.env_idle_timeout,
@@ -331,8 +337,8 @@ class Node:
         for meta in await self.functions.records.all_meta():
             self.concurrency.set_reserved(meta.name, meta.reserved_concurrency)
         await self.queues.start()
+        forked = await self.launcher.start()
         if self.settings.fork_server:
-            forked = await self.launcher.start()
             log.info("fork server %s", "ready" if forked else "unavailable; environments spawn")
         if self.cluster is not None:
             self._spawn("cluster", self.cluster.run)

@@ -239,13 +239,15 @@ class Sandbox:
         buffer = self._frame_buffer
         buffer += chunk
         while len(buffer) >= protocol.HEADER_SIZE_BYTES:
-            end = protocol.HEADER_SIZE_BYTES + protocol.frame_length(buffer[:4])
+            end = protocol.HEADER_SIZE_BYTES + protocol.frame_length(
+                buffer[: protocol.HEADER_SIZE_BYTES]
+            )
             if end > MAX_FRAME_BYTES + protocol.HEADER_SIZE_BYTES:
                 self._drop_oversize_frame(end)
                 continue
             if len(buffer) < end:
                 return
-            message = protocol.from_runtime_decoder.decode(
+            message = protocol.decode_from_runtime(
                 memoryview(buffer)[protocol.HEADER_SIZE_BYTES : end]
             )
             del buffer[:end]

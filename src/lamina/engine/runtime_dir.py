@@ -1,0 +1,124 @@
+"""The runtime directory (AWS's LAMBDA_RUNTIME_DIR, /var/runtime): the runtime and what AWS's
+Python runtime ships besides the standard library.
+
+It holds the stdlib-only runtime package (`lamina.runtime` as `lamina_runtime`) and boto3,
+botocore and their pure-Python dependencies taken from the node's own installation. It is made
+once per node data directory, in a subdirectory named by a digest of the runtime's sources and
+those libraries' versions (so an upgrade of either makes a new one), hard-linked from the node's
+files where the file system allows and copied otherwise. A function's sys.path has it after the
+code and the layers, before the standard library; never the node's site-packages, so handlers
+cannot import what only the node has (starlette, msgspec, lamina itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from lamina.runtime import protocol
+
+log = logging.getLogger("lamina.engine.runtime_dir")
+
+#: Name of the runtime package inside the runtime directory.
+RUNTIME_PACKAGE = "lamina_runtime"
+#: Distributions AWS's Python runtimes ship, copied from the node's installation.
+SHIPPED_DISTRIBUTIONS = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "python-dateutil",
+    "six",
+    "urllib3",
+)
+
+
+def _runtime_sources() -> list[Path]:
+    return sorted(Path(protocol.__file__).parent.glob("*.py"))
+
+
+def _distributions() -> list[importlib.metadata.Distribution]:
+    found = []
+    for name in SHIPPED_DISTRIBUTIONS:
+        try:
+            found.append(importlib.metadata.distribution(name))
+        except importlib.metadata.PackageNotFoundError:
+            log.warning("%s is not installed on this node; handlers will not find it", name)
+    return found
+
+
+def shipped_versions() -> dict[str, str]:
+    """{distribution: version} of what the runtime directory ships."""
+    return {d.metadata["Name"]: d.version for d in _distributions()}
+
+
+def key() -> str:
+    """The digest naming the runtime directory of this node's sources and libraries."""
+    digest = hashlib.sha256()
+    for source in _runtime_sources():
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    for name, version in sorted(shipped_versions().items()):
+        digest.update(f"{name}=={version}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def default_root() -> Path:
+    """Where runtime directories go when no data directory is given (tests, tools)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(cache) / "lamina" / "runtime"
+
+
+def prepare(root: Path) -> Path:
+    """The runtime directory under `root`, made now if missing (blocking: run off the loop)."""
+    target = root.absolute() / key()
+    if target.is_dir():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _build(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another node sharing the data directory made it first
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("runtime directory ready: %s", target)
+    return target
+
+
+def _build(directory: Path) -> None:
+    package = directory / RUNTIME_PACKAGE
+    package.mkdir(parents=True)
+    for source in _runtime_sources():
+        shutil.copy2(source, package / source.name)
+    (package / "__init__.py").write_text('"""Lamina\'s runtime, as environments import it."""\n')
+    for dist in _distributions():
+        files = dist.files
+        if files is None:
+            log.warning("%s lists no files; it is left out of the runtime", dist.metadata["Name"])
+            continue
+        for file in files:
+            if file.parts[0] == ".." or file.parts[0].endswith(".data"):
+                continue  # scripts and data installed outside site-packages
+            source = Path(str(dist.locate_file(file)))
+            if source.is_file():
+                _link_or_copy(source, directory / file)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            raise
+        except OSError:  # another file system, or links not allowed
+            shutil.copy2(source, target)
