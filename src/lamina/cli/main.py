@@ -1,4 +1,5 @@
-"""`lamina serve | deploy | invoke | logs | ls | top | queue …`; flags also read LAMINA_<NAME>."""
+"""`lamina serve | deploy | invoke | logs | ls | top | queue | runtimes …`; flags also read
+LAMINA_<NAME>."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ def cli() -> None:
 def _register() -> None:
     from lamina.cli.client import invoke, logs, queue
     from lamina.cli.deploy import deploy
+    from lamina.cli.runtimes import runtimes
     from lamina.cli.serve import serve
     from lamina.cli.storage import storage
     from lamina.cli.views import ls, top
 
-    for command in (serve, deploy, invoke, logs, ls, top, queue, storage):
+    for command in (serve, deploy, invoke, logs, ls, top, queue, storage, runtimes):
         cli.add_command(command)
 
 
