@@ -29,7 +29,7 @@ import time
 from typing import NamedTuple, Union
 
 from . import __main__ as runtime_main
-from . import protocol
+from . import protocol, runtime_api  # noqa: F401 (imported once here, for custom runtimes' forks)
 
 #: Largest request message (environment variables are at most 4 KB on AWS).
 MAX_MESSAGE_BYTES = 1 << 20
