@@ -13,7 +13,7 @@ HANDLER_RE = re.compile(r"^[^\s]{1,128}$")
 ROLE_RE = re.compile(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 ENV_KEY_RE = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])+$")
 #: Oldest supported Python runtime minor version.
-MIN_PYTHON_MINOR = 9
+MIN_PYTHON_MINOR = 8
 #: OS-only runtimes: a `bootstrap` speaking the Runtime API (engine/interpreters.py runs them).
 CUSTOM_RUNTIMES = frozenset({"provided.al2023", "provided.al2"})
 #: Largest total size of a function's environment variables.

@@ -32,8 +32,10 @@ log = logging.getLogger("lamina.engine.interpreters")
 INTERPRETER_PROBE_TIMEOUT_S = 10.0
 #: A runtime found missing is looked for again after this long (someone may install it).
 MISSING_RECHECK_S = 10.0
+#: Oldest CPython the runtime runs on (3.8 functions can exist, as on AWS, but not run here).
+MIN_MINOR = 9
 #: `python3.X` runtimes Lamina knows, oldest first; newer ones are found when installed.
-KNOWN_PYTHON_RUNTIMES = tuple(f"python3.{minor}" for minor in range(9, 15))
+KNOWN_PYTHON_RUNTIMES = tuple(f"python3.{minor}" for minor in range(MIN_MINOR, 15))
 #: OS-only runtimes: a `bootstrap` executable speaking the Runtime API.
 CUSTOM_RUNTIMES = ("provided.al2023", "provided.al2")
 PYTHON_RUNTIME_RE = re.compile(r"^python3\.(\d{1,2})$")
@@ -79,10 +81,11 @@ def parse_overrides(values: Iterable[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for value in values:
         runtime, sep, path = value.partition("=")
-        if not sep or not is_python(runtime.strip()) or not path.strip():
+        supported = is_python(runtime.strip()) and int(runtime.split(".")[1]) >= MIN_MINOR
+        if not sep or not supported or not path.strip():
             raise LaminaError(
-                f"--runtime {value!r}: expected python3.X=/path/to/python (e.g."
-                " python3.12=/usr/bin/python3.12)"
+                f"--runtime {value!r}: expected python3.X=/path/to/python, X >= {MIN_MINOR}"
+                " (e.g. python3.12=/usr/bin/python3.12)"
             )
         found[runtime.strip()] = os.path.expanduser(path.strip())
     return found
@@ -140,6 +143,8 @@ def find(runtime: str, override: str | None = None) -> Interpreter | None:
     native = native_interpreter()
     if override is None and runtime == f"python{native.minor}":
         return native
+    if int(runtime.split(".")[1]) < MIN_MINOR:
+        return None
     for path in [override] if override is not None else candidates(runtime):
         found = probe(path, runtime)
         if found is not None:
@@ -153,7 +158,7 @@ def installed_runtimes() -> list[str]:
     pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     for path in glob.glob(os.path.join(pyenv_root, "versions", "*", "bin", "python3.*")):
         name = os.path.basename(path)
-        if PYTHON_RUNTIME_RE.match(name) and int(name.split(".")[1]) >= 9:
+        if PYTHON_RUNTIME_RE.match(name) and int(name.split(".")[1]) >= MIN_MINOR:
             names.add(name)
     return sorted(names, key=lambda n: int(n.split(".")[1]))
 
@@ -161,6 +166,8 @@ def installed_runtimes() -> list[str]:
 def missing_message(runtime: str) -> str:
     """What an invoke of a runtime with no interpreter here says: what is missing, how to add it."""
     version = runtime.removeprefix("python")
+    if int(version.split(".")[1]) < MIN_MINOR:
+        return f"The runtime {runtime} is not supported: Lamina runs python3.{MIN_MINOR} and newer."
     return (
         f"The runtime {runtime} has no interpreter on this Lamina node: no CPython {version}"
         f" answered as {runtime} on PATH, in pyenv or in uv's Python installs. Install one"

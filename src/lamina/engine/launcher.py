@@ -150,6 +150,8 @@ class _Template:
     def __init__(self) -> None:
         self.server: ForkServer | None = None
         self.starting: asyncio.Task[None] | None = None
+        #: Its first fork succeeded: its bytecode is compiled (and was offered to the seed).
+        self.served = False
 
 
 class Launcher:
@@ -178,6 +180,7 @@ class Launcher:
         self._runtime_dir: Path | None = None
         self._runtime_dir_lock = asyncio.Lock()
         self._templates: dict[str, _Template] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def start(self) -> bool:
@@ -244,6 +247,7 @@ class Launcher:
                 log.warning("fork failed (%s); spawning %s", exc, spec.function_name)
                 del env[protocol.SENTINEL_ENV]
             else:
+                self._served(interpreter, runtime)
                 return await Sandbox.adopt(child, pipes, sentinel, spec.memory_mb, self.clock)
         env[protocol.SYS_PATH_ENV] = os.pathsep.join(sys_path)
         return await Sandbox.spawn(
@@ -276,6 +280,15 @@ class Launcher:
                 if path.is_dir():
                     sys_path.append(str(path))
         return sys_path
+
+    def _served(self, interpreter: Interpreter, runtime: Path) -> None:
+        """A template forked: what it compiled on its way up goes to the seed, once."""
+        template = self._template(interpreter)
+        if not template.served:
+            template.served = True
+            task = asyncio.create_task(asyncio.to_thread(runtime_dir.harvest, runtime))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def template_pids(self) -> set[int]:
         """Pids of the running templates (for tests that count environment processes)."""
@@ -322,6 +335,9 @@ class Launcher:
     async def close(self) -> None:
         """Stop the fork servers; the node (or a test) calls it after closing the pool."""
         self._closed = True
+        for task in list(self._background):
+            with contextlib.suppress(Exception):
+                await task
         for template in self._templates.values():
             starting = template.starting
             if starting is not None:

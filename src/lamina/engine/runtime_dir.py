@@ -4,8 +4,10 @@ Python runtime ships besides the standard library.
 It holds the stdlib-only runtime package (`lamina.runtime` as `lamina_runtime`) and boto3,
 botocore and their pure-Python dependencies taken from the node's own installation. It is made
 once per node data directory, in a subdirectory named by a digest of the runtime's sources and
-those libraries' versions (so an upgrade of either makes a new one), hard-linked from the node's
-files where the file system allows and copied otherwise. A function's sys.path has it after the
+those libraries' versions (so an upgrade of either makes a new one), hard-linked where the file
+system allows and copied otherwise: from a per-user seed copy that also collects the bytecode
+each interpreter's template compiled (so the next node's templates start without compiling
+boto3), else from the node's own files. A function's sys.path has it after the
 code and the layers, before the standard library; never the node's site-packages, so handlers
 cannot import what only the node has (starlette, msgspec, lamina itself).
 """
@@ -18,6 +20,7 @@ import importlib.metadata
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from lamina.runtime import protocol
@@ -74,24 +77,69 @@ def default_root() -> Path:
 
 
 def prepare(root: Path) -> Path:
-    """The runtime directory under `root`, made now if missing (blocking: run off the loop)."""
+    """The runtime directory under `root`, made now if missing (blocking: run off the loop).
+
+    It is linked from this user's seed copy (`default_root()`, made first if missing), whose
+    files include the bytecode other nodes' templates compiled (`harvest`), so a new node's
+    templates need not compile boto3 again; from the node's installation when there is no seed.
+    """
     target = root.absolute() / key()
     if target.is_dir():
         return target
-    root.mkdir(parents=True, exist_ok=True)
+    seed = _seed(target)
+    _make(target, (lambda tmp: _link_tree(seed, tmp)) if seed is not None else _build)
+    log.info("runtime directory ready: %s", target)
+    return target
+
+
+def harvest(directory: Path) -> None:
+    """Link the bytecode compiled in `directory` into the seed, for the next nodes' copies."""
+    seed = default_root().absolute() / directory.name
+    if seed == directory or not seed.is_dir():
+        return
+    for folder, _, names in os.walk(directory):
+        if os.path.basename(folder) != "__pycache__":
+            continue
+        for name in names:
+            source = Path(folder, name)
+            with contextlib.suppress(OSError):
+                _link_or_copy(source, seed / source.relative_to(directory))
+
+
+def _seed(target: Path) -> Path | None:
+    seed = default_root().absolute() / target.name
+    if seed == target:
+        return None
+    try:
+        if not seed.is_dir():
+            _make(seed, _build)
+    except OSError as exc:  # no writable cache: build from the installation
+        log.info("no runtime seed in %s (%s)", seed.parent, exc)
+        return None
+    return seed
+
+
+def _make(target: Path, build: Callable[[Path], None]) -> None:
+    """Build into a temporary sibling, then rename it to `target` (a concurrent maker wins)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _build(tmp)
+        build(tmp)
         try:
             os.rename(tmp, target)
-        except OSError:  # another node sharing the data directory made it first
+        except OSError:  # another node made it first
             if not target.is_dir():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    log.info("runtime directory ready: %s", target)
-    return target
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    for folder, _, names in os.walk(source):
+        for name in names:
+            path = Path(folder, name)
+            _link_or_copy(path, target / path.relative_to(source))
 
 
 def _build(directory: Path) -> None:
