@@ -237,7 +237,9 @@ class Launcher:
         interpreter = await self.interpreter(spec.runtime)
         runtime = await self.runtime_dir()
         sys_path = self._prepare_env(spec, env, interpreter, runtime)
-        forkable = self.fork and can_fork(spec.variables)
+        # A custom runtime's variables matter to its bootstrap, which is exec'd anyway.
+        custom = spec.runtime in CUSTOM_RUNTIMES
+        forkable = self.fork and (custom or can_fork(spec.variables))
         server = self._running_server(interpreter) if forkable else None
         if server is not None:
             env[protocol.SENTINEL_ENV] = sentinel.hex()
@@ -265,12 +267,12 @@ class Launcher:
         """Add what depends on the interpreter and the runtime directory to `env`; the
         sys.path entries that go before the runtime's (code, then layers)."""
         env["LAMBDA_RUNTIME_DIR"] = str(runtime)
-        env.setdefault("PYTHONPATH", str(runtime))  # AWS: PYTHONPATH=/var/runtime
         if spec.runtime in CUSTOM_RUNTIMES:
             env[protocol.KIND_ENV] = "custom"
             opt = [spec.opt_dir / "bootstrap"] if spec.opt_dir is not None else []
             env[BOOTSTRAPS_ENV] = os.pathsep.join(map(str, [spec.code_dir / "bootstrap", *opt]))
             return [str(spec.code_dir)]
+        env.setdefault("PYTHONPATH", str(runtime))  # AWS: PYTHONPATH=/var/runtime
         if "PATH" not in spec.variables:  # AWS: /var/lang/bin first
             env["PATH"] = f"{interpreter.bin_dir}:{env['PATH']}"
         sys_path = [str(spec.code_dir)]
