@@ -38,6 +38,8 @@ MIN_MINOR = 9
 KNOWN_PYTHON_RUNTIMES = tuple(f"python3.{minor}" for minor in range(MIN_MINOR, 15))
 #: OS-only runtimes: a `bootstrap` executable speaking the Runtime API.
 CUSTOM_RUNTIMES = ("provided.al2023", "provided.al2")
+#: Where a system's own Pythons live, looked at last.
+_SYSTEM_DIRS = ("/usr/local/bin", "/usr/bin")
 PYTHON_RUNTIME_RE = re.compile(r"^python3\.(\d{1,2})$")
 #: What a probe runs: implementation, version, and the binary really running.
 _PROBE = (
@@ -134,7 +136,7 @@ def candidates(runtime: str) -> list[str]:
         os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "uv", "python"
     )
     found += sorted(glob.glob(os.path.join(uv_root, f"cpython-{version}.*", "bin", name)))[::-1]
-    found += [os.path.join(d, name) for d in ("/usr/local/bin", "/usr/bin")]
+    found += [os.path.join(d, name) for d in _SYSTEM_DIRS]
     return [p for p in dict.fromkeys(found) if os.path.exists(p)]
 
 
