@@ -293,6 +293,29 @@ def test_without_a_bootstrap_the_entry_point_is_invalid(lam: Any) -> None:
     assert "Error Type: Runtime.InvalidEntrypoint" in log
 
 
+def test_a_bootstrap_that_is_not_executable_is_an_invalid_entry_point(lam: Any) -> None:
+    name = unique_name("custom")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o644 << 16  # as a zip made on Windows carries it
+        zf.writestr(info, TUTORIAL_BOOTSTRAP)
+    lam.create_function(
+        FunctionName=name,
+        Runtime="provided.al2023",
+        Handler="function.handler",
+        Role=ROLE,
+        Code={"ZipFile": buf.getvalue()},
+    )
+    lam.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
+    )
+    payload, error, _ = _invoke(lam, name, {})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Runtime.InvalidEntrypoint"
+    assert payload["errorMessage"].endswith("/bootstrap: permission denied")
+
+
 def test_next_carries_awss_headers_and_the_environment_awss_variables(lam: Any) -> None:
     name = _create(lam, {"bootstrap": f"#!{sys.executable}\n{HEADERS_BOOTSTRAP}"})
     context = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()

@@ -268,6 +268,8 @@ def _start_bootstrap(shim: _Shim, api: str) -> str | None:
     path = next((p for p in candidates if os.path.isfile(p)), None)
     if path is None:
         return f"Couldn't find valid bootstrap(s): [{' '.join(candidates)}]"
+    if not os.access(path, os.X_OK):  # bash could read a script, but AWS execs the file
+        return f"fork/exec {path}: permission denied"
     env = {k: v for k, v in os.environ.items() if not k.startswith("_LAMINA_")}
     env["AWS_LAMBDA_RUNTIME_API"] = api
     envelope.enter()

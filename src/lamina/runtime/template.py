@@ -123,14 +123,19 @@ def serve(sock_fd: int, base_path: list[str]) -> None:
 
 
 def preload() -> frozenset[str]:
-    """Import PRELOADED from the runtime directory (when they import on this interpreter);
-    the top-level names of the modules they brought in from there."""
+    """Import PRELOADED from the runtime directory (when they import on this interpreter, else
+    nothing); the top-level names of the modules they brought in from there."""
     runtime_dir = os.environ.get("LAMBDA_RUNTIME_DIR", "")
     if not runtime_dir:
         return frozenset()
-    for name in PRELOADED:
-        with contextlib.suppress(Exception):
+    before = set(sys.modules)
+    try:
+        for name in PRELOADED:
             __import__(name)
+    except Exception:  # not on this interpreter (say, urllib3 2.x on 3.9): leave no debris
+        for name in set(sys.modules) - before:
+            del sys.modules[name]
+        return frozenset()
     prefix = os.path.join(runtime_dir, "")
     return frozenset(
         name.partition(".")[0]
