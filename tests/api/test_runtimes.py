@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from harness import NodeProcess, free_port, unique_name, zip_source
+from harness import NodeProcess, free_port, unique_name, wait_for, zip_source
 from lamina.engine.interpreters import find
 
 PROBE = """
@@ -140,6 +140,20 @@ def test_a_runtime_without_an_interpreter_fails_naming_it_and_the_fix(
     assert f"The runtime {runtime} has no interpreter" in message
     assert f"--runtime {runtime}=" in message
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 502
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
+    failed = wait_for(
+        lambda: (
+            (got := lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version))[
+                "Status"
+            ]
+            == "FAILED"
+            and got
+        )
+    )
+    assert f"The runtime {runtime} has no interpreter" in failed["StatusReason"]
 
 
 def test_runtime_flag_names_the_interpreter_of_a_runtime(
