@@ -4,6 +4,7 @@ with no interpreter answers InvalidRuntimeException, `--runtime` and `lamina run
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -185,6 +186,7 @@ def test_lamina_runtimes_lists_interpreters_and_custom_runtimes(found: dict[str,
     rows = {row["runtime"]: row for row in json.loads(done.stdout)}
     own = rows[NATIVE]
     assert own["native"] and own["fork_template"]
+    assert own["boto3"] == importlib.metadata.version("boto3")
     assert os.path.realpath(own["interpreter"]) == os.path.realpath(sys.executable)
     assert rows["provided.al2023"]["fork_template"]
     for runtime, interpreter in found.items():

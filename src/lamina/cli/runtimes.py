@@ -7,13 +7,18 @@ It runs the node's own discovery (engine/interpreters.py) with the same `--runti
 from __future__ import annotations
 
 import json
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import click
 
+from lamina.engine import runtime_dir
 from lamina.engine.interpreters import (
     CUSTOM_RUNTIMES,
+    INTERPRETER_PROBE_TIMEOUT_S,
+    Interpreter,
     find,
     installed_runtimes,
     native_interpreter,
@@ -21,14 +26,38 @@ from lamina.engine.interpreters import (
 )
 from lamina.errors import LaminaError
 
+#: What a handler's `import boto3` gives, run on an interpreter with the runtime directory.
+_BOTO3_PROBE = (
+    "import sys;sys.path.insert(0,sys.argv[1])\n"
+    "try:\n import boto3;print(boto3.__version__)\n"
+    "except Exception as e:print('no: %s: %s'%(type(e).__name__,e))"
+)
+
+
+def boto3_on(interpreter: Interpreter, directory: Path) -> str:
+    """boto3's version as a handler on `interpreter` imports it, or why it does not import."""
+    try:
+        done = subprocess.run(
+            [interpreter.path, "-S", "-c", _BOTO3_PROBE, str(directory)],
+            capture_output=True,
+            text=True,
+            timeout=INTERPRETER_PROBE_TIMEOUT_S * 3,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"no: {exc}"
+    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "no"
+
 
 def rows(overrides: dict[str, str]) -> list[dict[str, Any]]:
-    """One row per runtime: runtime, interpreter path (None when missing), version, fork."""
+    """One row per runtime: runtime, interpreter path (None when missing), version, fork,
+    and the boto3 a handler imports there (its version, or why not)."""
     names = sorted(set(installed_runtimes()) | set(overrides), key=lambda n: int(n.split(".")[1]))
+    directory = runtime_dir.prepare(runtime_dir.default_root())
     with ThreadPoolExecutor(max_workers=4) as pool:
         found = list(pool.map(lambda name: find(name, overrides.get(name)), names))
+        boto3 = list(pool.map(lambda i: boto3_on(i, directory) if i else None, found))
     table: list[dict[str, Any]] = []
-    for name, interpreter in zip(names, found, strict=True):
+    for name, interpreter, shipped in zip(names, found, boto3, strict=True):
         table.append(
             {
                 "runtime": name,
@@ -36,6 +65,7 @@ def rows(overrides: dict[str, str]) -> list[dict[str, Any]]:
                 "version": interpreter.version if interpreter else None,
                 "fork_template": interpreter is not None,
                 "native": bool(interpreter and interpreter.native),
+                "boto3": shipped,
             }
         )
     native = native_interpreter()
@@ -47,6 +77,7 @@ def rows(overrides: dict[str, str]) -> list[dict[str, Any]]:
                 "version": None,
                 "fork_template": True,
                 "native": True,
+                "boto3": None,
             }
         )
     return table
@@ -62,7 +93,8 @@ def rows(overrides: dict[str, str]) -> list[dict[str, Any]]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def runtimes(overrides: tuple[str, ...], as_json: bool) -> None:
-    """List the runtimes this machine's node can run: interpreter, version, fork template."""
+    """List the runtimes this machine's node can run: interpreter, version, fork template, and
+    the boto3 its handlers import."""
     try:
         table = rows(parse_overrides(overrides))
     except LaminaError as exc:
@@ -70,14 +102,15 @@ def runtimes(overrides: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(table, indent=2))
         return
-    header = ("RUNTIME", "INTERPRETER", "VERSION", "FORK")
+    header = ("RUNTIME", "INTERPRETER", "VERSION", "FORK", "BOTO3")
     lines = [header]
     for row in table:
         interpreter = row["interpreter"] or "missing: install it, or --runtime NAME=PATH"
         if row["native"] and row["version"]:
             interpreter += " (the node's own)"
         fork = "yes" if row["fork_template"] else "-"
-        lines.append((row["runtime"], interpreter, row["version"] or "-", fork))
+        boto3 = row["boto3"] or "-"
+        lines.append((row["runtime"], interpreter, row["version"] or "-", fork, boto3))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
