@@ -148,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
         if invoke.trace_id:
             headers["Lambda-Runtime-Trace-Id"] = invoke.trace_id
         if invoke.client_context:
-            context = base64.b64decode(invoke.client_context).decode("utf-8", "replace")
+            context = _decoded(invoke.client_context)
             headers["Lambda-Runtime-Client-Context"] = context
         self._answer(200, invoke.payload if invoke.payload.strip() else b"{}", headers)
 
@@ -238,6 +238,14 @@ class _Handler(BaseHTTPRequestHandler):
 _POSTS = ("response", "error")
 
 
+def _decoded(client_context: str) -> str:
+    """The client context as the header carries it: JSON text, not base64."""
+    try:
+        return base64.b64decode(client_context).decode("utf-8", "replace")
+    except ValueError:
+        return client_context
+
+
 def _error(error_type: str, message: str) -> bytes:
     return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
 
@@ -312,7 +320,7 @@ def serve(read_fd: int, write_fd: int, sentinel: bytes) -> None:
         sys.exit(1)
     assert shim.bootstrap is not None
     threading.Thread(target=_exit_like, args=(shim.bootstrap,), daemon=True).start()
-    buffer = b""
+    buffer = bytearray()
     while True:
         chunk = os.read(read_fd, BODY_CHUNK_BYTES)
         if not chunk:
@@ -324,6 +332,8 @@ def serve(read_fd: int, write_fd: int, sentinel: bytes) -> None:
             )
             if len(buffer) < end:
                 break
-            body = buffer[protocol.HEADER_SIZE_BYTES : end]
-            shim.invocations.put(protocol.decode_to_runtime(body))
-            buffer = buffer[end:]
+            body = memoryview(buffer)[protocol.HEADER_SIZE_BYTES : end]
+            invoke = protocol.decode_to_runtime(body)
+            body.release()
+            del buffer[:end]
+            shim.invocations.put(invoke)
