@@ -82,12 +82,19 @@ def prepare(root: Path) -> Path:
     It is linked from this user's seed copy (`default_root()`, made first if missing), whose
     files include the bytecode other nodes' templates compiled (`harvest`), so a new node's
     templates need not compile boto3 again; from the node's installation when there is no seed.
+    Where `root` has no room for it, the seed itself is the runtime directory.
     """
     target = root.absolute() / key()
     if target.is_dir():
         return target
     seed = _seed(target)
-    _make(target, (lambda tmp: _link_tree(seed, tmp)) if seed is not None else _build)
+    try:
+        _make(target, (lambda tmp: _link_tree(seed, tmp)) if seed is not None else _build)
+    except OSError as exc:  # a full or small data directory: the seed serves as well
+        if seed is None:
+            raise
+        log.warning("no runtime directory in %s (%s); environments use %s", root, exc, seed)
+        return seed
     log.info("runtime directory ready: %s", target)
     return target
 
