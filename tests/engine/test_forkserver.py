@@ -144,3 +144,14 @@ def test_each_interpreter_gets_its_own_template_started_again_after_it_dies(
     uvloop.run(main())
     assert Path(executables[0]).samefile(interpreter.path)
     assert not child_processes()
+
+
+def test_a_function_module_named_like_what_the_runtime_api_imports_is_the_functions(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "socketserver.py").write_text("MINE = True\n")
+    (tmp_path / "app.py").write_text(
+        "import socketserver\n\ndef handler(event, context):\n"
+        "    return {'mine': getattr(socketserver, 'MINE', False), 'pid': 0}\n"
+    )
+    assert _first_payload(tmp_path) == {"mine": True, "pid": 0}

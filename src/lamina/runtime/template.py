@@ -29,7 +29,7 @@ import time
 from typing import NamedTuple, Union
 
 from . import __main__ as runtime_main
-from . import protocol, runtime_api  # noqa: F401 (imported once here, for custom runtimes' forks)
+from . import protocol
 
 #: Largest request message (environment variables are at most 4 KB on AWS).
 MAX_MESSAGE_BYTES = 1 << 20
@@ -90,6 +90,7 @@ def serve(sock_fd: int, base_path: list[str]) -> None:
     out exactly as a spawned runtime's does.
     """
     preloaded = preload()
+    shim_modules = preload_runtime_api()
     sock = socket.socket(fileno=sock_fd)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -114,7 +115,7 @@ def serve(sock_fd: int, base_path: list[str]) -> None:
             else:
                 if pid == 0:
                     template_fds = (sock.fileno(), wake_r, wake_w)
-                    _child(request, fds, template_fds, base_path, preloaded)
+                    _child(request, fds, template_fds, base_path, preloaded, shim_modules)
                 sock.send(encode(Forked(request.token, pid)))
             finally:
                 for fd in fds:
@@ -143,6 +144,16 @@ def preload() -> frozenset[str]:
         if (getattr(module, "__file__", None) or "").startswith(prefix)
         and not name.startswith(__package__ or "-")
     )
+
+
+def preload_runtime_api() -> frozenset[str]:
+    """Import the custom runtimes' Runtime API (http.server and what it needs); the names of
+    the modules that brought, which a Python environment forgets again (a handler's own `html`
+    or `mimetypes` must not be shadowed by modules its runtime never needed)."""
+    before = set(sys.modules)
+    from . import runtime_api  # noqa: F401
+
+    return frozenset(set(sys.modules) - before)
 
 
 def unload_if_bundled(dirs: list[str], preloaded: frozenset[str]) -> None:
@@ -176,6 +187,7 @@ def _child(
     template_fds: tuple[int, ...],
     base_path: list[str],
     preloaded: frozenset[str],
+    shim_modules: frozenset[str],
 ) -> None:
     """Become the environment process; never returns."""
     code = 1
@@ -199,6 +211,9 @@ def _child(
         time.tzset()
         sys.argv[1:] = []
         sys.path[:] = [*request.sys_path, *base_path]
+        if request.env.get(protocol.KIND_ENV) != "custom":
+            for name in shim_modules:
+                sys.modules.pop(name, None)
         unload_if_bundled(request.sys_path, preloaded)
         code = _run()
     finally:
