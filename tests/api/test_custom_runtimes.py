@@ -76,6 +76,7 @@ while true; do
         "$API/invocation/$ID/error" >/dev/null ;;
     *'"do": "exit"'*) echo "leaving now"; exit 3 ;;
     *'"do": "hang"'*) sleep 600 ;;
+    *'"do": "eat"'*) BIG=$(head -c 400000000 /dev/zero | tr '\0' a); echo "${#BIG}" ;;
     *'"do": "big"'*)
       head -c 7000000 /dev/zero | tr '\0' 'a' > "$TMPDIR/big"
       LAST=$(curl -sS -o /dev/null -w '%{http_code}' --data-binary @"$TMPDIR/big" \
@@ -273,6 +274,17 @@ def test_a_bootstrap_past_its_timeout_is_killed_like_a_python_handler(lam: Any) 
     assert error == "Unhandled"
     assert payload["errorType"] == "Sandbox.Timedout"
     assert "Status: timeout" in log
+
+
+def test_a_bootstrap_past_its_memory_size_is_killed(lam: Any) -> None:
+    _need("bash", "curl")
+    name = _create(lam, {"bootstrap": SHELL_BOOTSTRAP}, Timeout=30, MemorySize=128)
+    payload, error, log = _invoke(lam, name, {"do": "eat"})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Runtime.ExitError"
+    assert payload["errorMessage"].endswith("Runtime exited with error: signal: killed")
+    assert "memory used exceeds 128 MB" in log
+    assert _invoke(lam, name, {"do": "ok"})[:2] == ({"last": "none"}, None)
 
 
 def test_a_response_over_6_mb_is_refused_to_the_runtime_and_the_caller(lam: Any) -> None:

@@ -16,6 +16,8 @@ candidates that exists (the code's `bootstrap`, then the layers'); a `#!/bin/sh`
 with bash, as on Amazon Linux where sh is bash. The bootstrap shares the shim's process group
 and output, so the node's deadline kill and output capture work as for Python; when it exits,
 the shim exits the same way (status or signal), which the node reports as Runtime.ExitError.
+The shim also watches the memory of the bootstrap and everything it started: past MemorySize
+it kills the environment, as the node does a Python runtime's.
 
 Standard library only, Python 3.9 syntax.
 """
@@ -44,6 +46,10 @@ BOOTSTRAPS_ENV = "_LAMINA_BOOTSTRAPS"
 PREFIX = "/2018-06-01/runtime"
 #: Size of one read of a request body.
 BODY_CHUNK_BYTES = 65536
+#: How often the bootstrap's memory is sampled (the node samples a Python runtime's as often).
+MEMORY_POLL_S = 0.02
+#: Kilobytes per memory page (for /proc/PID/statm).
+_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 #: errorType of a bootstrap that is missing or cannot be executed (as AWS reports it).
 INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"
 #: What the bootstrap is told when its response is over the limit (reference E.1, observed).
@@ -295,6 +301,42 @@ def _start_bootstrap(shim: _Shim, api: str) -> str | None:
     return None
 
 
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * _PAGE_KB
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (as the kernel lists children; just `pid` where it cannot)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                pending.extend(int(child) for child in children.read().split())
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def _watch_memory(process: subprocess.Popen[bytes]) -> None:
+    """Kill the environment (its whole process group) when this process and the bootstrap's
+    tree use more than MemorySize, as the node does for a Python runtime: the caller gets
+    Runtime.ExitError with "signal: killed", as on AWS."""
+    limit_kb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or 0) * 1024
+    while limit_kb and process.poll() is None:
+        used = _rss_kb(os.getpid()) + sum(_rss_kb(pid) for pid in _tree(process.pid))
+        if used > limit_kb:
+            sys.stdout.write(f"Runtime killed: memory used exceeds {limit_kb // 1024} MB\n")
+            sys.stdout.flush()
+            os.killpg(0, signal.SIGKILL)
+        time.sleep(MEMORY_POLL_S)
+
+
 def _exit_like(process: subprocess.Popen[bytes]) -> None:
     """End this process the way the bootstrap ended (status, or the same signal)."""
     code = process.wait()
@@ -320,6 +362,7 @@ def serve(read_fd: int, write_fd: int, sentinel: bytes) -> None:
         sys.exit(1)
     assert shim.bootstrap is not None
     threading.Thread(target=_exit_like, args=(shim.bootstrap,), daemon=True).start()
+    threading.Thread(target=_watch_memory, args=(shim.bootstrap,), daemon=True).start()
     buffer = bytearray()
     while True:
         chunk = os.read(read_fd, BODY_CHUNK_BYTES)
