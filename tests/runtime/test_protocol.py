@@ -1,9 +1,11 @@
-"""The frame format: a JSON head and raw payload bytes, read back as what was written."""
+"""The frame format: a JSON head and raw payload bytes, read back as what was written, and
+the same bytes from the node's msgspec end (engine/frames.py) as from the runtime's."""
 
 from __future__ import annotations
 
 import pytest
 
+from lamina.engine import frames
 from lamina.runtime import protocol
 
 MESSAGES = [
@@ -44,3 +46,13 @@ def test_frames_of_the_wrong_direction_are_refused() -> None:
         protocol.decode_from_runtime(invoke)
     with pytest.raises(ValueError, match="not an invoke frame"):
         protocol.decode_to_runtime(result)
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_the_nodes_msgspec_end_writes_and_reads_the_same_frames(message: protocol.Message) -> None:
+    frame = protocol.encode_frame(message)
+    if isinstance(message, protocol.Invoke):
+        assert frames.encode_invoke(message) == frame
+    else:
+        decoded = frames.decode_from_runtime(memoryview(frame)[protocol.HEADER_SIZE_BYTES :])
+        assert type(decoded) is type(message) and decoded == message

@@ -20,6 +20,7 @@ from typing import Protocol
 import psutil
 
 from lamina.clock import Clock
+from lamina.engine import frames
 from lamina.engine.pipes import Pipes
 from lamina.engine.process_groups import kill_group
 from lamina.engine.reports import (
@@ -191,7 +192,7 @@ class Sandbox:
 
     async def call(self, invoke: protocol.Invoke, deadline: float) -> Exchange:
         """Send one Invoke frame and await its Result until `deadline` (monotonic)."""
-        return await self._exchange(protocol.encode_frame(invoke), deadline)
+        return await self._exchange(frames.encode_invoke(invoke), deadline)
 
     async def _exchange(self, frame: bytes | None, deadline: float) -> Exchange:
         started = self._clock.monotonic()
@@ -247,7 +248,7 @@ class Sandbox:
                 continue
             if len(buffer) < end:
                 return
-            message = protocol.decode_from_runtime(
+            message = frames.decode_from_runtime(
                 memoryview(buffer)[protocol.HEADER_SIZE_BYTES : end]
             )
             del buffer[:end]

@@ -71,15 +71,15 @@ class _Shim:
         self.started = 0.0
         self.initialized = False
         self.bootstrap: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
     def send(self, message: protocol.FromRuntime) -> None:
-        with self._lock:
+        with self.lock:
             protocol.write_all(1, self.sentinel)
             protocol.write_all(self.write_fd, protocol.encode_frame(message))
 
     def init_done(self) -> None:
-        with self._lock:
+        with self.lock:
             if self.initialized:
                 return
             self.initialized = True
@@ -87,7 +87,7 @@ class _Shim:
 
     def finish(self, request_id: str, payload: bytes, error_type: str | None) -> bool:
         """Answer the current invocation; False when `request_id` is not the current one."""
-        with self._lock:
+        with self.lock:
             current = self.current
             if current is None or current.request_id != request_id:
                 return False
@@ -189,8 +189,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _init_error(self, shim: _Shim) -> None:
         body = self._body(protocol.MAX_RESPONSE_BYTES)
         error_type = self._error_type(body)
-        self._answer(202, b'{"status":"OK"}')
+        # The frame goes first: a bootstrap exits as soon as it has its answer.
         shim.send(protocol.InitFailed(error_type, _document(body, error_type)))
+        self._answer(202, b'{"status":"OK"}')
 
     def _ours(self) -> bool:
         return self.path.startswith(PREFIX + "/")
@@ -337,10 +338,12 @@ def _watch_memory(process: subprocess.Popen[bytes]) -> None:
         time.sleep(MEMORY_POLL_S)
 
 
-def _exit_like(process: subprocess.Popen[bytes]) -> None:
-    """End this process the way the bootstrap ended (status, or the same signal)."""
+def _exit_like(shim: _Shim, process: subprocess.Popen[bytes]) -> None:
+    """End this process the way the bootstrap ended (status, or the same signal), never in
+    the middle of a frame."""
     code = process.wait()
     sys.stdout.flush()
+    shim.lock.acquire()
     if code < 0:
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
@@ -361,7 +364,7 @@ def serve(read_fd: int, write_fd: int, sentinel: bytes) -> None:
         shim.send(protocol.InitFailed(INVALID_ENTRYPOINT, document))
         sys.exit(1)
     assert shim.bootstrap is not None
-    threading.Thread(target=_exit_like, args=(shim.bootstrap,), daemon=True).start()
+    threading.Thread(target=_exit_like, args=(shim, shim.bootstrap), daemon=True).start()
     threading.Thread(target=_watch_memory, args=(shim.bootstrap,), daemon=True).start()
     buffer = bytearray()
     while True:
