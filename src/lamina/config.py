@@ -80,6 +80,13 @@ class Settings:
         default=True,
         metadata=_flag("Start environments by forking a pre-imported template (fast cold starts)."),
     )
+    runtime: tuple[str, ...] = field(
+        default=(),
+        metadata=_flag(
+            "RUNTIME=PATH: run RUNTIME (python3.12) on the CPython at PATH instead of the one"
+            " found on PATH, in pyenv or uv; repeatable. `lamina runtimes` lists what runs."
+        ),
+    )
     unreserved_minimum: int | None = field(
         default=None,
         metadata=_flag(

@@ -15,6 +15,7 @@ LaminaError                       anything Lamina raises on purpose
 │   ├── CodeStorageExceeded                400 CodeStorageExceededException
 │   ├── ProvisionedConcurrencyConfigNotFound 404
 │   ├── ServiceError                       500 ServiceException
+│   ├── InvalidRuntime                     502 InvalidRuntimeException (no interpreter here)
 │   ├── UnknownOperation                   404 UnknownOperationException
 │   ├── AuthError                          403: MissingAuthenticationToken, UnrecognizedClient,
 │   │                                      InvalidSignature, AccessDenied (api/guard.py renders)
@@ -130,6 +131,13 @@ class ServiceError(AwsError):
     status = 500
     fault = "Service"
     message_key = "Message"
+
+
+class InvalidRuntime(AwsError):
+    """The function's runtime cannot run here (on this node: no interpreter for it)."""
+
+    code = "InvalidRuntimeException"
+    status = 502
 
 
 class UnknownOperation(AwsError):

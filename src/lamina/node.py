@@ -39,6 +39,7 @@ from lamina.engine.destinations import Destinations
 from lamina.engine.global_slots import GlobalSlots
 from lamina.engine.init_slots import default_init_budget
 from lamina.engine.intake import EventIntake
+from lamina.engine.interpreters import parse_overrides
 from lamina.engine.invoker import Invoker
 from lamina.engine.launcher import Launcher
 from lamina.engine.leases import LeaseBook
@@ -159,7 +160,12 @@ class Node:
         # stable across restarts of this node, so a restart takes over its own old record
         node_id = f"{socket.gethostname()}:{settings.port}"
         self.leases = LeaseBook(self.store, self.concurrency, self.clock, node_id=node_id)
-        self.launcher = Launcher(self.clock, fork=settings.fork_server)
+        self.launcher = Launcher(
+            self.clock,
+            fork=settings.fork_server,
+            runtime_root=Path(settings.data_dir).absolute() / "runtime",
+            overrides=parse_overrides(settings.runtime),
+        )
         self.pool = Pool(
             self.launcher,
             idle_timeout_s=settings.env_idle_timeout,
@@ -353,8 +359,8 @@ class Node:
         if self.global_slots is not None:
             await self.global_slots.sync_reserved(reserved)
         await self.queues.start()
+        forked = await self.launcher.start()
         if self.settings.fork_server:
-            forked = await self.launcher.start()
             log.info("fork server %s", "ready" if forked else "unavailable; environments spawn")
         if self.cluster is not None:
             self._spawn("cluster", self.cluster.run)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import sys
+from pathlib import Path
 
 import psutil
+import pytest
 import uvloop
 from envtools import call, child_processes, make_spec
 
+from lamina.engine.interpreters import find
 from lamina.engine.launcher import Launcher, can_fork
 from lamina.engine.pool import Pool
 
@@ -82,3 +89,69 @@ def test_a_function_that_bundles_boto3_imports_its_own_copy(tmp_path):
     (tmp_path / "boto3").mkdir()
     (tmp_path / "boto3" / "__init__.py").write_text("BUNDLED = True\n")
     assert _first_payload(tmp_path) == {"had": False, "bundled": True, "pid": 0}
+
+
+def test_each_interpreter_gets_its_own_template_started_again_after_it_dies(
+    tmp_path: Path,
+) -> None:
+    runtime = "python3.12" if sys.version_info[:2] != (3, 12) else "python3.13"
+    interpreter = find(runtime)
+    if interpreter is None:
+        pytest.skip(f"no {runtime} here")
+    (tmp_path / "app.py").write_text(
+        "import os\n\ndef handler(event, context):\n    return {'pid': os.getpid()}\n"
+    )
+
+    async def parent_of_new_environment(pool: Pool, revision: str) -> int:
+        spec = make_spec(tmp_path, runtime=runtime, revision=revision)
+        result = await call(pool, spec)
+        return int(psutil.Process(json.loads(result.payload)["pid"]).ppid())
+
+    async def other_template(launcher: Launcher, native: set[int]) -> int:
+        for _ in range(600):  # a template imports boto3 first: allow it 30 s
+            others = launcher.template_pids() - native
+            if others:
+                return others.pop()
+            await asyncio.sleep(0.05)
+        raise AssertionError("the second template never came up")
+
+    executables: list[str] = []
+
+    async def main() -> None:
+        launcher = Launcher()
+        pool = Pool(launcher)
+        try:
+            assert await launcher.start()
+            native = launcher.template_pids()
+            first = await parent_of_new_environment(pool, "r1")  # spawned: template starting
+            template = await other_template(launcher, native)
+            assert first not in native | {template}
+            executables.append(psutil.Process(template).exe())
+            assert await parent_of_new_environment(pool, "r2") == template
+            os.kill(template, signal.SIGKILL)
+            for _ in range(200):
+                if template not in launcher.template_pids():
+                    break
+                await asyncio.sleep(0.05)
+            await parent_of_new_environment(pool, "r3")  # spawned; a new template starts
+            again = await other_template(launcher, native)
+            assert again != template
+            assert await parent_of_new_environment(pool, "r4") == again
+        finally:
+            await pool.close()
+            await launcher.close()
+
+    uvloop.run(main())
+    assert Path(executables[0]).samefile(interpreter.path)
+    assert not child_processes()
+
+
+def test_a_function_module_named_like_what_the_runtime_api_imports_is_the_functions(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "socketserver.py").write_text("MINE = True\n")
+    (tmp_path / "app.py").write_text(
+        "import socketserver\n\ndef handler(event, context):\n"
+        "    return {'mine': getattr(socketserver, 'MINE', False), 'pid': 0}\n"
+    )
+    assert _first_payload(tmp_path) == {"mine": True, "pid": 0}

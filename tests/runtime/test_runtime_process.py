@@ -20,9 +20,7 @@ SENTINEL = b"--sentinel--"
 def _read_frame(fd: int):
     header = protocol.read_exactly(fd, protocol.HEADER_SIZE_BYTES)
     assert header is not None
-    return protocol.from_runtime_decoder.decode(
-        protocol.read_exactly(fd, protocol.frame_length(header))
-    )
+    return protocol.decode_from_runtime(protocol.read_exactly(fd, protocol.frame_length(header)))
 
 
 def test_runtime_speaks_frames_on_its_own_pipes_and_marks_output_ends():

@@ -30,7 +30,7 @@ def _need_zip(zip_file: bytes | None, s3: str | None, image: str | None) -> byte
 
 def _check_settings(runtime: str, handler: str, timeout: int, memory: int, ephemeral: int) -> None:
     validate.check_runtime(runtime)
-    validate.check_handler(handler)
+    validate.check_handler(handler, runtime)
     validate.check_range(timeout, "timeout", 1, 900)
     validate.check_range(memory, "memorySize", 128, 10240)
     validate.check_range(ephemeral, "ephemeralStorage.size", 512, 10240)

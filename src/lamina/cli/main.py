@@ -1,4 +1,4 @@
-"""`lamina serve | deploy | layer | invoke | logs | ls | top | queue …`.
+"""`lamina serve | deploy | layer | invoke | logs | ls | top | queue | runtimes …`.
 
 Flags also read LAMINA_<NAME>."""
 
@@ -24,11 +24,12 @@ def _register() -> None:
     from lamina.cli.client import invoke, logs, queue
     from lamina.cli.deploy import deploy
     from lamina.cli.layers import layer
+    from lamina.cli.runtimes import runtimes
     from lamina.cli.serve import serve
     from lamina.cli.storage import storage
     from lamina.cli.views import ls, top
 
-    for command in (serve, deploy, layer, invoke, logs, ls, top, queue, storage):
+    for command in (serve, deploy, layer, invoke, logs, ls, top, queue, storage, runtimes):
         cli.add_command(command)
 
 

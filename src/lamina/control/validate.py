@@ -14,6 +14,8 @@ ROLE_RE = re.compile(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\
 ENV_KEY_RE = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])+$")
 #: Oldest supported Python runtime minor version.
 MIN_PYTHON_MINOR = 8
+#: OS-only runtimes: a `bootstrap` speaking the Runtime API (engine/interpreters.py runs them).
+CUSTOM_RUNTIMES = frozenset({"provided.al2023", "provided.al2"})
 #: Largest total size of a function's environment variables.
 MAX_ENV_BYTES = 4096
 RESERVED_ENV_KEYS = frozenset(
@@ -55,16 +57,20 @@ def check_range(value: int, member: str, low: int, high: int) -> None:
 
 
 def check_runtime(runtime: str) -> None:
+    if runtime in CUSTOM_RUNTIMES:
+        return
     m = RUNTIME_RE.match(runtime)
     if not m or int(m.group(1)) < MIN_PYTHON_MINOR:
         raise InvalidParameterValue(
             f"Value {runtime} at 'runtime' failed to satisfy constraint: Lamina runs python3.x"
-            f" runtimes (3.{MIN_PYTHON_MINOR} and newer)"
+            f" runtimes (3.{MIN_PYTHON_MINOR} and newer) and provided.al2023 / provided.al2"
         )
 
 
-def check_handler(handler: str) -> None:
-    if not HANDLER_RE.match(handler) or "." not in handler:
+def check_handler(handler: str, runtime: str | None = None) -> None:
+    """A Python handler is `module.function`; a custom runtime's is any text its bootstrap reads."""
+    dotted = runtime in CUSTOM_RUNTIMES or "." in handler
+    if not HANDLER_RE.match(handler) or not dotted:
         raise constraint(
             handler, "handler", "Member must satisfy regular expression pattern: [^\\s]+"
         )

@@ -1,14 +1,14 @@
-"""Fork server: one pre-imported template process that forks environments.
+"""Fork server: one pre-imported template process per interpreter that forks environments.
 
-A spawned runtime spends most of its ~50 ms cold start starting Python and importing
-msgspec and `lamina.runtime`; a fork of a template that did so once takes a few. The
-template (`lamina.runtime.template`) is a child of the node; its children are the
-environments, in their own sessions as spawned ones are, so a SIGKILL of the process
-group works the same. Exit statuses travel back over the socket, since only the template
-can reap them.
+A spawned runtime spends most of its cold start starting Python and importing the runtime
+(and boto3, when the handler does); a fork of a template that did so once takes a few ms. The
+template (`lamina.runtime.template`, run from the node's runtime directory) is a child of the
+node; its children are the environments, in their own sessions as spawned ones are, so a
+SIGKILL of the process group works the same. Exit statuses travel back over the socket, since
+only the template can reap them.
 
-The launcher (`engine/launcher.py`) owns the one `ForkServer` of a node and decides when to
-fork rather than spawn.
+The launcher (`engine/launcher.py`) owns the `ForkServer`s of a node, one per interpreter, and
+decides when to fork rather than spawn.
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ import logging
 import os
 import signal
 import socket
-import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lamina.engine.interpreters import node_library_paths
+from lamina.engine.interpreters import Interpreter
 from lamina.engine.pipes import Pipes
 from lamina.engine.process_groups import kill_group
-from lamina.runtime import protocol
-from lamina.runtime.template import Exited, Fork, Forked, encoder, template_decoder
+from lamina.runtime.template import Exited, Fork, Forked, decode_from_template, encode
 
 log = logging.getLogger("lamina.engine.forkserver")
 
@@ -37,11 +35,11 @@ FORK_TIMEOUT_S = 5.0
 #: Largest message from the template.
 MAX_REPLY_BYTES = 65536
 
-#: `python -c` program of the template: libraries on sys.path, then serve on fd argv[1].
+#: `python -c` program of the template (the runtime directory is on its PYTHONPATH): serve
+#: on fd argv[2], children's sys.path ending as this one does after its script directory.
 _TEMPLATE_BOOTSTRAP = (
-    "import os,sys;b=sys.path[1:];p=os.environ.pop('" + protocol.SYS_PATH_ENV + "')"
-    ".split(os.pathsep);sys.path.extend(x for x in p if x not in sys.path);"
-    "from lamina.runtime.template import serve;serve(int(sys.argv[1]),b)"
+    "import sys;del sys.path[0];"
+    "__import__(sys.argv[1]+'.template',fromlist=['serve']).serve(int(sys.argv[2]),sys.path[:])"
 )
 
 
@@ -79,23 +77,28 @@ class ForkServer:
         self._loop.add_reader(sock.fileno(), self._on_message)
 
     @classmethod
-    async def start(cls) -> ForkServer:
-        """Start the template on the node's interpreter and wait until it serves.
+    async def start(cls, interpreter: Interpreter, runtime_dir: Path, package: str) -> ForkServer:
+        """Start a template on `interpreter`, its runtime `package` in `runtime_dir`.
 
         Raises:
             OSError: the template could not be started.
         """
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LD_LIBRARY_PATH")}
-        env.update(LANG="en_US.UTF-8", TZ=":UTC")
-        env[protocol.SYS_PATH_ENV] = os.pathsep.join(node_library_paths())
+        env.update(
+            LANG="en_US.UTF-8",
+            TZ=":UTC",
+            PYTHONPATH=str(runtime_dir),
+            LAMBDA_RUNTIME_DIR=str(runtime_dir),
+        )
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable,
+                interpreter.path,
                 "-S",
                 "-u",
                 "-c",
                 _TEMPLATE_BOOTSTRAP,
+                package,
                 str(theirs.fileno()),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
@@ -111,7 +114,7 @@ class ForkServer:
         return cls(process, ours)
 
     async def fork(
-        self, env: Mapping[str, str], cwd: Path, sys_path: str
+        self, env: Mapping[str, str], cwd: Path, sys_path: Sequence[str]
     ) -> tuple[ForkedChild, Pipes]:
         """Fork one environment process; its ends of the returned pipes are closed here.
 
@@ -121,14 +124,14 @@ class ForkServer:
         if not self.alive:
             raise OSError("the fork server is not running")
         token = next(self._tokens)
-        request = Fork(token, dict(env), str(cwd), sys_path.split(os.pathsep))
+        request = Fork(token, dict(env), str(cwd), list(sys_path))
         pipes = Pipes.open()
         waiter: asyncio.Future[ForkedChild] = self._loop.create_future()
         self._pending[token] = waiter
         try:
             socket.send_fds(
                 self._sock,
-                [encoder.encode(request)],
+                [encode(request)],
                 [pipes.child_read, pipes.child_write, pipes.child_output],
             )
             child = await asyncio.wait_for(waiter, FORK_TIMEOUT_S)
@@ -153,7 +156,7 @@ class ForkServer:
             if not data:
                 self._lost()
                 return
-            message = template_decoder.decode(data)
+            message = decode_from_template(data)
             if isinstance(message, Forked):
                 self._forked(message)
             elif isinstance(message, Exited):

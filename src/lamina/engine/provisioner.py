@@ -235,6 +235,7 @@ class Provisioner:
             if missing > 0:
                 v, _ = await self.aliases.resolve(function, version)
                 spec = await self._spec(v)
+                await self.pool.launcher.interpreter(spec.runtime)  # InvalidRuntime: none here
                 ready = await self.pool.prewarm(spec, missing, errors)
                 log.info(
                     "%s:%s: %d/%d provisioned environments ready", function, version, ready, missing

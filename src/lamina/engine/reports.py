@@ -18,15 +18,12 @@ from dataclasses import dataclass
 from lamina.engine import logs
 from lamina.runtime import protocol
 
-FromRuntime = protocol.InitDone | protocol.InitFailed | protocol.Result
+FromRuntime = protocol.FromRuntime
 
-#: Largest response a sync invoke may return (reference B.5).
-MAX_RESPONSE_BYTES = 6_291_556
+#: Largest response a sync invoke may return (reference B.5; the runtime's Runtime API checks it).
+MAX_RESPONSE_BYTES = protocol.MAX_RESPONSE_BYTES
 #: What a response over MAX_RESPONSE_BYTES is replaced with (reference B.3, observed on AWS).
-RESPONSE_TOO_LARGE = (
-    b'{"errorMessage":"Response payload size exceeded maximum allowed payload size'
-    b' (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}'
-)
+RESPONSE_TOO_LARGE = protocol.RESPONSE_TOO_LARGE
 #: The result an environment's oversize response frame is answered with.
 TOO_LARGE_RESULT = protocol.Result("", RESPONSE_TOO_LARGE, "Function.ResponseSizeTooLarge", 0.0, 0)
 #: errorType of a run killed at its deadline.

@@ -20,6 +20,7 @@ from typing import Protocol
 import psutil
 
 from lamina.clock import Clock
+from lamina.engine import frames
 from lamina.engine.pipes import Pipes
 from lamina.engine.process_groups import kill_group
 from lamina.engine.reports import (
@@ -191,7 +192,7 @@ class Sandbox:
 
     async def call(self, invoke: protocol.Invoke, deadline: float) -> Exchange:
         """Send one Invoke frame and await its Result until `deadline` (monotonic)."""
-        return await self._exchange(protocol.encode_frame(invoke), deadline)
+        return await self._exchange(frames.encode_invoke(invoke), deadline)
 
     async def _exchange(self, frame: bytes | None, deadline: float) -> Exchange:
         started = self._clock.monotonic()
@@ -239,13 +240,15 @@ class Sandbox:
         buffer = self._frame_buffer
         buffer += chunk
         while len(buffer) >= protocol.HEADER_SIZE_BYTES:
-            end = protocol.HEADER_SIZE_BYTES + protocol.frame_length(buffer[:4])
+            end = protocol.HEADER_SIZE_BYTES + protocol.frame_length(
+                buffer[: protocol.HEADER_SIZE_BYTES]
+            )
             if end > MAX_FRAME_BYTES + protocol.HEADER_SIZE_BYTES:
                 self._drop_oversize_frame(end)
                 continue
             if len(buffer) < end:
                 return
-            message = protocol.from_runtime_decoder.decode(
+            message = frames.decode_from_runtime(
                 memoryview(buffer)[protocol.HEADER_SIZE_BYTES : end]
             )
             del buffer[:end]

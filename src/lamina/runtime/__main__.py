@@ -1,6 +1,7 @@
 """Entry of an environment process: init (import the handler once), then invoke frames.
 
-Started by `lamina.engine.sandbox` with cwd = the code root and a private pipe pair
+Standard library only, Python 3.9 syntax (it runs on every interpreter a runtime asks for).
+Started by `lamina.engine.launcher` with cwd = the code root and a private pipe pair
 (fd numbers in `_LAMINA_RUNTIME_FDS`). After init and after every invocation the
 runtime flushes stdout/stderr and writes the environment's sentinel to fd 1, so the
 node knows where one request's output ends.
@@ -8,21 +9,19 @@ node knows where one request's output ends.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import sys
 import time
 from typing import Any
 
-import msgspec
-
-from lamina.runtime import protocol
-from lamina.runtime.context import LambdaContext, decode_client_context
-from lamina.runtime.handler import Handler, InitError, call, error_document, load
+from . import protocol
+from .context import LambdaContext, decode_client_context
+from .handler import Handler, InitError, call, error_document, load
 
 #: Python logging's line shape in AWS's Text log format.
 LOG_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s"
-_json_decoder = msgspec.json.Decoder()
 #: Size of the first read of a frame; larger frames are completed by a second read.
 RECEIVE_CHUNK_BYTES = 65536
 
@@ -60,7 +59,7 @@ class _Runtime:
             buffer += rest
         self._buffer = buffer[end:]
         body = memoryview(buffer)[protocol.HEADER_SIZE_BYTES : end]
-        return protocol.to_runtime_decoder.decode(body)
+        return protocol.decode_to_runtime(body)
 
     def setup_logging(self) -> None:
         """AWS's root log handler, installed once the code has imported `logging`."""
@@ -102,7 +101,7 @@ class _Runtime:
         else:
             os.environ.pop("_X_AMZN_TRACE_ID", None)
         try:
-            event: Any = _json_decoder.decode(invoke.payload) if invoke.payload.strip() else {}
+            event: Any = json.loads(invoke.payload) if invoke.payload.strip() else {}
             client_context = decode_client_context(invoke.client_context)
         except Exception as exc:
             error_type = "Runtime.UnmarshalError"
@@ -125,6 +124,11 @@ def main() -> None:
     # Subprocesses started by handlers must not hold the node's pipes open.
     os.set_inheritable(read_fd, False)
     os.set_inheritable(write_fd, False)
+    if os.environ.pop(protocol.KIND_ENV, "python") == "custom":
+        from .runtime_api import serve
+
+        serve(read_fd, write_fd, sentinel)
+        return
     runtime = _Runtime(read_fd, write_fd, sentinel)
     try:
         function = load(os.environ["_HANDLER"])

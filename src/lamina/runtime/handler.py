@@ -15,7 +15,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from lamina.runtime.context import LambdaContext
+from .context import LambdaContext
 
 Handler = Callable[[Any, LambdaContext], Any]
 

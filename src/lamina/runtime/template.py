@@ -1,32 +1,35 @@
 """The fork-server template: a process with the runtime pre-imported that forks environments.
 
-Started by `lamina.engine.forkserver` as `python -S -u -c …` with one end of a SOCK_SEQPACKET
-socket pair as fd 3 (number in argv). Before serving, the template imports what AWS's Python
-runtime ships (boto3, botocore) when the node can import them, so a handler's `import boto3`
-costs a forked environment nothing; a function whose code bundles its own copy of one of them
-gets them unloaded again in its child, so its copy wins as on AWS. Each request is a msgpack
-`Fork` plus three fds (frames in, frames out, output); the template forks, replies
-`Forked(token, pid)`, and reports `Exited(pid, returncode)` when it reaps a child. The child
-becomes what a spawned `python -m lamina.runtime` would be: own session, fds 0/1/2, cwd,
-environment, sys.path, then `main()`. The template exits when the node's end of the socket
-closes.
+Started by `lamina.engine.forkserver` as `python -S -u -c …` on one interpreter (a template
+per interpreter), with the runtime directory (LAMBDA_RUNTIME_DIR) on its PYTHONPATH and one end
+of a SOCK_SEQPACKET socket pair as an fd (number in argv). Before serving, the template imports
+what AWS's Python runtime ships (boto3, botocore) from the runtime directory when that works on
+this interpreter, so a handler's `import boto3` costs a forked environment nothing; a function
+whose code (or layers) bundle their own copy of one of them gets them unloaded again in its
+child, so its copy wins as on AWS. Each request is a JSON `Fork` plus three fds (frames in,
+frames out, output); the template forks, replies `Forked(token, pid)`, and reports
+`Exited(pid, returncode)` when it reaps a child. The child becomes what a spawned runtime would
+be: own session, fds 0/1/2, cwd, environment, sys.path, then `main()`. The template exits when
+the node's end of the socket closes.
+
+Standard library only, Python 3.9 syntax.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import select
 import signal
 import socket
 import sys
 import time
+from typing import NamedTuple, Union
 
-import msgspec
-
-from lamina.runtime import __main__ as runtime_main
-from lamina.runtime import protocol
+from . import __main__ as runtime_main
+from . import protocol
 
 #: Largest request message (environment variables are at most 4 KB on AWS).
 MAX_MESSAGE_BYTES = 1 << 20
@@ -34,8 +37,9 @@ MAX_MESSAGE_BYTES = 1 << 20
 PRELOADED = ("boto3", "botocore")
 
 
-class Fork(msgspec.Struct, frozen=True, tag="fork"):
-    """Start one environment: `env` replaces os.environ, `sys_path` as the bootstrap's."""
+class Fork(NamedTuple):
+    """Start one environment: `env` replaces os.environ; `sys_path` goes before the runtime's
+    own entries (the code directory first, then the layers' directories)."""
 
     token: int
     env: dict[str, str]
@@ -43,7 +47,7 @@ class Fork(msgspec.Struct, frozen=True, tag="fork"):
     sys_path: list[str]
 
 
-class Forked(msgspec.Struct, frozen=True, tag="forked"):
+class Forked(NamedTuple):
     """The answer to `Fork`: the child's pid, or 0 and the error text."""
 
     token: int
@@ -51,26 +55,42 @@ class Forked(msgspec.Struct, frozen=True, tag="forked"):
     error: str = ""
 
 
-class Exited(msgspec.Struct, frozen=True, tag="exited"):
+class Exited(NamedTuple):
     """A forked child was reaped; `returncode` as subprocess spells it (-9 for SIGKILL)."""
 
     pid: int
     returncode: int
 
 
-FromTemplate = Forked | Exited
-encoder = msgspec.msgpack.Encoder()
-fork_decoder: msgspec.msgpack.Decoder[Fork] = msgspec.msgpack.Decoder(Fork)
-template_decoder: msgspec.msgpack.Decoder[Forked | Exited] = msgspec.msgpack.Decoder(FromTemplate)
+FromTemplate = Union[Forked, Exited]
+
+
+def encode(message: Fork | Forked | Exited) -> bytes:
+    """One socket message: a JSON array, the message's kind first."""
+    return json.dumps([type(message).__name__, *message], separators=(",", ":")).encode()
+
+
+def decode_fork(data: bytes) -> Fork:
+    kind, *fields = json.loads(data)
+    if kind != "Fork":
+        raise ValueError(f"not a fork request: {kind!r}")
+    return Fork(*fields)
+
+
+def decode_from_template(data: bytes) -> FromTemplate:
+    kind, *fields = json.loads(data)
+    return Forked(*fields) if kind == "Forked" else Exited(*fields)
 
 
 def serve(sock_fd: int, base_path: list[str]) -> None:
     """Answer fork requests until the node closes its end of the socket.
 
-    `base_path` is sys.path as the interpreter set it up (before the libraries were added),
-    so a child's sys.path comes out exactly as a spawned runtime's does.
+    `base_path` is sys.path as the interpreter set it up without its script directory (the
+    runtime directory from PYTHONPATH, then the standard library), so a child's sys.path comes
+    out exactly as a spawned runtime's does.
     """
     preloaded = preload()
+    shim_modules = preload_runtime_api()
     sock = socket.socket(fileno=sock_fd)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -87,16 +107,16 @@ def serve(sock_fd: int, base_path: list[str]) -> None:
             message, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE_BYTES, 3)
             if not message:
                 return
-            request = fork_decoder.decode(message)
+            request = decode_fork(message)
             try:
                 pid = os.fork()
             except OSError as exc:
-                sock.send(encoder.encode(Forked(request.token, 0, str(exc))))
+                sock.send(encode(Forked(request.token, 0, str(exc))))
             else:
                 if pid == 0:
                     template_fds = (sock.fileno(), wake_r, wake_w)
-                    _child(request, fds, template_fds, base_path, preloaded)
-                sock.send(encoder.encode(Forked(request.token, pid)))
+                    _child(request, fds, template_fds, base_path, preloaded, shim_modules)
+                sock.send(encode(Forked(request.token, pid)))
             finally:
                 for fd in fds:
                     os.close(fd)
@@ -104,22 +124,45 @@ def serve(sock_fd: int, base_path: list[str]) -> None:
 
 
 def preload() -> frozenset[str]:
-    """Import PRELOADED (those the node has); the top-level names of the modules outside the
-    standard library that they brought into sys.modules."""
+    """Import PRELOADED from the runtime directory (when they import on this interpreter, else
+    nothing); the top-level names of the modules they brought in from there."""
+    runtime_dir = os.environ.get("LAMBDA_RUNTIME_DIR", "")
+    if not runtime_dir:
+        return frozenset()
     before = set(sys.modules)
-    for name in PRELOADED:
-        with contextlib.suppress(Exception):
+    try:
+        for name in PRELOADED:
             __import__(name)
-    tops = {m.partition(".")[0] for m in set(sys.modules) - before}
-    return frozenset(m for m in tops - sys.stdlib_module_names if not m.startswith("_"))
+    except Exception:  # not on this interpreter (say, urllib3 2.x on 3.9): leave no debris
+        for name in set(sys.modules) - before:
+            del sys.modules[name]
+        return frozenset()
+    prefix = os.path.join(runtime_dir, "")
+    return frozenset(
+        name.partition(".")[0]
+        for name, module in list(sys.modules.items())
+        if (getattr(module, "__file__", None) or "").startswith(prefix)
+        and not name.startswith(__package__ or "-")
+    )
 
 
-def unload_if_bundled(code_dir: str, preloaded: frozenset[str]) -> None:
-    """Forget the preloaded modules when the function's code has its own copy of any of them
-    (a directory or module of the same name), so its imports find the code's copy."""
+def preload_runtime_api() -> frozenset[str]:
+    """Import the custom runtimes' Runtime API (http.server and what it needs); the names of
+    the modules that brought, which a Python environment forgets again (a handler's own `html`
+    or `mimetypes` must not be shadowed by modules its runtime never needed)."""
+    before = set(sys.modules)
+    from . import runtime_api  # noqa: F401
+
+    return frozenset(set(sys.modules) - before)
+
+
+def unload_if_bundled(dirs: list[str], preloaded: frozenset[str]) -> None:
+    """Forget the preloaded modules when the function's code or layers (`dirs`) have their own
+    copy of any of them (a directory or module of the same name), so imports find that copy."""
     bundled = any(
-        os.path.exists(os.path.join(code_dir, name))
-        or os.path.exists(os.path.join(code_dir, name + ".py"))
+        os.path.exists(os.path.join(directory, name))
+        or os.path.exists(os.path.join(directory, name + ".py"))
+        for directory in dirs
         for name in preloaded
     )
     if bundled:
@@ -135,7 +178,7 @@ def _reap(sock: socket.socket) -> None:
             return
         if pid == 0:
             return
-        sock.send(encoder.encode(Exited(pid, os.waitstatus_to_exitcode(status))))
+        sock.send(encode(Exited(pid, os.waitstatus_to_exitcode(status))))
 
 
 def _child(
@@ -144,6 +187,7 @@ def _child(
     template_fds: tuple[int, ...],
     base_path: list[str],
     preloaded: frozenset[str],
+    shim_modules: frozenset[str],
 ) -> None:
     """Become the environment process; never returns."""
     code = 1
@@ -166,9 +210,11 @@ def _child(
         os.environ[protocol.FDS_ENV] = f"{to_child_r},{from_child_w}"
         time.tzset()
         sys.argv[1:] = []
-        sys.path[:] = [request.sys_path[0], *base_path]
-        sys.path.extend(p for p in request.sys_path[1:] if p not in sys.path)
-        unload_if_bundled(request.cwd, preloaded)
+        sys.path[:] = [*request.sys_path, *base_path]
+        if request.env.get(protocol.KIND_ENV) != "custom":
+            for name in shim_modules:
+                sys.modules.pop(name, None)
+        unload_if_bundled(request.sys_path, preloaded)
         code = _run()
     finally:
         os._exit(code)
