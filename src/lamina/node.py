@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.cluster import ClusterLink
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations
+from lamina.engine.envelope import Envelopes
 from lamina.engine.global_slots import GlobalSlots
 from lamina.engine.init_slots import default_init_budget
 from lamina.engine.intake import EventIntake
@@ -322,6 +324,16 @@ class Node:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        settings = self.settings
+        self.pool.envelopes = await asyncio.to_thread(
+            functools.partial(
+                Envelopes.setup,
+                settings.isolation,
+                freeze=settings.freeze,
+                share=settings.sandbox_share,
+                data_dir=Path(settings.data_dir),
+            )
+        )
         await self.store.open()
         log.info("store opened: %s at %s", self.store_kind, self.settings.data_dir)
         swept = await self.collector.sweep()

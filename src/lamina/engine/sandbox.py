@@ -8,11 +8,14 @@ per-environment sentinel; `Sandbox` splits the stream there. All I/O is asyncio.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import collections
 import contextlib
+import fcntl
 import logging
 import os
+import termios
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -66,6 +69,17 @@ class ChildProcess(Protocol):
     async def wait(self) -> int: ...
 
 
+class Envelope(Protocol):
+    """What the sandbox asks of the environment's envelope (`lamina.engine.envelope`)."""
+
+    @property
+    def limits_memory(self) -> bool: ...
+
+    def kill(self) -> bool: ...
+
+    def out_of_memory(self) -> bool: ...
+
+
 class _ChildExited(Exception):
     """The frame pipe reached end of file: the runtime is gone."""
 
@@ -113,6 +127,8 @@ class Sandbox:
         self._deadline_at = 0.0
         self._oom = False
         self.peak_rss_mb = 0
+        #: Set by the environment: kills the whole cgroup, reports the kernel's OOM kills.
+        self.envelope: Envelope | None = None
         for fd in (frames_fd, output_fd):
             os.set_blocking(fd, False)
         self._loop.add_reader(frames_fd, self._on_frames)
@@ -211,14 +227,38 @@ class Sandbox:
         except TimeoutError:
             return await self._failed(ExchangeEnd.TIMED_OUT, started)
         except _ChildExited:
-            end = ExchangeEnd.OUT_OF_MEMORY if self._oom else ExchangeEnd.EXITED
-            return await self._failed(end, started)
+            return await self._failed(self._exit_end(), started)
         finally:
             self._waiter = None
             self._timer.cancel()
+        if self.envelope is not None and self.envelope.out_of_memory():
+            self._oom = True  # a task of the tree was OOM-killed; the handler may not know
+            return await self._failed(ExchangeEnd.OUT_OF_MEMORY, started)
         elapsed_ms = (self._clock.monotonic() - started) * 1000.0
         output = self._segments.popleft() if self._segments else await self._next_output()
         return Exchange(ExchangeEnd.ANSWERED, message, output, elapsed_ms, "", self.peak_rss_mb)
+
+    def _exit_end(self) -> ExchangeEnd:
+        oom = self._oom or (self.envelope is not None and self.envelope.out_of_memory())
+        return ExchangeEnd.OUT_OF_MEMORY if oom else ExchangeEnd.EXITED
+
+    @property
+    def alive(self) -> bool:
+        """False once the child is known to be gone (exited, or its frame pipe closed)."""
+        return self._process.returncode is None and not self._frames_eof
+
+    def undelivered(self) -> bool:
+        """After the child died: whether the last frame sent was never read (the write
+        failed, or its bytes still sit in the pipe), so its handler never started."""
+        writer = self._writer
+        if writer is None or writer.get_write_buffer_size():
+            return True
+        unread = array.array("i", [0])
+        try:
+            fcntl.ioctl(self._write_fd, termios.FIONREAD, unread, True)
+        except OSError:
+            return writer.is_closing()
+        return unread[0] > 0
 
     def _on_frames(self) -> None:
         try:
@@ -287,7 +327,15 @@ class Sandbox:
             )
 
     def _check_memory(self) -> bool:
-        """Sample the child's RSS; False once it was killed for exceeding the limit."""
+        """Sample the child's RSS; False once it was killed for exceeding the limit.
+        With a cgroup the kernel enforces the limit: only its OOM kills are watched."""
+        envelope = self.envelope
+        if envelope is not None and envelope.limits_memory:
+            if envelope.out_of_memory():
+                self._oom = True
+                self._signal_group()
+                return False
+            return True
         try:
             if self._ps is None:
                 self._ps = psutil.Process(self._process.pid)
@@ -369,7 +417,8 @@ class Sandbox:
         return "".join(parts)
 
     def _signal_group(self) -> None:
-        kill_group(self._process.pid)
+        if self.envelope is None or not self.envelope.kill():
+            kill_group(self._process.pid)
 
     async def kill(self) -> None:
         """SIGKILL the child's process group and reap the child. Idempotent."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from lamina.runtime import protocol
+from lamina.runtime import envelope, protocol
 from lamina.runtime.context import LambdaContext, decode_client_context
 from lamina.runtime.handler import Handler, InitError, call, error_document, load
 
@@ -119,6 +119,7 @@ class _Runtime:
 
 def main() -> None:
     """Run the environment until the node closes the pipe."""
+    envelope.enter()
     read_fd, write_fd = (int(fd) for fd in os.environ.pop(protocol.FDS_ENV).split(","))
     sentinel = bytes.fromhex(os.environ.pop(protocol.SENTINEL_ENV))
     os.environ.pop(protocol.SYS_PATH_ENV, None)
