@@ -148,6 +148,9 @@ class NodeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        # Environments run as other users: they must be able to pass through to their code.
+        parent = self.data_dir.parent
+        parent.chmod(parent.stat().st_mode | 0o111)
         self.log_path = self.data_dir.parent / f"node-{self.port}.log"
         cmd = [
             sys.executable,

@@ -277,6 +277,7 @@ def harden_data_dir(data_dir: Path) -> None:
     os.umask(0o077)
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o711)
+    (data_dir / "code").mkdir(exist_ok=True)
     for entry in data_dir.iterdir():
         if entry.name == "code" and entry.is_dir():
             os.chmod(entry, 0o711)
