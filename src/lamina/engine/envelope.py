@@ -91,9 +91,7 @@ class Envelopes:
     _granted: set[str] = field(default_factory=set)
 
     @classmethod
-    def setup(
-        cls, isolation: str, *, freeze: bool, share: tuple[Path, ...] = (), data_dir: Path | None
-    ) -> Envelopes:
+    def setup(cls, isolation: str, *, freeze: bool, share: tuple[Path, ...] = ()) -> Envelopes:
         """Decide the policy: `isolation` auto, cgroup or process; logged once.
 
         Raises:
@@ -111,8 +109,6 @@ class Envelopes:
         if os.geteuid() == 0:
             envelopes.drop_user = True
             envelopes.private_mounts, envelopes.per_function_uid = _probe()
-            if data_dir is not None:
-                harden_data_dir(data_dir)
         users = (
             ("per-function users" if envelopes.per_function_uid else f"user {SHARED_UID}")
             if envelopes.drop_user
@@ -273,8 +269,8 @@ def grant(directory: Path, gid: int) -> None:
 
 
 def harden_data_dir(data_dir: Path) -> None:
-    """The node's data directory: traversable (0711) to reach code, the rest owner-only."""
-    os.umask(0o077)
+    """The node's data directory: traversable (0711) to reach code, the rest owner-only
+    (SQLite creates its -wal and -shm files with the database's mode)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o711)
     (data_dir / "code").mkdir(exist_ok=True)

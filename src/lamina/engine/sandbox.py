@@ -48,6 +48,12 @@ FRAME_READ_CHUNK_BYTES = 262144
 #: Largest frame taken from an environment: a 6 MB response plus the Result's other fields.
 #: A longer frame is dropped as it arrives, never held (issue 13).
 MAX_FRAME_BYTES = MAX_RESPONSE_BYTES + 65_536
+#: Most output bytes kept of one invocation (or init): the first ones and the last
+#: OUTPUT_TAIL_BYTES, the middle replaced by one line saying how much was dropped. AWS cuts
+#: each log event at 256 KB; a runaway print loop must not fill the log store.
+MAX_OUTPUT_BYTES = 1024 * 1024
+#: Of MAX_OUTPUT_BYTES, how many are the output's end (what LogType Tail shows).
+OUTPUT_TAIL_BYTES = 64 * 1024
 #: Bytes per MiB, for RSS → MB.
 BYTES_PER_MB = 1024 * 1024
 
@@ -121,6 +127,7 @@ class Sandbox:
         self._segments: collections.deque[str] = collections.deque()
         self._segment_waiter: asyncio.Future[None] | None = None
         self._pending_output = bytearray()
+        self._dropped_output = 0  # bytes cut from the middle of the pending output
         self._output_closed = self._loop.create_future()
         self._ps: psutil.Process | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -371,15 +378,43 @@ class Sandbox:
                 self._output_closed.set_result(None)
                 break
             pending += chunk
+            self._split_segments(start)
+            self._bound_output()
+            start = max(0, len(pending) - len(self._sentinel) + 1)
             if len(chunk) < OUTPUT_READ_CHUNK_BYTES:
                 break
-        self._split_segments(start)
+
+    def _bound_output(self) -> None:
+        """Cut the middle of an unfinished segment that outgrew MAX_OUTPUT_BYTES."""
+        pending = self._pending_output
+        excess = len(pending) - MAX_OUTPUT_BYTES
+        if excess > 0:
+            head = MAX_OUTPUT_BYTES - OUTPUT_TAIL_BYTES
+            del pending[head : head + excess]
+            self._dropped_output += excess
+
+    def _segment(self, end: int) -> str:
+        """Decode pending[:end] as one segment (with the drop notice if it was cut)."""
+        pending = self._pending_output
+        dropped, self._dropped_output = self._dropped_output, 0
+        if not dropped:
+            return pending[:end].decode("utf-8", "replace")
+        head = MAX_OUTPUT_BYTES - OUTPUT_TAIL_BYTES
+        notice = (
+            f"\n[Lamina] {dropped} bytes of output dropped here: an invocation keeps at most"
+            f" {MAX_OUTPUT_BYTES} bytes of log.\n"
+        )
+        return (
+            pending[:head].decode("utf-8", "replace")
+            + notice
+            + pending[head:end].decode("utf-8", "replace")
+        )
 
     def _split_segments(self, start: int) -> None:
         pending = self._pending_output
         found = False
         while (end := pending.find(self._sentinel, start)) >= 0:
-            self._segments.append(pending[:end].decode("utf-8", "replace"))
+            self._segments.append(self._segment(end))
             del pending[: end + len(self._sentinel)]
             start = 0
             found = True
@@ -412,7 +447,7 @@ class Sandbox:
         self._drain_output()
         parts = list(self._segments)
         self._segments.clear()
-        parts.append(self._pending_output.decode("utf-8", "replace"))
+        parts.append(self._segment(len(self._pending_output)))
         self._pending_output.clear()
         return "".join(parts)
 
