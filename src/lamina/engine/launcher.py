@@ -119,6 +119,8 @@ class Launcher:
         self._server: ForkServer | None = None
         self._starting: asyncio.Task[None] | None = None
         self._closed = False
+        #: Templates started again after one died (counted in /metrics).
+        self.template_restarts = 0
 
     async def start(self) -> bool:
         """Start the fork server now and wait until it serves; True when it runs.
@@ -181,6 +183,7 @@ class Launcher:
         try:
             old, self._server = self._server, None
             if old is not None:
+                self.template_restarts += 1
                 await old.close()
             self._server = await ForkServer.start()
         except OSError as exc:

@@ -69,6 +69,8 @@ class PoolStatistics:
     inits_waiting: int = 0
     #: Environments found dead (when picked, or before their handler ran) and replaced.
     replaced: int = 0
+    #: Fork-server templates started again after one died.
+    template_restarts: int = 0
 
 
 class Pool:
@@ -375,4 +377,5 @@ class Pool:
             init_budget=self.inits.budget,
             inits_waiting=self.inits.waiting,
             replaced=self.replaced + (self.envelopes.replaced if self.envelopes else 0),
+            template_restarts=self.launcher.template_restarts,
         )
