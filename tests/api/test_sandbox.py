@@ -105,7 +105,7 @@ def attack(event):
     return {
         "read_other_code": _try(lambda: open(event["other_code"]).read()),
         "read_database": _try(lambda: open(event["database"], "rb").read()),
-        "write_own_code": _try(lambda: _write(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "app.py"))),
+        "write_own_code": _try(lambda: _write(os.environ["LAMBDA_TASK_ROOT"] + "/app.py")),
         "kill_parent": _try(lambda: os.kill(os.getppid(), 9)),
         "kill_node": _try(lambda: os.kill(event["node_pid"], 9)),
         "kill_other": _try(lambda: os.kill(event["other_pid"], 9)),
@@ -307,7 +307,7 @@ def test_a_dead_fork_template_is_restarted_and_its_environments_replaced(
         pytest.skip("this environment was spawned, not forked")
     os.kill(template, signal.SIGKILL)
     for _ in range(3):
-        out, payload, _ = call(lam, name, action="whoami")
+        out, _, _ = call(lam, name, action="whoami")
         assert out["StatusCode"] == 200 and "FunctionError" not in out
     wait_for(lambda: metric(node, "lamina_fork_template_restarts_total") >= 1)
     wait_for(lambda: call(lam, make(), action="whoami")[1]["ppid"] not in (template, node.proc.pid))
