@@ -19,6 +19,7 @@ from harness import (
     REDIS_DATABASES,
     REGION,
     ROLE,
+    SHARE_ENV,
     NodeProcess,
     RedisServer,
     aws_env,
@@ -60,9 +61,9 @@ def sandbox_share(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     base = tmp_path_factory.getbasetemp()
     for directory in (base, *base.parents[: len(base.parents) - 2]):
         directory.chmod(directory.stat().st_mode | 0o111)
-    os.environ["LAMINA_SANDBOX_SHARE"] = str(base)
+    os.environ[SHARE_ENV] = str(base)
     yield
-    os.environ.pop("LAMINA_SANDBOX_SHARE", None)
+    os.environ.pop(SHARE_ENV, None)
 
 
 @pytest.fixture

@@ -240,9 +240,10 @@ def test_cpu_share_grows_with_memory_size(
     small, large = make(MemorySize=128), make(MemorySize=1769)
     ratio_small = call(lam, small, action="cpu", seconds=1.0)[1]["ratio"]
     ratio_large = call(lam, large, action="cpu", seconds=1.0)[1]["ratio"]
-    # 128 MB buys 128/1769 = 7 % of a vCPU; 1,769 MB a whole one (less on a busy machine).
-    assert ratio_small < 0.2
-    assert ratio_large > 3 * ratio_small
+    # 128 MB buys 128/1769 = 7 % of a vCPU; 1,769 MB a whole one (less on a busy machine:
+    # the quota caps the small one whatever the load, the large one gets its fair share).
+    assert ratio_small < 0.15
+    assert ratio_large > 1.5 * ratio_small
 
 
 @needs_root
@@ -367,6 +368,27 @@ def test_a_setsid_daemon_does_not_outlive_the_node(
     _, payload, _ = call(lam, name, action="daemon")
     assert alive(payload["pid"])
     node.stop()
+    wait_for(lambda: not alive(payload["pid"]), timeout=10)
+
+
+def test_a_daemon_left_by_a_node_killed_with_kill_9_dies_when_a_node_starts_again(
+    node_factory: Callable[..., NodeProcess], isolation: str, tmp_path: Path
+) -> None:
+    cgroup_only(isolation, "to find processes that left the process group")
+    node = node_factory("--isolation", isolation)
+    lam = node.client()
+    name = unique_name()
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role="arn:aws:iam::000000000000:role/lamina-test",
+        Handler="app.handler",
+        Code={"ZipFile": zip_source({"app.py": HANDLER})},
+    )
+    _, payload, _ = call(lam, name, action="daemon")
+    node.kill9()
+    assert alive(payload["pid"])
+    node_factory("--isolation", isolation, data_dir=tmp_path / "other")
     wait_for(lambda: not alive(payload["pid"]), timeout=10)
 
 

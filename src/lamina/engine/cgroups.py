@@ -21,7 +21,7 @@ from pathlib import Path
 #: Where cgroup hierarchies are mounted.
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: The v1 controllers an environment's group needs.
-V1_CONTROLLERS = ("memory", "cpu", "pids", "freezer")
+V1_CONTROLLERS = ("freezer", "memory", "cpu", "pids")  # freezer first: see sweep_stale
 #: MemorySize that buys one vCPU, as on AWS.
 MB_PER_VCPU = 1769
 #: CFS period of every environment's CPU quota.
@@ -125,6 +125,33 @@ class Cgroup:
                     time.sleep(0.005)
 
 
+def sweep_stale(parent: Path) -> None:
+    """Kill and remove what a node killed with -9 left: `lamina-<pid>` groups whose pid is gone
+    (their environments, and whatever those started)."""
+    for node_group in parent.glob("lamina-*"):
+        pid = node_group.name.rpartition("-")[2]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        for group in [*(d for d in node_group.iterdir() if d.is_dir()), node_group]:
+            with contextlib.suppress(OSError, ValueError):
+                for task in (group / "cgroup.procs").read_text().split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(task), signal.SIGKILL)
+            for thaw, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+                with contextlib.suppress(OSError):  # a frozen task dies only once thawed
+                    _write(group / thaw, value)
+        for group in [*(d for d in node_group.iterdir() if d.is_dir()), node_group]:
+            deadline = time.monotonic() + REMOVE_TIMEOUT_S
+            while True:
+                try:
+                    group.rmdir()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or not group.exists():
+                        break
+                    time.sleep(0.005)
+
+
 class Hierarchy:
     """The node's own cgroup, parent of every environment's."""
 
@@ -156,6 +183,7 @@ class Hierarchy:
             if not (mount / "cgroup.procs").exists():
                 raise CgroupsUnavailable(f"no cgroup v1 {controller} hierarchy")
             base = mount / own_path(1, controller).lstrip("/") / name
+            sweep_stale(base.parent)
             base.mkdir(exist_ok=True)
             bases[controller] = base
         return cls(1, bases)
@@ -167,6 +195,7 @@ class Hierarchy:
         if not wanted <= set((parent / "cgroup.controllers").read_text().split()):
             raise CgroupsUnavailable("the v2 hierarchy lacks memory, cpu or pids")
         base = parent / name
+        sweep_stale(parent)
         base.mkdir(exist_ok=True)
         _write(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(wanted)))
         return cls(2, dict.fromkeys(V1_CONTROLLERS, base))
