@@ -134,26 +134,28 @@ class Envelopes:
         cgroup = None
         if self.hierarchy is not None:
             cgroup = self.hierarchy.group(uuid.uuid4().hex, spec.memory_mb)
+        rlimits = {"NOFILE": [MAX_OPEN_FILES, MAX_OPEN_FILES], "CORE": [0, 0]}
         description: dict[str, object] = {
             "cgroups": cgroup.procs if cgroup is not None else [],
             "fds_env": protocol.FDS_ENV,
-            "rlimits": {"NOFILE": [MAX_OPEN_FILES, MAX_OPEN_FILES], "CORE": [0, 0]},
+            "rlimits": rlimits,
         }
-        tmpdir = None
+        code_dirs = [d for d in (spec.code_dir, spec.opt_dir) if d is not None]
         uid = self.uid(spec.function_name) if self.drop_user else None
         if uid is not None:
-            groups = [self._grant(d) for d in (spec.code_dir, spec.opt_dir) if d is not None]
+            groups = [self._grant(d) for d in code_dirs]
             description.update(uid=uid, gid=uid, groups=groups)
-            if self.mode == "process":
-                limits = description["rlimits"]
-                assert isinstance(limits, dict)
-                limits["NPROC"] = [MAX_PROCESSES, MAX_PROCESSES]
+            if cgroup is None:  # without pids.max: per-user limit (the user is the function's)
+                rlimits["NPROC"] = [MAX_PROCESSES, MAX_PROCESSES]
+        tmpdir = None
         if self.private_mounts:
-            dirs = [str(d) for d in (spec.code_dir, spec.opt_dir) if d is not None]
+            dirs = [str(d) for d in code_dirs]
             description.update(
-                mounts=True, tmp_mb=spec.ephemeral_storage_mb, keep=[*dirs, *self.share]
+                mounts=True,
+                tmp_mb=spec.ephemeral_storage_mb,
+                keep=[*dirs, *self.share],
+                readonly=dirs,
             )
-            description["readonly"] = dirs
         else:
             tmpdir = tempfile.mkdtemp(prefix="lamina-env-")
             if uid is not None:
@@ -188,7 +190,6 @@ class Envelope:
         self.tmpdir = tmpdir or "/tmp"
         self._own_tmpdir = tmpdir
         self._pid = 0
-        self._oom_baseline = 0
         self.frozen = False
 
     @property
@@ -235,8 +236,8 @@ class Envelope:
         return True
 
     def out_of_memory(self) -> bool:
-        """Whether the kernel killed a task of this environment for memory since `attach`."""
-        return self.cgroup is not None and self.cgroup.oom_kills() > self._oom_baseline
+        """Whether the kernel killed a task of this environment for exceeding MemorySize."""
+        return self.cgroup is not None and self.cgroup.oom_kills() > 0
 
     async def close(self) -> None:
         """Kill what is left, remove the cgroup and the temporary directory."""
