@@ -3,7 +3,8 @@
 The child runs `lamina.runtime` in its own session (so one SIGKILL of the process
 group stops it and anything it started), talks frames over a private pipe pair, and
 has fds 1 and 2 on one output pipe. The runtime ends each request's output with a
-per-environment sentinel; `Sandbox` splits the stream there. All I/O is asyncio.
+per-environment sentinel; `Sandbox` splits the stream there (`output.py`, which also bounds
+each request's output). All I/O is asyncio.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Protocol
 import psutil
 
 from lamina.clock import Clock
+from lamina.engine.output import OutputSplitter
 from lamina.engine.pipes import Pipes
 from lamina.engine.process_groups import kill_group
 from lamina.engine.reports import (
@@ -48,12 +50,6 @@ FRAME_READ_CHUNK_BYTES = 262144
 #: Largest frame taken from an environment: a 6 MB response plus the Result's other fields.
 #: A longer frame is dropped as it arrives, never held (issue 13).
 MAX_FRAME_BYTES = MAX_RESPONSE_BYTES + 65_536
-#: Most output bytes kept of one invocation (or init): the first ones and the last
-#: OUTPUT_TAIL_BYTES, the middle replaced by one line saying how much was dropped. AWS cuts
-#: each log event at 256 KB; a runaway print loop must not fill the log store.
-MAX_OUTPUT_BYTES = 1024 * 1024
-#: Of MAX_OUTPUT_BYTES, how many are the output's end (what LogType Tail shows).
-OUTPUT_TAIL_BYTES = 64 * 1024
 #: Bytes per MiB, for RSS → MB.
 BYTES_PER_MB = 1024 * 1024
 
@@ -116,7 +112,6 @@ class Sandbox:
         self._write_fd = write_fd
         self._frames_fd = frames_fd
         self._output_fd = output_fd
-        self._sentinel = sentinel
         self._memory_limit_bytes = memory_limit_mb * BYTES_PER_MB
         self._frame_buffer = bytearray()
         self._frame_discard = 0  # bytes of an oversize frame still to drop
@@ -124,10 +119,9 @@ class Sandbox:
         self._waiter: asyncio.Future[FromRuntime] | None = None
         #: Frames that arrived while no exchange awaited one (InitDone during adopt).
         self._early: collections.deque[FromRuntime] = collections.deque()
-        self._segments: collections.deque[str] = collections.deque()
+        self._output = OutputSplitter(sentinel)
+        self._segments = self._output.segments
         self._segment_waiter: asyncio.Future[None] | None = None
-        self._pending_output = bytearray()
-        self._dropped_output = 0  # bytes cut from the middle of the pending output
         self._output_closed = self._loop.create_future()
         self._ps: psutil.Process | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -363,9 +357,7 @@ class Sandbox:
         """Read what the output pipe holds now and split it at sentinels."""
         if self._output_closed.done():
             return
-        pending = self._pending_output
-        # Only the new bytes (and a sentinel's length before them) can hold a match.
-        start = max(0, len(pending) - len(self._sentinel) + 1)
+        found = False
         while True:
             try:
                 chunk = os.read(self._output_fd, OUTPUT_READ_CHUNK_BYTES)
@@ -377,47 +369,9 @@ class Sandbox:
                 self._loop.remove_reader(self._output_fd)
                 self._output_closed.set_result(None)
                 break
-            pending += chunk
-            self._split_segments(start)
-            self._bound_output()
-            start = max(0, len(pending) - len(self._sentinel) + 1)
+            found = self._output.feed(chunk) or found
             if len(chunk) < OUTPUT_READ_CHUNK_BYTES:
                 break
-
-    def _bound_output(self) -> None:
-        """Cut the middle of an unfinished segment that outgrew MAX_OUTPUT_BYTES."""
-        pending = self._pending_output
-        excess = len(pending) - MAX_OUTPUT_BYTES
-        if excess > 0:
-            head = MAX_OUTPUT_BYTES - OUTPUT_TAIL_BYTES
-            del pending[head : head + excess]
-            self._dropped_output += excess
-
-    def _segment(self, end: int) -> str:
-        """Decode pending[:end] as one segment (with the drop notice if it was cut)."""
-        pending = self._pending_output
-        dropped, self._dropped_output = self._dropped_output, 0
-        if not dropped:
-            return pending[:end].decode("utf-8", "replace")
-        head = MAX_OUTPUT_BYTES - OUTPUT_TAIL_BYTES
-        notice = (
-            f"\n[Lamina] {dropped} bytes of output dropped here: an invocation keeps at most"
-            f" {MAX_OUTPUT_BYTES} bytes of log.\n"
-        )
-        return (
-            pending[:head].decode("utf-8", "replace")
-            + notice
-            + pending[head:end].decode("utf-8", "replace")
-        )
-
-    def _split_segments(self, start: int) -> None:
-        pending = self._pending_output
-        found = False
-        while (end := pending.find(self._sentinel, start)) >= 0:
-            self._segments.append(self._segment(end))
-            del pending[: end + len(self._sentinel)]
-            start = 0
-            found = True
         waiter = self._segment_waiter
         if found and waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -445,11 +399,7 @@ class Sandbox:
         """After a kill: every segment still queued plus the unterminated rest."""
         await self._wait_output_closed()
         self._drain_output()
-        parts = list(self._segments)
-        self._segments.clear()
-        parts.append(self._segment(len(self._pending_output)))
-        self._pending_output.clear()
-        return "".join(parts)
+        return self._output.rest()
 
     def _signal_group(self) -> None:
         if self.envelope is None or not self.envelope.kill():
