@@ -3,7 +3,9 @@ process group), then warm invoke latency and cold start with each isolation mode
 and off. Budget (issue 11): freeze + thaw adds at most 50 µs at p50; the cgroup is made with
 the environment, off the warm path.
 
-Cold start: the first invoke of a new function (the fork server's path), 20 functions.
+The four nodes run at once and take requests in turn (warm: 1,000 each; cold start: the first
+invoke of each of 20 new functions, the fork server's path), so load from elsewhere on the
+machine weighs on every configuration alike.
 The cgroup rows need a machine where the node may create cgroups (root); they are skipped
 otherwise.
 
@@ -12,6 +14,7 @@ Run: python bench/sandbox.py
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,9 +35,7 @@ NOOP = "def handler(event, context):\n    return event\n"
 def main() -> None:
     rows = [*_freeze_thaw()]
     modes = ["process", "cgroup"] if _cgroups() else ["process"]
-    for mode in modes:
-        for freeze in (False, True):
-            rows.append(_node_run(mode, freeze))
+    rows += _nodes([(mode, freeze) for mode in modes for freeze in (False, True)])
     report("sandbox", rows)
 
 
@@ -79,34 +80,49 @@ def _freeze_thaw() -> list[dict[str, object]]:
     return rows
 
 
-def _node_run(mode: str, freeze: bool) -> dict[str, object]:
-    flags = ["--isolation", mode, "--freeze" if freeze else "--no-freeze"]
-    with running_node(*flags) as url:
-        client = lambda_client(url)
-        create(client, "noop", NOOP)
-        path = f"{url}/2015-03-31/functions/noop/invocations"
-        with httpx.Client(timeout=30) as http:
-            for _ in range(50):
-                http.post(path, content=b"{}")
-            warm = []
-            for _ in range(SEQUENTIAL):
+def _nodes(configs: list[tuple[str, bool]]) -> list[dict[str, object]]:
+    """One node per configuration, all running at once, requests interleaved one by one, so
+    that whatever else loads the machine weighs on every configuration alike."""
+    with contextlib.ExitStack() as stack:
+        urls = [
+            stack.enter_context(running_node("--isolation", mode, _freeze_flag(freeze)))
+            for mode, freeze in configs
+        ]
+        https = [stack.enter_context(httpx.Client(timeout=30)) for _ in urls]
+        for url in urls:
+            create(lambda_client(url), "noop", NOOP)
+        warm: list[list[float]] = [[] for _ in urls]
+        for i in range(50 + SEQUENTIAL):
+            for n, (url, http) in enumerate(zip(urls, https, strict=True)):
                 t0 = time.perf_counter()
-                assert http.post(path, content=b"{}").status_code == 200
-                warm.append((time.perf_counter() - t0) * 1000)
-            cold = []
-            for i in range(COLD):
-                create(client, f"cold{i}", NOOP)
+                assert http.post(f"{url}/2015-03-31/functions/noop/invocations").is_success
+                if i >= 50:
+                    warm[n].append((time.perf_counter() - t0) * 1000)
+        cold: list[list[float]] = [[] for _ in urls]
+        for i in range(COLD):
+            for n, (url, http) in enumerate(zip(urls, https, strict=True)):
+                create(lambda_client(url), f"cold{i}", NOOP)
                 t0 = time.perf_counter()
                 assert http.post(f"{url}/2015-03-31/functions/cold{i}/invocations").is_success
-                cold.append((time.perf_counter() - t0) * 1000)
-    w, c = percentiles(warm), percentiles(cold)
-    return {
-        "workload": f"{mode}, freeze {'on' if freeze else 'off'}",
-        "warm_p50_ms": w["p50_ms"],
-        "warm_p99_ms": w["p99_ms"],
-        "cold_p50_ms": c["p50_ms"],
-        "cold_p90_ms": c["p90_ms"],
-    }
+                cold[n].append((time.perf_counter() - t0) * 1000)
+    rows: list[dict[str, object]] = []
+    for (mode, freeze), w, c in zip(
+        configs, map(percentiles, warm), map(percentiles, cold), strict=True
+    ):
+        rows.append(
+            {
+                "workload": f"{mode}, freeze {'on' if freeze else 'off'}",
+                "warm_p50_ms": w["p50_ms"],
+                "warm_p90_ms": w["p90_ms"],
+                "cold_p50_ms": c["p50_ms"],
+                "cold_p90_ms": c["p90_ms"],
+            }
+        )
+    return rows
+
+
+def _freeze_flag(freeze: bool) -> str:
+    return "--freeze" if freeze else "--no-freeze"
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 unified (v2) mount one directory with the memory, cpu and pids controllers enabled; on v1 one
 directory in each of the `memory`, `cpu`, `pids` and `freezer` hierarchies. Each environment
 gets a `Cgroup` below it with its limits: memory = MemorySize (no swap), a CPU quota of
-MemorySize / 1,769 MB vCPUs capped at the machine's cores, at most 1,024 tasks. The
+MemorySize / 1,769 MB vCPUs capped at the machine's cores (from the end of init on), at most
+1,024 tasks. The
 environment's process joins it itself (`lamina.runtime.envelope`), so everything it starts
 is inside. A `Cgroup` freezes, thaws, kills every task in it and counts its OOM kills; its
 control files are opened once so that freeze and thaw are one write each.
@@ -64,9 +65,10 @@ def _write(path: Path, value: str) -> None:
 class Cgroup:
     """One environment's group; `procs` are the files its process writes its pid into."""
 
-    def __init__(self, version: int, dirs: dict[str, Path]) -> None:
+    def __init__(self, version: int, dirs: dict[str, Path], cpu_quota_us: int) -> None:
         self.version = version
         self.dirs = dirs
+        self.cpu_quota_us = cpu_quota_us
         main = dirs["memory"]
         self.procs = sorted({str(d / "cgroup.procs") for d in dirs.values()})
         freezer = dirs["freezer"] / ("cgroup.freeze" if version == 2 else "freezer.state")
@@ -75,6 +77,13 @@ class Cgroup:
         self._events_fd = os.open(events, os.O_RDONLY)
         self._frozen, self._thawed = (b"1", b"0") if version == 2 else (b"FROZEN", b"THAWED")
         self.frozen = False
+
+    def throttle(self) -> None:
+        """Apply the CPU quota. Init runs without it, so a cold start is not slowed down."""
+        if self.version == 2:
+            _write(self.dirs["cpu"] / "cpu.max", f"{self.cpu_quota_us} {CPU_PERIOD_US}")
+        else:
+            _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(self.cpu_quota_us))
 
     def freeze(self) -> None:
         """Stop every task of the group (returns at once; the kernel finishes the job)."""
@@ -213,22 +222,20 @@ class Hierarchy:
         for directory in set(dirs.values()):
             directory.mkdir()
         memory = memory_mb * 1024 * 1024
-        quota = cpu_quota_us(memory_mb)
+        quota = cpu_quota_us(memory_mb)  # applied after init: see Cgroup.throttle
         if self.version == 2:
             d = dirs["memory"]
             _write(d / "memory.max", str(memory))
             with contextlib.suppress(OSError):
                 _write(d / "memory.swap.max", "0")
-            _write(d / "cpu.max", f"{quota} {CPU_PERIOD_US}")
             _write(d / "pids.max", str(MAX_TASKS))
         else:
             _write(dirs["memory"] / "memory.limit_in_bytes", str(memory))
             with contextlib.suppress(OSError):  # without swap accounting there is no memsw
                 _write(dirs["memory"] / "memory.memsw.limit_in_bytes", str(memory))
             _write(dirs["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
-            _write(dirs["cpu"] / "cpu.cfs_quota_us", str(quota))
             _write(dirs["pids"] / "pids.max", str(MAX_TASKS))
-        return Cgroup(self.version, dirs)
+        return Cgroup(self.version, dirs, quota)
 
     def remove(self) -> None:
         """Remove the node's group (its environments' groups are removed first)."""

@@ -204,6 +204,11 @@ class Envelope:
     def attach(self, pid: int) -> None:
         self._pid = pid
 
+    def initialized(self) -> None:
+        """Init is over: from now on the environment gets its CPU share only."""
+        if self.cgroup is not None:
+            self.cgroup.throttle()
+
     def freeze(self) -> None:
         """Stop the environment until `thaw` (no-op with --no-freeze)."""
         if not self.policy.freeze or self.frozen or not self._pid:

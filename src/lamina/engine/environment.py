@@ -147,6 +147,8 @@ class Environment:
         message = exchange.message
         if isinstance(message, protocol.InitDone) and not self._closing:
             self._move(EnvironmentStatus.READY)
+            if self._envelope is not None:
+                self._envelope.initialized()
             self._freeze()
             return True
         if isinstance(message, protocol.InitFailed):
