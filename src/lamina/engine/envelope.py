@@ -98,6 +98,7 @@ class Envelopes:
             CgroupsUnavailable: `isolation` is "cgroup" and this node may not create cgroups.
         """
         envelopes = cls(freeze=freeze, share=tuple(str(Path(p).absolute()) for p in share))
+        why = ""
         if isolation != "process":
             try:
                 envelopes.hierarchy = Hierarchy.create(f"lamina-{os.getpid()}")
@@ -105,7 +106,7 @@ class Envelopes:
             except CgroupsUnavailable as exc:
                 if isolation == "cgroup":
                     raise
-                log.info("cgroups unavailable (%s); isolation falls back to process", exc)
+                why = f" (no cgroups: {exc})"
         if os.geteuid() == 0:
             envelopes.drop_user = True
             envelopes.private_mounts, envelopes.per_function_uid = _probe()
@@ -115,8 +116,9 @@ class Envelopes:
             else "the node's user"
         )
         log.info(
-            "isolation %s: environments run as %s, %s, freeze %s",
+            "isolation %s%s: environments run as %s, %s, freeze %s",
             envelopes.mode,
+            why,
             users,
             "private /tmp" if envelopes.private_mounts else "shared /tmp",
             "on" if freeze else "off",
