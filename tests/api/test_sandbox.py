@@ -61,6 +61,12 @@ def whoami(event):
     }
 
 
+def hog(event):
+    hog = b"x" * (event["mb"] << 20)
+    time.sleep(0.5)
+    return {"survived": True}
+
+
 def fork_hog(event):
     pid = os.fork()
     if pid == 0:
@@ -231,6 +237,16 @@ def test_a_forked_child_over_memory_size_fails_the_call_as_out_of_memory(
     assert report.endswith("Status: error\tError Type: Runtime.OutOfMemory")
     _, after, _ = call(lam, name, action="whoami")
     assert after["pid"] != before["pid"]  # the next call got a fresh environment
+
+
+def test_the_runtime_over_memory_size_fails_the_call_as_out_of_memory_in_every_mode(
+    lam: Any, make: Callable[..., str]
+) -> None:
+    name = make(MemorySize=128)
+    out, payload, tail = call(lam, name, action="hog", mb=400)
+    assert out["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Runtime.OutOfMemory"
+    assert tail.rstrip("\n").splitlines()[-1].endswith("Error Type: Runtime.OutOfMemory")
 
 
 def test_cpu_share_grows_with_memory_size(
