@@ -32,7 +32,7 @@ def test_a_process_killed_unnoticed_is_replaced_within_the_call(run_pool: Any) -
     answer = json.loads(second.payload)
     assert answer["pid"] != json.loads(first.payload)["pid"] and answer["calls"] == 1
     assert second.cold and second.init_duration_ms is not None
-    assert replaced == 0  # no envelopes here: only the pool's own pick-time count exists
+    assert replaced == 1
 
 
 def test_a_dead_idle_environment_is_never_handed_out(run_pool: Any) -> None:

@@ -86,8 +86,6 @@ class Envelopes:
     private_mounts: bool = False
     #: Host directories environments see at their own paths.
     share: tuple[str, ...] = ()
-    #: Environments found dead (picked, or dying before their handler ran) and replaced.
-    replaced: int = 0
     _granted: set[str] = field(default_factory=set)
 
     @classmethod

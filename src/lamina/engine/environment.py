@@ -90,6 +90,8 @@ class Environment:
         self.last_used = self.created_at
         #: Set by the pool: the environment dies when its current call ends.
         self.retired = False
+        #: Times its process was found dead before a handler ran and replaced.
+        self.replacements = 0
         self._sandbox: Sandbox | None = None
         self._envelopes = envelopes
         self._envelope: Envelope | None = None
@@ -251,8 +253,7 @@ class Environment:
         """Replace this environment's dead process with a fresh one (a cold start, as the
         caller would get from a new environment) and run the invocation there, once."""
         log.info("%r died before its handler ran; replacing it", self)
-        if self._envelopes is not None:
-            self._envelopes.replaced += 1
+        self.replacements += 1
         await self._dispose()
         self._move(EnvironmentStatus.STARTING)
         self._spawned = False

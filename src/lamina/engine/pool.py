@@ -232,6 +232,8 @@ class Pool:
         self._idle.setdefault((env.spec.function_name, env.spec.version), []).append(env)
 
     async def _discard(self, env: Environment) -> None:
+        self.replaced += env.replacements  # moved here, so counted once
+        env.replacements = 0
         self._all.discard(env)
         self._provisioned.discard(env)
         await env.close()
@@ -376,6 +378,6 @@ class Pool:
             inits_max_seen=self.inits.max_seen,
             init_budget=self.inits.budget,
             inits_waiting=self.inits.waiting,
-            replaced=self.replaced + (self.envelopes.replaced if self.envelopes else 0),
+            replaced=self.replaced + sum(env.replacements for env in self._all),
             template_restarts=self.launcher.template_restarts,
         )
