@@ -19,6 +19,7 @@ from harness import (
     REDIS_DATABASES,
     REGION,
     ROLE,
+    SHARE_ENV,
     NodeProcess,
     RedisServer,
     aws_env,
@@ -50,6 +51,26 @@ __all__ = [
     "zip_dir",
     "zip_source",
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sandbox_share(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Nodes run environments as other users, with a /tmp of their own: share this session's
+    temporary directory with them (handlers record into tests' `tmp_path`), as a user would
+    with --sandbox-share."""
+    base = tmp_path_factory.getbasetemp()
+    for directory in (base, *base.parents[: len(base.parents) - 2]):
+        directory.chmod(directory.stat().st_mode | 0o111)
+    os.environ[SHARE_ENV] = str(base)
+    yield
+    os.environ.pop(SHARE_ENV, None)
+
+
+@pytest.fixture
+def tmp_path(tmp_path: Path) -> Path:
+    """pytest's `tmp_path`, writable by environments' users (handlers record into it)."""
+    tmp_path.chmod(0o777)
+    return tmp_path
 
 
 #: Redis databases handed out in this test process (LAMINA_TEST_STORE=redis); 0 is left alone.

@@ -31,6 +31,9 @@ from botocore.response import StreamingBody
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/lamina-test"
 FUNCTIONS_DIR = Path(__file__).parent / "functions"
+#: Set by conftest: the directory nodes started here share with their environments
+#: (`--sandbox-share`; not LAMINA_SANDBOX_SHARE itself, which would reach in-process Settings).
+SHARE_ENV = "LAMINA_TEST_SANDBOX_SHARE"
 #: How long a node may take to answer /health after start.
 NODE_START_TIMEOUT_S = 30.0
 
@@ -167,6 +170,9 @@ class NodeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        # Environments run as other users: they must be able to pass through to their code.
+        parent = self.data_dir.parent
+        parent.chmod(parent.stat().st_mode | 0o111)
         self.log_path = self.data_dir.parent / f"node-{self.port}.log"
         cmd = [
             sys.executable,
@@ -179,6 +185,8 @@ class NodeProcess:
             str(self.data_dir),
             *self.args,
         ]
+        if os.environ.get(SHARE_ENV):
+            cmd += ["--sandbox-share", os.environ[SHARE_ENV]]
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready()

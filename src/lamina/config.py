@@ -76,6 +76,26 @@ class Settings:
     log_level: str = field(
         default="info", metadata=_flag(choices=("debug", "info", "warning", "error"))
     )
+    isolation: str = field(
+        default="auto",
+        metadata=_flag(
+            "cgroup: a cgroup per environment (memory, CPU, tasks, freezer); process: resource"
+            " limits and the process group; auto: cgroup where the node may create cgroups."
+            " See docs/security-model.md.",
+            choices=("auto", "cgroup", "process"),
+        ),
+    )
+    freeze: bool = field(
+        default=True,
+        metadata=_flag("Freeze idle environments between invocations, as AWS does."),
+    )
+    sandbox_share: tuple[Path, ...] = field(
+        default=(),
+        metadata=_flag(
+            "A host directory environments still see at its own path (under their private"
+            " /tmp too), as file permissions allow; repeatable. For local development."
+        ),
+    )
     fork_server: bool = field(
         default=True,
         metadata=_flag("Start environments by forking a pre-imported template (fast cold starts)."),

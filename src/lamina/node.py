@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,7 @@ from lamina.engine.async_queue import AsyncQueue
 from lamina.engine.cluster import ClusterLink
 from lamina.engine.concurrency import Concurrency
 from lamina.engine.destinations import Destinations
+from lamina.engine.envelope import Envelopes, harden_data_dir
 from lamina.engine.global_slots import GlobalSlots
 from lamina.engine.init_slots import default_init_budget
 from lamina.engine.intake import EventIntake
@@ -345,7 +347,18 @@ class Node:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        settings = self.settings
+        self.pool.envelopes = await asyncio.to_thread(
+            functools.partial(
+                Envelopes.setup,
+                settings.isolation,
+                freeze=settings.freeze,
+                share=settings.sandbox_share,
+            )
+        )
         await self.store.open()
+        if self.pool.envelopes.drop_user:  # environments run as other users: keep them out
+            await asyncio.to_thread(harden_data_dir, Path(settings.data_dir))
         log.info("store opened: %s at %s", self.store_kind, self.settings.data_dir)
         swept = await self.collector.sweep()
         if swept:

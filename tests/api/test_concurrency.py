@@ -79,6 +79,7 @@ def sleeper(create_function: Any, tmp_path: Path) -> Callable[..., tuple[str, Pa
     def make(client: Any = None, **kwargs: Any) -> tuple[str, Path]:
         out = tmp_path / f"spans-{time.monotonic_ns()}.jsonl"
         out.touch()
+        out.chmod(0o666)  # handlers run as their function's user
         name = create_function(
             {"app.py": SLEEPER},
             client=client,

@@ -44,7 +44,12 @@ def _lines(path: Path) -> list[dict[str, object]]:
 
 @asynccontextmanager
 async def _node(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Node]:
-    settings = Settings(data_dir=tmp_path / "data", store="memory", fork_server=False)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        store="memory",
+        fork_server=False,
+        sandbox_share=(tmp_path,),  # the handler records into it
+    )
     node = Node(settings, clock=clock)
     await node.start()
     try:

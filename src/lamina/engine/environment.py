@@ -1,6 +1,6 @@
 """One execution environment: a status machine over one sandboxed runtime process.
 
-    STARTING ──► READY ◄──► BUSY
+    STARTING ──► READY ◄──► BUSY ──► STARTING (its process died before the handler ran)
         │          │          │
         └──────────┴──► DEAD ◄┘      (DEAD is final; every other move raises)
 
@@ -22,6 +22,7 @@ import uuid
 from dataclasses import replace
 
 from lamina.engine import logs, reports
+from lamina.engine.envelope import Envelope, Envelopes
 from lamina.engine.launcher import EnvironmentSpec, Launcher, child_environment
 from lamina.engine.reports import Ending, Exchange, Run, RunReport
 from lamina.engine.sandbox import Sandbox
@@ -46,7 +47,12 @@ class EnvironmentStatus(enum.Enum):
 _LEGAL_MOVES = {
     EnvironmentStatus.STARTING: {EnvironmentStatus.READY, EnvironmentStatus.DEAD},
     EnvironmentStatus.READY: {EnvironmentStatus.BUSY, EnvironmentStatus.DEAD},
-    EnvironmentStatus.BUSY: {EnvironmentStatus.READY, EnvironmentStatus.DEAD},
+    # BUSY -> STARTING: its process was found dead before the handler ran; a new one starts.
+    EnvironmentStatus.BUSY: {
+        EnvironmentStatus.READY,
+        EnvironmentStatus.DEAD,
+        EnvironmentStatus.STARTING,
+    },
     EnvironmentStatus.DEAD: set(),
 }
 
@@ -62,10 +68,16 @@ class Environment:
         spec: the function version and revision it runs.
         launcher: starts its process (and gives it the node's clock).
         provisioned: pre-warmed for provisioned concurrency; its first invoke reports no init.
+        envelopes: the node's isolation policy (None: a plain child process).
     """
 
     def __init__(
-        self, spec: EnvironmentSpec, launcher: Launcher, *, provisioned: bool = False
+        self,
+        spec: EnvironmentSpec,
+        launcher: Launcher,
+        *,
+        provisioned: bool = False,
+        envelopes: Envelopes | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.spec = spec
@@ -78,7 +90,11 @@ class Environment:
         self.last_used = self.created_at
         #: Set by the pool: the environment dies when its current call ends.
         self.retired = False
+        #: Times its process was found dead before a handler ran and replaced.
+        self.replacements = 0
         self._sandbox: Sandbox | None = None
+        self._envelopes = envelopes
+        self._envelope: Envelope | None = None
         self._tmpdir: str | None = None
         self._spawned = False
         self._closing = False
@@ -133,6 +149,9 @@ class Environment:
         message = exchange.message
         if isinstance(message, protocol.InitDone) and not self._closing:
             self._move(EnvironmentStatus.READY)
+            if self._envelope is not None:
+                self._envelope.initialized()
+            self._freeze()
             return True
         if isinstance(message, protocol.InitFailed):
             self._init_failure = reports.init_failed(message)
@@ -142,15 +161,24 @@ class Environment:
         return False
 
     async def _spawn_and_init(self, deadline: float) -> Exchange | None:
-        self._tmpdir = tempfile.mkdtemp(prefix="lamina-env-")
         init_type = "provisioned-concurrency" if self.provisioned else "on-demand"
-        env = child_environment(self.spec, self.log_stream_name, self._tmpdir, init_type)
         try:
+            if self._envelopes is not None:
+                envelope = self._envelope = await self._envelopes.envelope(self.spec)
+                tmpdir = envelope.tmpdir
+            else:
+                tmpdir = self._tmpdir = tempfile.mkdtemp(prefix="lamina-env-")
+            env = child_environment(self.spec, self.log_stream_name, tmpdir, init_type)
+            if self._envelope is not None:
+                env.update(self._envelope.variables())
             self._sandbox = await self._launcher.launch(self.spec, env)
         except OSError as exc:
             self._init_failure = reports.not_started(str(exc))
             await self._die()
             return None
+        if self._envelope is not None:
+            self._envelope.attach(self._sandbox.pid)
+            self._sandbox.envelope = self._envelope
         if self._closing:
             await self._sandbox.kill()
         return await self._sandbox.wait_init(deadline)
@@ -196,13 +224,59 @@ class Environment:
         frame = protocol.Invoke(
             request_id, payload, deadline_ms, invoked_function_arn, client_context, trace_id
         )
+        if self._envelope is not None:
+            self._envelope.thaw()
         try:
             exchange = await self._sandbox.call(frame, deadline)
         except BaseException:  # cancelled mid-call: the child is still running it
             await self._die()
             raise
+        if self._lost_before_handler(exchange):
+            return await self._replace_and_invoke(frame, request_id, deadline)
         self.last_used = clock.monotonic()
         return await self._conclude(exchange, request_id, cold)
+
+    def _lost_before_handler(self, exchange: Exchange) -> bool:
+        """The process was already dead, or died before reading the whole Invoke frame:
+        no handler ran, so the invocation may run again on a fresh process."""
+        sandbox = self._sandbox
+        return (
+            exchange.end is reports.ExchangeEnd.EXITED
+            and sandbox is not None
+            and not self._closing
+            and sandbox.undelivered()
+        )
+
+    async def _replace_and_invoke(
+        self, frame: protocol.Invoke, request_id: str, deadline: float
+    ) -> RunReport:
+        """Replace this environment's dead process with a fresh one (a cold start, as the
+        caller would get from a new environment) and run the invocation there, once."""
+        log.info("%r died before its handler ran; replacing it", self)
+        self.replacements += 1
+        await self._dispose()
+        self._move(EnvironmentStatus.STARTING)
+        self._spawned = False
+        self._init_reported = False
+        before = self._clock.monotonic()
+        await self.start()
+        if self._init_failure is not None:
+            self._init_reported = True
+            return self._init_failure_report(request_id)
+        if self.status is not EnvironmentStatus.READY or self._sandbox is None:
+            return self._report(request_id, reports.dead_environment(request_id), 0.0)
+        self._move(EnvironmentStatus.BUSY)
+        self._init_reported = True
+        deadline += self._clock.monotonic() - before
+        if self._envelope is not None:
+            self._envelope.thaw()
+        try:
+            exchange = await self._sandbox.call(frame, deadline)
+        except BaseException:
+            await self._die()
+            raise
+        self.last_used = self._clock.monotonic()
+        return await self._conclude(exchange, request_id, True)
 
     async def _conclude(self, exchange: Exchange, request_id: str, cold: bool) -> RunReport:
         init_ms = self._init_duration_ms if cold else None
@@ -210,6 +284,7 @@ class Environment:
         message = exchange.message
         if isinstance(message, protocol.Result) and not self._closing:
             self._move(EnvironmentStatus.READY)
+            self._freeze()
             self._max_memory_mb = max(self._max_memory_mb, -(-message.max_rss_kb // 1024))
             ending = Ending(message.payload, message.error_type)
             return self._report(
@@ -269,6 +344,17 @@ class Environment:
         result = self._report(request_id, ending, init_ms, None, head, "", True)
         return replace(result, init_duration_ms=init_ms)
 
+    @property
+    def alive(self) -> bool:
+        """False once its process is known to be gone (the pool then discards it)."""
+        if self.status is EnvironmentStatus.DEAD:
+            return False
+        return self._sandbox is None or self._sandbox.alive
+
+    def _freeze(self) -> None:
+        if self._envelope is not None:
+            self._envelope.freeze()
+
     async def _die(self) -> None:
         if self.status is not EnvironmentStatus.DEAD:
             self._move(EnvironmentStatus.DEAD)
@@ -278,6 +364,9 @@ class Environment:
         sandbox, self._sandbox = self._sandbox, None
         if sandbox is not None:
             await sandbox.close()
+        envelope, self._envelope = self._envelope, None
+        if envelope is not None:
+            await envelope.close()
         tmpdir, self._tmpdir = self._tmpdir, None
         if tmpdir is not None:
             await asyncio.to_thread(shutil.rmtree, tmpdir, True)

@@ -183,6 +183,8 @@ class Launcher:
         self._templates: dict[str, _Template] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
+        #: Templates started again after one died (counted in /metrics).
+        self.template_restarts = 0
 
     async def start(self) -> bool:
         """Make the runtime directory, check `--runtime` overrides, start the node's own
@@ -316,6 +318,7 @@ class Launcher:
         try:
             old, template.server = template.server, None
             if old is not None:
+                self.template_restarts += 1
                 await old.close()
             runtime = await self.runtime_dir()
             template.server = await ForkServer.start(

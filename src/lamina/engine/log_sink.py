@@ -25,6 +25,8 @@ log = logging.getLogger("lamina.logs")
 #: One written log line, as readers get it.
 LogLine = LogEvent
 
+#: Longest log event kept, in characters; AWS truncates an event at 256 KB.
+MAX_EVENT_CHARS = 262_144
 #: How often buffered log lines are written to the store.
 FLUSH_INTERVAL_S = 0.1
 #: Lines kept in memory while the store refuses writes; beyond, the oldest are dropped.
@@ -79,6 +81,7 @@ class LogSink:
             if line.startswith("END RequestId: "):
                 stamp = now_ms
             if line:
+                line = line[:MAX_EVENT_CHARS]
                 self._buffer.append(LogEvent(group, stream, stamp, line, 0, now_ms))
 
     async def flush(self) -> None:

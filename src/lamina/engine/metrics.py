@@ -14,7 +14,9 @@ RecursiveInvocationsDropped → `lamina_recursive_invocations_dropped_total`,
 DestinationDeliveryFailures → `lamina_destination_delivery_failures_total`, DeadLetterErrors →
 `lamina_dead_letter_errors_total`; environments by state → `lamina_environments{function,
 state}`; inits running and waiting for a slot → `lamina_inits_running` /
-`lamina_inits_waiting`; bytes stored → `lamina_storage_bytes{kind}` and
+`lamina_inits_waiting`; environments found dead and replaced →
+`lamina_environments_replaced_total`; fork templates restarted →
+`lamina_fork_template_restarts_total`; bytes stored → `lamina_storage_bytes{kind}` and
 `lamina_function_storage_bytes{function, kind}`. The process-wide default registry is never
 touched.
 """
@@ -76,6 +78,16 @@ class SnapshotCollector(Collector):
         )
         yield GaugeMetricFamily(
             "lamina_inits_waiting", "Callers waiting for an init slot", value=pool.inits_waiting
+        )
+        yield CounterMetricFamily(
+            "lamina_environments_replaced",
+            "Environments found dead (when picked, or before their handler ran) and replaced",
+            value=pool.replaced,
+        )
+        yield CounterMetricFamily(
+            "lamina_fork_template_restarts",
+            "Fork-server templates started again after one died",
+            value=pool.template_restarts,
         )
 
     def _concurrency(self) -> Iterator[Metric]:

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from lamina.engine.concurrency import Lease
+from lamina.engine.envelope import Envelopes
 from lamina.engine.environment import Environment, EnvironmentStatus
 from lamina.engine.init_slots import InitSlots
 from lamina.engine.launcher import EnvironmentSpec, Launcher
@@ -66,6 +67,10 @@ class PoolStatistics:
     init_budget: int | None = None
     #: Callers waiting for an init slot (or a warm environment) now.
     inits_waiting: int = 0
+    #: Environments found dead (when picked, or before their handler ran) and replaced.
+    replaced: int = 0
+    #: Fork-server templates started again after one died.
+    template_restarts: int = 0
 
 
 class Pool:
@@ -78,8 +83,12 @@ class Pool:
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         memory_budget_mb: int | None = None,
         init_budget: int | None = None,
+        envelopes: Envelopes | None = None,
     ) -> None:
         self.launcher = launcher
+        #: The node's isolation policy; None runs environments as plain child processes.
+        self.envelopes = envelopes
+        self.replaced = 0
         self._clock = launcher.clock
         self.idle_timeout_s = idle_timeout_s
         #: Cap on the sum of MemorySize of live environments (None: no cap).
@@ -117,6 +126,11 @@ class Pool:
         if lease.function != spec.function_name:
             raise ValueError(f"a lease of {lease.function} cannot borrow {spec.function_name}")
         env, stale = self._take_idle(spec)
+        while env is not None and not env.alive:  # died while idle: never hand it out
+            self.replaced += 1
+            stale.append(env)
+            env, more = self._take_idle(spec)
+            stale.extend(more)
         for old in stale:
             await self._discard(old)
         if env is None:
@@ -133,7 +147,7 @@ class Pool:
             return handed
         try:
             doomed = self._make_room(spec.memory_mb)
-            env = Environment(spec, self.launcher)
+            env = Environment(spec, self.launcher, envelopes=self.envelopes)
             self._all.add(env)
             self._cold_starts += 1
             await self._discard_all(doomed)
@@ -218,6 +232,8 @@ class Pool:
         self._idle.setdefault((env.spec.function_name, env.spec.version), []).append(env)
 
     async def _discard(self, env: Environment) -> None:
+        self.replaced += env.replacements  # moved here, so counted once
+        env.replacements = 0
         self._all.discard(env)
         self._provisioned.discard(env)
         await env.close()
@@ -264,7 +280,10 @@ class Pool:
         if self._closed:
             raise PoolClosed("the environment pool is closed")
         doomed = self._make_room(spec.memory_mb * count)
-        envs = [Environment(spec, self.launcher, provisioned=True) for _ in range(count)]
+        envs = [
+            Environment(spec, self.launcher, provisioned=True, envelopes=self.envelopes)
+            for _ in range(count)
+        ]
         self._all.update(envs)
         self._provisioned.update(envs)
         await self._discard_all(doomed)
@@ -324,6 +343,8 @@ class Pool:
         self._idle.clear()
         self.inits.close(PoolClosed("the environment pool is closed"))
         await self._discard_all(list(self._all))
+        if self.envelopes is not None:
+            await asyncio.to_thread(self.envelopes.close)
 
     async def _discard_all(self, envs: list[Environment]) -> None:
         if envs:
@@ -357,4 +378,6 @@ class Pool:
             inits_max_seen=self.inits.max_seen,
             init_budget=self.inits.budget,
             inits_waiting=self.inits.waiting,
+            replaced=self.replaced + sum(env.replacements for env in self._all),
+            template_restarts=self.launcher.template_restarts,
         )

@@ -3,16 +3,20 @@
 The child runs `lamina.runtime` in its own session (so one SIGKILL of the process
 group stops it and anything it started), talks frames over a private pipe pair, and
 has fds 1 and 2 on one output pipe. The runtime ends each request's output with a
-per-environment sentinel; `Sandbox` splits the stream there. All I/O is asyncio.
+per-environment sentinel; `Sandbox` splits the stream there (`output.py`, which also bounds
+each request's output). All I/O is asyncio.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import collections
 import contextlib
+import fcntl
 import logging
 import os
+import termios
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +25,7 @@ import psutil
 
 from lamina.clock import Clock
 from lamina.engine import frames
+from lamina.engine.output import OutputSplitter
 from lamina.engine.pipes import Pipes
 from lamina.engine.process_groups import kill_group
 from lamina.engine.reports import (
@@ -67,6 +72,17 @@ class ChildProcess(Protocol):
     async def wait(self) -> int: ...
 
 
+class Envelope(Protocol):
+    """What the sandbox asks of the environment's envelope (`lamina.engine.envelope`)."""
+
+    @property
+    def limits_memory(self) -> bool: ...
+
+    def kill(self) -> bool: ...
+
+    def out_of_memory(self) -> bool: ...
+
+
 class _ChildExited(Exception):
     """The frame pipe reached end of file: the runtime is gone."""
 
@@ -97,7 +113,6 @@ class Sandbox:
         self._write_fd = write_fd
         self._frames_fd = frames_fd
         self._output_fd = output_fd
-        self._sentinel = sentinel
         self._memory_limit_bytes = memory_limit_mb * BYTES_PER_MB
         self._frame_buffer = bytearray()
         self._frame_discard = 0  # bytes of an oversize frame still to drop
@@ -105,15 +120,17 @@ class Sandbox:
         self._waiter: asyncio.Future[FromRuntime] | None = None
         #: Frames that arrived while no exchange awaited one (InitDone during adopt).
         self._early: collections.deque[FromRuntime] = collections.deque()
-        self._segments: collections.deque[str] = collections.deque()
+        self._output = OutputSplitter(sentinel)
+        self._segments = self._output.segments
         self._segment_waiter: asyncio.Future[None] | None = None
-        self._pending_output = bytearray()
         self._output_closed = self._loop.create_future()
         self._ps: psutil.Process | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._deadline_at = 0.0
         self._oom = False
         self.peak_rss_mb = 0
+        #: Set by the environment: kills the whole cgroup, reports the kernel's OOM kills.
+        self.envelope: Envelope | None = None
         for fd in (frames_fd, output_fd):
             os.set_blocking(fd, False)
         self._loop.add_reader(frames_fd, self._on_frames)
@@ -212,14 +229,38 @@ class Sandbox:
         except TimeoutError:
             return await self._failed(ExchangeEnd.TIMED_OUT, started)
         except _ChildExited:
-            end = ExchangeEnd.OUT_OF_MEMORY if self._oom else ExchangeEnd.EXITED
-            return await self._failed(end, started)
+            return await self._failed(self._exit_end(), started)
         finally:
             self._waiter = None
             self._timer.cancel()
+        if self.envelope is not None and self.envelope.out_of_memory():
+            self._oom = True  # a task of the tree was OOM-killed; the handler may not know
+            return await self._failed(ExchangeEnd.OUT_OF_MEMORY, started)
         elapsed_ms = (self._clock.monotonic() - started) * 1000.0
         output = self._segments.popleft() if self._segments else await self._next_output()
         return Exchange(ExchangeEnd.ANSWERED, message, output, elapsed_ms, "", self.peak_rss_mb)
+
+    def _exit_end(self) -> ExchangeEnd:
+        oom = self._oom or (self.envelope is not None and self.envelope.out_of_memory())
+        return ExchangeEnd.OUT_OF_MEMORY if oom else ExchangeEnd.EXITED
+
+    @property
+    def alive(self) -> bool:
+        """False once the child is known to be gone (exited, or its frame pipe closed)."""
+        return self._process.returncode is None and not self._frames_eof
+
+    def undelivered(self) -> bool:
+        """After the child died: whether the last frame sent was never read (the write
+        failed, or its bytes still sit in the pipe), so its handler never started."""
+        writer = self._writer
+        if writer is None or writer.get_write_buffer_size():
+            return True
+        unread = array.array("i", [0])
+        try:
+            fcntl.ioctl(self._write_fd, termios.FIONREAD, unread, True)
+        except OSError:
+            return writer.is_closing()
+        return unread[0] > 0
 
     def _on_frames(self) -> None:
         try:
@@ -290,7 +331,15 @@ class Sandbox:
             )
 
     def _check_memory(self) -> bool:
-        """Sample the child's RSS; False once it was killed for exceeding the limit."""
+        """Sample the child's RSS; False once it was killed for exceeding the limit.
+        With a cgroup the kernel enforces the limit: only its OOM kills are watched."""
+        envelope = self.envelope
+        if envelope is not None and envelope.limits_memory:
+            if envelope.out_of_memory():
+                self._oom = True
+                self._signal_group()
+                return False
+            return True
         try:
             if self._ps is None:
                 self._ps = psutil.Process(self._process.pid)
@@ -311,9 +360,7 @@ class Sandbox:
         """Read what the output pipe holds now and split it at sentinels."""
         if self._output_closed.done():
             return
-        pending = self._pending_output
-        # Only the new bytes (and a sentinel's length before them) can hold a match.
-        start = max(0, len(pending) - len(self._sentinel) + 1)
+        found = False
         while True:
             try:
                 chunk = os.read(self._output_fd, OUTPUT_READ_CHUNK_BYTES)
@@ -325,19 +372,9 @@ class Sandbox:
                 self._loop.remove_reader(self._output_fd)
                 self._output_closed.set_result(None)
                 break
-            pending += chunk
+            found = self._output.feed(chunk) or found
             if len(chunk) < OUTPUT_READ_CHUNK_BYTES:
                 break
-        self._split_segments(start)
-
-    def _split_segments(self, start: int) -> None:
-        pending = self._pending_output
-        found = False
-        while (end := pending.find(self._sentinel, start)) >= 0:
-            self._segments.append(pending[:end].decode("utf-8", "replace"))
-            del pending[: end + len(self._sentinel)]
-            start = 0
-            found = True
         waiter = self._segment_waiter
         if found and waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -365,14 +402,11 @@ class Sandbox:
         """After a kill: every segment still queued plus the unterminated rest."""
         await self._wait_output_closed()
         self._drain_output()
-        parts = list(self._segments)
-        self._segments.clear()
-        parts.append(self._pending_output.decode("utf-8", "replace"))
-        self._pending_output.clear()
-        return "".join(parts)
+        return self._output.rest()
 
     def _signal_group(self) -> None:
-        kill_group(self._process.pid)
+        if self.envelope is None or not self.envelope.kill():
+            kill_group(self._process.pid)
 
     async def kill(self) -> None:
         """SIGKILL the child's process group and reap the child. Idempotent."""

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from . import protocol
+from . import envelope, protocol
 from .context import LambdaContext, decode_client_context
 from .handler import Handler, InitError, call, error_document, load
 
@@ -118,6 +118,7 @@ class _Runtime:
 
 def main() -> None:
     """Run the environment until the node closes the pipe."""
+    envelope.enter()
     read_fd, write_fd = (int(fd) for fd in os.environ.pop(protocol.FDS_ENV).split(","))
     sentinel = bytes.fromhex(os.environ.pop(protocol.SENTINEL_ENV))
     os.environ.pop(protocol.SYS_PATH_ENV, None)

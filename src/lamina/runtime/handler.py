@@ -111,20 +111,49 @@ def _init_error(error_type: str, message: str, trace: list[str] | None = None) -
 
 def call(function: Handler, event: Any, context: LambdaContext) -> tuple[bytes, str | None]:
     """Run one invocation: (JSON result, None) or (error document, error type)."""
+    threads_before = _live_threads()
     try:
         result = function(event, context)
         if isinstance(result, types.CoroutineType):
             result = _run_coroutine(result)
     except Exception as exc:
+        warn_pending(threads_before)
         error_type = type(exc).__name__
         trace = user_stack_trace(exc.__traceback__)
         return error_document(str(exc), error_type, trace, context.aws_request_id), error_type
+    warn_pending(threads_before)
     try:
         return json.dumps(result, default=_decimal_to_float).encode(), None
     except Exception as exc:
         error_type = "Runtime.MarshalError"
         message = f"Unable to marshal response: {exc}"
         return error_document(message, error_type, [], context.aws_request_id), error_type
+
+
+def _live_threads() -> set[int]:
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return set()
+    main = threading.main_thread()
+    return {id(t) for t in threading.enumerate() if not t.daemon and t is not main}
+
+
+def warn_pending(threads_before: set[int]) -> None:
+    """One log line when the handler returned with work still pending: asyncio tasks of the
+    environment's loop, or non-daemon threads it started. The environment is frozen once the
+    response is sent, so that work stops until the next invocation (AWS does the same)."""
+    tasks = 0
+    if _loop is not None:
+        import asyncio
+
+        tasks = sum(1 for task in asyncio.all_tasks(_loop) if not task.done())
+    threads = len(_live_threads() - threads_before)
+    if tasks or threads:
+        sys.stdout.write(
+            f"[WARNING] Lamina: the handler returned with {tasks} asyncio task(s) and {threads}"
+            " non-daemon thread(s) still running; they are frozen until the next invocation"
+            " and may never finish (await them before returning).\n"
+        )
 
 
 def _decimal_to_float(value: object) -> object:

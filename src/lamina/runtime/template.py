@@ -29,7 +29,7 @@ import time
 from typing import NamedTuple, Union
 
 from . import __main__ as runtime_main
-from . import protocol
+from . import envelope, protocol
 
 #: Largest request message (environment variables are at most 4 KB on AWS).
 MAX_MESSAGE_BYTES = 1 << 20
@@ -208,6 +208,7 @@ def _child(
         os.environ.clear()
         os.environ.update(request.env)
         os.environ[protocol.FDS_ENV] = f"{to_child_r},{from_child_w}"
+        envelope.enter()  # cgroups, mounts, limits, fds, then the function's user
         time.tzset()
         sys.argv[1:] = []
         sys.path[:] = [*request.sys_path, *base_path]
