@@ -258,6 +258,20 @@ def test_function_imports_from_its_layers_and_a_later_layer_overrides(
     assert invoke_json(lam, both["FunctionName"]) == {"shared": "over", "lib": "base"}
 
 
+def test_a_layers_own_boto3_wins_over_the_one_the_runtime_ships(
+    lam: Any, create_function: Callable[..., dict[str, Any]]
+) -> None:
+    """As on AWS, where /opt/python comes before the runtime's boto3 on sys.path."""
+    boto3_layer = zip_source({"python/boto3/__init__.py": "__version__ = '0.0-from-layer'\n"})
+    layer = publish(lam, unique_name("boto3"), boto3_layer)
+    fn = create_function(
+        {"app.py": "import boto3\ndef handler(event, context):\n    return boto3.__version__\n"},
+        Layers=[layer["LayerVersionArn"]],
+    )
+
+    assert invoke_json(lam, fn["FunctionName"]) == "0.0-from-layer"
+
+
 def test_spawned_environments_find_layers_too(
     lam: Any, create_function: Callable[..., dict[str, Any]]
 ) -> None:
