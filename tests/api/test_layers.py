@@ -272,6 +272,30 @@ def test_a_layers_own_boto3_wins_over_the_one_the_runtime_ships(
     assert invoke_json(lam, fn["FunctionName"]) == "0.0-from-layer"
 
 
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.isdir("/opt"), reason="a private /opt needs a root node"
+)
+def test_layer_files_are_at_opt_as_on_aws(
+    lam: Any, create_function: Callable[..., dict[str, Any]]
+) -> None:
+    """With private mounts (a root node), the merged layers are mounted read-only at /opt."""
+    data = zip_source({"data/model.txt": "weights", "bin/tool": "#!/bin/sh\necho tool\n"})
+    layer = publish(lam, unique_name("opt"), data)
+    reader = (
+        "import os\n"
+        "def handler(event, context):\n"
+        "    try:\n"
+        "        open('/opt/data/new.txt', 'w')\n"
+        "        writable = True\n"
+        "    except OSError:\n"
+        "        writable = False\n"
+        "    return [open('/opt/data/model.txt').read(), sorted(os.listdir('/opt')), writable]\n"
+    )
+    fn = create_function({"app.py": reader}, Layers=[layer["LayerVersionArn"]])
+
+    assert invoke_json(lam, fn["FunctionName"]) == ["weights", ["bin", "data"], False]
+
+
 def test_spawned_environments_find_layers_too(
     lam: Any, create_function: Callable[..., dict[str, Any]]
 ) -> None:

@@ -156,6 +156,8 @@ class Envelopes:
                 keep=[*dirs, *self.share],
                 readonly=dirs,
             )
+            if spec.opt_dir is not None:  # the merged layers at AWS's /opt
+                description["opt"] = str(spec.opt_dir)
         else:
             tmpdir = tempfile.mkdtemp(prefix="lamina-env-")
             if uid is not None:

@@ -117,6 +117,10 @@ def _private_mounts(envelope: dict) -> None:  # type: ignore[type-arg]
     if libc.unshare(_CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
     _mount(libc, "", "/", "", _MS_REC | _MS_PRIVATE, "")
+    opt = envelope.get("opt")
+    if opt and os.path.isdir("/opt"):  # the function's merged layers, read-only, as on AWS
+        _mount(libc, opt, "/opt", "", _MS_BIND | _MS_REC, "")
+        _mount(libc, "", "/opt", "", _MS_BIND | _MS_REMOUNT | _MS_RDONLY, "")
     fds = {p: _clone_tree(libc, p) for p in kept}  # detached copies, attached again below
     for cover, options in sorted(covers.items()):
         _mount(libc, "tmpfs", cover, "tmpfs", _MS_NOSUID | _MS_NODEV, options)
