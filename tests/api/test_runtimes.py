@@ -52,6 +52,7 @@ def found() -> dict[str, Any]:
 
 def _create(lam: Any, runtime: str, **kwargs: Any) -> str:
     name = unique_name("rt")
+    kwargs.setdefault("Timeout", 30)  # a first `import boto3` on a loaded machine takes seconds
     lam.create_function(
         FunctionName=name,
         Runtime=runtime,
