@@ -16,6 +16,7 @@ import pytest
 
 from harness import (
     FUNCTIONS_DIR,
+    NODE_RUNTIME,
     REDIS_DATABASES,
     REGION,
     ROLE,
@@ -208,7 +209,9 @@ def create_function(request: pytest.FixtureRequest) -> Callable[..., dict[str, A
         c = client or request.getfixturevalue("lam")
         data = zip_source(code) if isinstance(code, dict) else zip_dir(FUNCTIONS_DIR / code)
         fn_name = name or unique_name("fn")
-        kwargs.setdefault("Runtime", "python3.12")
+        # The node's own Python (the nodes run on this interpreter): the suite needs no other
+        # CPython; tests/api/test_runtimes.py covers each python3.X found on the machine.
+        kwargs.setdefault("Runtime", NODE_RUNTIME)
         out: dict[str, Any] = c.create_function(
             FunctionName=fn_name, Role=ROLE, Handler=handler, Code={"ZipFile": data}, **kwargs
         )

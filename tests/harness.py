@@ -29,6 +29,8 @@ from botocore.config import Config
 from botocore.response import StreamingBody
 
 REGION = "us-east-1"
+#: The runtime of this interpreter (the nodes the tests start run on it).
+NODE_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 ROLE = "arn:aws:iam::000000000000:role/lamina-test"
 FUNCTIONS_DIR = Path(__file__).parent / "functions"
 #: Set by conftest: the directory nodes started here share with their environments

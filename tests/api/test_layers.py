@@ -17,7 +17,7 @@ import botocore.exceptions
 import httpx
 import pytest
 
-from harness import NodeProcess, unique_name, zip_source
+from harness import NODE_RUNTIME, NodeProcess, unique_name, zip_source
 
 #: The shared-node tests run on both stores (tests/conftest.py: pytest_generate_tests).
 STORES = ("sqlite", "redis")
@@ -40,8 +40,9 @@ def layer_zip(who: str, *, site_packages: bool = True) -> bytes:
     """A layer in AWS's Python layout: `python/shared.py`, and a package in site-packages."""
     files = {"python/shared.py": f"WHO = {who!r}\n"}
     if site_packages:
-        files["python/lib/python3.12/site-packages/vendored/__init__.py"] = ""
-        files["python/lib/python3.12/site-packages/vendored/lib.py"] = f"WHO = {who!r}\n"
+        packages = f"python/lib/{NODE_RUNTIME}/site-packages/vendored"
+        files[f"{packages}/__init__.py"] = ""
+        files[f"{packages}/lib.py"] = f"WHO = {who!r}\n"
     return zip_source(files)
 
 
