@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import NodeProcess, unique_name, wait_for, zip_source
+from harness import NODE_RUNTIME, NodeProcess, unique_name, wait_for, zip_source
 from lamina.engine.cgroups import CgroupsUnavailable, Hierarchy
 
 HANDLER = """
@@ -289,7 +289,7 @@ def test_with_no_freeze_background_threads_run_between_calls(
     name = unique_name()
     lam.create_function(
         FunctionName=name,
-        Runtime="python3.11",
+        Runtime=NODE_RUNTIME,
         Role="arn:aws:iam::000000000000:role/lamina-test",
         Handler="app.handler",
         Code={"ZipFile": zip_source({"app.py": HANDLER})},
@@ -369,29 +369,35 @@ def test_environments_run_as_their_own_user_with_a_scrubbed_environment_and_priv
     assert "mine" not in second["tmp"]  # one's /tmp/mine is its own
 
 
-def test_a_setsid_daemon_does_not_outlive_the_node(
-    node_factory: Callable[..., NodeProcess], isolation: str
-) -> None:
-    node = node_factory("--isolation", isolation)
+def start_daemon(node: NodeProcess) -> int:
+    """The pid of a `setsid` double-forked daemon a handler on `node` leaves behind."""
     lam = node.client()
     name = unique_name()
     lam.create_function(
         FunctionName=name,
-        Runtime="python3.11",
+        Runtime=NODE_RUNTIME,
         Role="arn:aws:iam::000000000000:role/lamina-test",
         Handler="app.handler",
         Code={"ZipFile": zip_source({"app.py": HANDLER})},
     )
-    _, payload, _ = call(lam, name, action="daemon")
-    assert alive(payload["pid"])
+    return int(call(lam, name, action="daemon")[1]["pid"])
+
+
+@needs_root
+def test_a_setsid_daemon_does_not_outlive_the_node(
+    node_factory: Callable[..., NodeProcess], isolation: str
+) -> None:
+    node = node_factory("--isolation", isolation)
+    daemon = start_daemon(node)
+    assert alive(daemon)
     node.stop()
     if isolation == "process":  # documented: a process that left the group escapes the node
         try:
-            assert alive(payload["pid"])
+            assert alive(daemon)
         finally:
-            os.kill(payload["pid"], signal.SIGKILL)
+            os.kill(daemon, signal.SIGKILL)
         return
-    wait_for(lambda: not alive(payload["pid"]), timeout=10)
+    wait_for(lambda: not alive(daemon), timeout=10)
 
 
 def test_a_daemon_left_by_a_node_killed_with_kill_9_dies_when_a_node_starts_again(
@@ -399,20 +405,11 @@ def test_a_daemon_left_by_a_node_killed_with_kill_9_dies_when_a_node_starts_agai
 ) -> None:
     cgroup_only(isolation, "to find processes that left the process group")
     node = node_factory("--isolation", isolation)
-    lam = node.client()
-    name = unique_name()
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role="arn:aws:iam::000000000000:role/lamina-test",
-        Handler="app.handler",
-        Code={"ZipFile": zip_source({"app.py": HANDLER})},
-    )
-    _, payload, _ = call(lam, name, action="daemon")
+    daemon = start_daemon(node)
     node.kill9()
-    assert alive(payload["pid"])
+    assert alive(daemon)
     node_factory("--isolation", isolation, data_dir=tmp_path / "other")
-    wait_for(lambda: not alive(payload["pid"]), timeout=10)
+    wait_for(lambda: not alive(daemon), timeout=10)
 
 
 def test_a_log_flood_is_capped_per_call(
