@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from click.testing import CliRunner, Result
 
-from harness import NodeProcess
+from harness import NODE_RUNTIME, NodeProcess
 from lamina.cli.main import cli
 
 ECHO = """
@@ -37,7 +37,7 @@ def test_ls_lists_functions_with_limits_running_and_queue(
     result = run(node, "ls")
     assert result.exit_code == 0, result.output
     row = next(line.split() for line in result.output.splitlines() if name in line)
-    assert row == [name, "python3.12", "512", "MB", "3", "s", "3", "-", "0", "0"]
+    assert row == [name, NODE_RUNTIME, "512", "MB", "3", "s", "3", "-", "0", "0"]
 
 
 def test_top_shows_rates_and_the_queue(node: NodeProcess, lam: Any, create_function: Any) -> None:
