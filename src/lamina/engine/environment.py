@@ -224,9 +224,7 @@ class Environment:
         frame = protocol.Invoke(
             request_id, payload, deadline_ms, invoked_function_arn, client_context, trace_id
         )
-        if self._envelope is not None:
-            self._envelope.thaw()
-        try:
+        try:  # the sandbox thaws the environment once the frame is in the pipe
             exchange = await self._sandbox.call(frame, deadline)
         except BaseException:  # cancelled mid-call: the child is still running it
             await self._die()

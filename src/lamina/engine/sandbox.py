@@ -80,6 +80,8 @@ class Envelope(Protocol):
 
     def kill(self) -> bool: ...
 
+    def thaw(self) -> None: ...
+
     def out_of_memory(self) -> bool: ...
 
 
@@ -215,6 +217,10 @@ class Sandbox:
         started = self._clock.monotonic()
         if frame is not None and self._writer is not None:
             self._writer.write(frame)
+            if self.envelope is not None:
+                # Thawed with its next frame already in the pipe: the runtime wakes once and
+                # reads it, instead of waking to resume its read and again for the frame.
+                self.envelope.thaw()
         loop = self._loop
         now = loop.time()
         self._deadline_at = now + max(0.0, deadline - self._clock.monotonic())
