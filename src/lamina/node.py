@@ -348,13 +348,9 @@ class Node:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         settings = self.settings
+        setup = functools.partial(Envelopes.setup, freeze=settings.freeze)
         self.pool.envelopes = await asyncio.to_thread(
-            functools.partial(
-                Envelopes.setup,
-                settings.isolation,
-                freeze=settings.freeze,
-                share=settings.sandbox_share,
-            )
+            setup, settings.isolation, share=settings.sandbox_share
         )
         await self.store.open()
         if self.pool.envelopes.drop_user:  # environments run as other users: keep them out
@@ -364,13 +360,8 @@ class Node:
         if swept:
             log.info("start-up sweep removed %d unreferenced code packages", swept)
         await self.logs.start()
-        reserved: dict[str, int] = {}
-        for meta in await self.functions.records.all_meta():
-            self.concurrency.set_reserved(meta.name, meta.reserved_concurrency)
-            if meta.reserved_concurrency is not None:
-                reserved[meta.name] = meta.reserved_concurrency
-        if self.global_slots is not None:
-            await self.global_slots.sync_reserved(reserved)
+        metas = await self.functions.records.all_meta()
+        await self.concurrency.load_reserved({m.name: m.reserved_concurrency for m in metas})
         await self.queues.start()
         forked = await self.launcher.start()
         if self.settings.fork_server:

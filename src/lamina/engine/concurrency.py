@@ -98,6 +98,14 @@ class Concurrency:
             self._reserved[function] = value
         self._wake()
 
+    async def load_reserved(self, reserved: dict[str, int | None]) -> None:
+        """Every function's reservation at start-up (and, on Redis, for every node's
+        admission: the shared record is made exactly these)."""
+        for function, value in reserved.items():
+            self.set_reserved(function, value)
+        if self._global is not None:
+            await self._global.sync_reserved({f: v for f, v in reserved.items() if v is not None})
+
     def set_others(self, in_use: dict[str, int], unreserved_in_use: int) -> None:
         """What other live nodes hold now (from their published lease records)."""
         freed = unreserved_in_use < self._others_unreserved or any(

@@ -19,7 +19,6 @@ import os
 import termios
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
 
 import psutil
 
@@ -36,6 +35,7 @@ from lamina.engine.reports import (
     FromRuntime,
     exit_reason,
 )
+from lamina.engine.sandbox_parts import ChildProcess, Envelope
 from lamina.runtime import protocol
 
 log = logging.getLogger("lamina.engine.sandbox")
@@ -57,32 +57,6 @@ BYTES_PER_MB = 1024 * 1024
 
 class _WriteProtocol(asyncio.Protocol):
     """Write side of the frame pipe; a dead child shows up on the read side."""
-
-
-class ChildProcess(Protocol):
-    """What `Sandbox` needs of its child: a spawned `asyncio.subprocess.Process`, or a
-    process forked by the fork server (`lamina.engine.forkserver.ForkedChild`)."""
-
-    @property
-    def pid(self) -> int: ...
-
-    @property
-    def returncode(self) -> int | None: ...
-
-    async def wait(self) -> int: ...
-
-
-class Envelope(Protocol):
-    """What the sandbox asks of the environment's envelope (`lamina.engine.envelope`)."""
-
-    @property
-    def limits_memory(self) -> bool: ...
-
-    def kill(self) -> bool: ...
-
-    def thaw(self) -> None: ...
-
-    def out_of_memory(self) -> bool: ...
 
 
 class _ChildExited(Exception):
