@@ -1,6 +1,6 @@
 """Runtimes: cold start and warm invoke for a Python runtime on the node's own interpreter, on
 another interpreter (python3.12, or the first other one found), and for custom runtimes (AWS's
-tutorial shell bootstrap with curl; the C bootstrap in runtime_bootstrap.c when gcc is there).
+tutorial shell bootstrap with curl; the C bootstrap in tests/functions/provided when gcc is there).
 A cold start is forced by a configuration change, which retires the warm environment; each
 runtime is warmed up first so that its interpreter's fork template runs (the first environment
 of an interpreter is spawned while its template starts).
@@ -23,36 +23,15 @@ from typing import Any
 from common import ROLE, lambda_client, percentiles, report, running_node
 from lamina.engine.interpreters import find
 
+#: The custom-runtime sources the tests use too.
+PROVIDED = Path(__file__).resolve().parent.parent / "tests" / "functions" / "provided"
 ROUNDS = 20
 WARM = 200
 PYTHON_APP = "def handler(event, context):\n    return event\n"
 #: AWS's tutorial bootstrap ("Building a custom runtime", sample code under MIT-0), unchanged.
-TUTORIAL = r"""#!/bin/sh
-
-set -euo pipefail
-
-# Initialization - load function handler
-source $LAMBDA_TASK_ROOT/"$(echo $_HANDLER | cut -d. -f1).sh"
-
-# Processing
-while true
-do
-  HEADERS="$(mktemp)"
-  # Get an event. The HTTP request will block until one is received
-  EVENT_DATA=$(curl -sS -LD "$HEADERS" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next")
-
-  # Extract request ID by scraping response headers received above
-  REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
-
-  # Run the handler function from the script
-  RESPONSE=$($(echo "$_HANDLER" | cut -d. -f2) "$EVENT_DATA")
-
-  # Send the response
-  curl "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$REQUEST_ID/response"  -d "$RESPONSE"
-done
-"""  # noqa: E501 (AWS's text, unchanged)
+TUTORIAL = (PROVIDED / "tutorial_bootstrap").read_text()
 FUNCTION_SH = 'function handler () {\n  echo "$1"\n}\n'
-C_BOOTSTRAP = Path(__file__).parent / "runtime_bootstrap.c"
+C_BOOTSTRAP = PROVIDED / "bootstrap.c"
 
 
 def _zip(files: dict[str, Any]) -> bytes:

@@ -17,34 +17,14 @@ from typing import Any
 
 import pytest
 
-from harness import ROLE, NodeProcess, unique_name
+from harness import FUNCTIONS_DIR, ROLE, NodeProcess, unique_name
+
+#: Custom-runtime sources shared with bench/runtimes.py.
+PROVIDED = FUNCTIONS_DIR / "provided"
 
 #: AWS's tutorial bootstrap ("Building a custom runtime", AWS Lambda Developer Guide, sample
 #: code under MIT-0), unchanged: `#!/bin/sh` with bash features (`set -o pipefail`, `source`).
-TUTORIAL_BOOTSTRAP = r"""#!/bin/sh
-
-set -euo pipefail
-
-# Initialization - load function handler
-source $LAMBDA_TASK_ROOT/"$(echo $_HANDLER | cut -d. -f1).sh"
-
-# Processing
-while true
-do
-  HEADERS="$(mktemp)"
-  # Get an event. The HTTP request will block until one is received
-  EVENT_DATA=$(curl -sS -LD "$HEADERS" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next")
-
-  # Extract request ID by scraping response headers received above
-  REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
-
-  # Run the handler function from the script
-  RESPONSE=$($(echo "$_HANDLER" | cut -d. -f2) "$EVENT_DATA")
-
-  # Send the response
-  curl "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$REQUEST_ID/response"  -d "$RESPONSE"
-done
-"""  # noqa: E501 (AWS's text, unchanged)
+TUTORIAL_BOOTSTRAP = (PROVIDED / "tutorial_bootstrap").read_text()
 TUTORIAL_FUNCTION = r"""function handler () {
   EVENT_DATA=$1
   echo "$EVENT_DATA" 1>&2;
@@ -87,51 +67,7 @@ while true; do
 done
 """
 
-C_BOOTSTRAP = r"""
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-static char host[64];
-static int port;
-
-/* One request on a fresh connection (Connection: close): the whole answer into out. */
-static void talk(const char *request, int length, char *out, int size) {
-    struct sockaddr_in address = {0};
-    int s = socket(AF_INET, SOCK_STREAM, 0), n = 0, got;
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    inet_pton(AF_INET, host, &address.sin_addr);
-    if (connect(s, (struct sockaddr *)&address, sizeof address) < 0) exit(2);
-    if (write(s, request, length) != length) exit(2);
-    while ((got = read(s, out + n, size - 1 - n)) > 0) n += got;
-    out[n] = 0;
-    close(s);
-}
-
-int main(void) {
-    static char answer[65536], request[70000], body[66000], id[128];
-    sscanf(getenv("AWS_LAMBDA_RUNTIME_API"), "%63[^:]:%d", host, &port);
-    printf("c runtime ready\n");
-    fflush(stdout);
-    for (;;) {
-        int n = snprintf(request, sizeof request, "GET /2018-06-01/runtime/invocation/next"
-            " HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n");
-        talk(request, n, answer, sizeof answer);
-        sscanf(strcasestr(answer, "Lambda-Runtime-Aws-Request-Id:") + 30, " %127[^\r]", id);
-        int m = snprintf(body, sizeof body, "{\"lang\": \"c\", \"event\": %s}",
-                         strstr(answer, "\r\n\r\n") + 4);
-        n = snprintf(request, sizeof request,
-            "POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: r\r\n"
-            "Connection: close\r\nContent-Length: %d\r\n\r\n%s", id, m, body);
-        talk(request, n, answer, sizeof answer);
-    }
-}
-"""
+C_BOOTSTRAP = (PROVIDED / "bootstrap.c").read_text()
 
 NODE_BOOTSTRAP = r"""
 const http = require("http");

@@ -1,5 +1,5 @@
 /* A custom runtime's bootstrap in C: answers each event with {"lang": "c", "event": EVENT}
-   (bench/runtimes.py compiles it with gcc). */
+   (tests/api/test_custom_runtimes.py and bench/runtimes.py compile it with gcc). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <stdio.h>
