@@ -42,6 +42,7 @@ from lamina.api.errors import (
     handle_unexpected,
 )
 from lamina.api.guard import Guard
+from lamina.api.hot import HotLane
 from lamina.api.services import Services
 from lamina.errors import AwsError, StoreError
 
@@ -88,7 +89,8 @@ def build_app(services: Services, lifecycle: Lifecycle) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(Guard, settings=services.settings)],  # origin, size, SigV4
+        # origin, size, SigV4; then Invoke straight to the hot lane, the rest to the routes
+        middleware=[Middleware(Guard, settings=services.settings, hot=HotLane(services))],
         exception_handlers={
             AwsError: handle_aws_error,
             HTTPException: handle_http_error,

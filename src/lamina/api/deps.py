@@ -16,12 +16,16 @@ def services(request: Request) -> Services:
 
 def path_name(request: Request) -> tuple[str, str | None]:
     """(name, qualifier) from the `{name}` path parameter and `?Qualifier`."""
-    name, qualifier = services(request).arns.split_name(request.path_params["name"])
-    query = request.query_params.get("Qualifier")
+    return split_function(
+        services(request), request.path_params["name"], request.query_params.get("Qualifier")
+    )
+
+
+def split_function(s: Services, raw_name: str, query: str | None) -> tuple[str, str | None]:
+    """(name, qualifier) from a FunctionName path segment and the `Qualifier` query value."""
+    name, qualifier = s.arns.split_name(raw_name)
     if query and qualifier and query != qualifier:
         raise InvalidParameterValue(
             "The derived qualifier from the function name does not match the specified qualifier."
         )
-    if query:
-        qualifier = query
-    return name, qualifier
+    return name, query or qualifier

@@ -74,10 +74,7 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
-    return aws_error_response(
-        ServiceError(f"Internal error: {type(exc).__name__}"), request_id(request)
-    )
+    return error_response(exc, request_id(request), request.method, request.url.path)
 
 
 async def handle_store_error(request: Request, exc: Exception) -> Response:
@@ -85,8 +82,18 @@ async def handle_store_error(request: Request, exc: Exception) -> Response:
 
     The node goes on serving reads, and writes work again once the store can write."""
     assert isinstance(exc, StoreError)
-    log.warning("%s %s: the store refused: %s", request.method, request.url.path, exc)
-    return aws_error_response(
-        ServiceError(f"The node could not store the request ({exc}); nothing was changed."),
-        request_id(request),
-    )
+    return error_response(exc, request_id(request), request.method, request.url.path)
+
+
+def error_response(exc: Exception, rid: str, method: str, path: str) -> Response:
+    """Any exception a route raised, as its answer (AWS-shaped; 500 for the unexpected)."""
+    if isinstance(exc, AwsError):
+        return aws_error_response(exc, rid)
+    if isinstance(exc, StoreError):
+        log.warning("%s %s: the store refused: %s", method, path, exc)
+        return aws_error_response(
+            ServiceError(f"The node could not store the request ({exc}); nothing was changed."),
+            rid,
+        )
+    log.exception("unhandled error in %s %s", method, path, exc_info=exc)
+    return aws_error_response(ServiceError(f"Internal error: {type(exc).__name__}"), rid)

@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lamina.api import limits, model_check
+from lamina.api.hot import HotLane, invoked_name
 from lamina.api.limits import Service
 from lamina.auth import sigv4
 from lamina.auth.keys import KeyRing, is_loopback
@@ -81,8 +82,15 @@ def render(service: Service, refused: Refused, rid: str) -> Response:
 class Guard:
     """ASGI middleware applying the checks above; installs the SIGHUP key reload."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, keys: KeyRing | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        keys: KeyRing | None = None,
+        hot: HotLane | None = None,
+    ) -> None:
         self.app = app
+        self.hot = hot
         self.settings = settings
         self.keys = keys or KeyRing(settings.auth_keys)
         self.allowed_origins = frozenset(o.rstrip("/") for o in settings.allow_origin)
@@ -101,15 +109,22 @@ class Guard:
             if origin is not None and scope["method"] == "OPTIONS":
                 await _preflight(origin, headers)(scope, receive, send)
                 return
-            receive = await self._check_request(scope, headers, service, receive)
+            body = await self._check_request(scope, headers, service, receive)
         except Refused as refused:
             await render(service, refused, str(uuid.uuid4()))(scope, receive, send)
             return
-        await self.app(scope, receive, _with_cors(send, origin) if origin else send)
+        if origin:
+            send = _with_cors(send, origin)
+        invoked = invoked_name(scope) if self.hot is not None else None
+        if invoked is not None and self.hot is not None:
+            await self.hot.invoke(scope, receive, send, invoked, headers, body)
+            return
+        await self.app(scope, _replay(body, receive), send)
 
     async def _check_request(
         self, scope: Scope, headers: Headers, service: Service, receive: Receive
-    ) -> Receive:
+    ) -> bytes:
+        """The request's body, once every check passed."""
         method = scope["method"]
         media = limits.refused_content_type(method, headers.get("content-type"))
         if media is not None:
@@ -130,7 +145,7 @@ class Guard:
                 raise Refused(exc.auth_code, 403, exc.message) from exc
         if service is Service.LAMBDA:
             _check_model(scope, headers, body)
-        return _replay(body, receive)
+        return body
 
     def _identify(self, headers: Headers, path: str, service: Service) -> sigv4.Caller | None:
         if not self.keys.enabled or not _needs_signature(path, service, self.settings):
