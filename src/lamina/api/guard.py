@@ -15,6 +15,7 @@ Errors are written in the protocol of the service asked (rest-json, SQS JSON, Lo
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import signal
 import uuid
@@ -200,6 +201,7 @@ class Guard:
             self._sighup_installed = False
 
 
+@functools.lru_cache(maxsize=256)
 def _is_ip(name: str) -> bool:
     try:
         ipaddress.ip_address(name.strip("[]"))

@@ -8,6 +8,7 @@ written anywhere else.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -87,8 +88,10 @@ class KeyRing:
         log.info("auth: %d access keys reloaded from %s", len(self._secrets), self.path)
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(host: str) -> bool:
-    """Whether listening on `host` exposes the node to this machine only."""
+    """Whether listening on `host` exposes the node to this machine only (cached: the guard
+    asks for every request's Host)."""
     name = host.strip("[]").lower()
     if name in LOOPBACK_NAMES:
         return True

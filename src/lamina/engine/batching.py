@@ -1,7 +1,10 @@
-"""Coalesce writes: items submitted during one event-loop iteration are written together.
+"""Coalesce writes: group commit at the event-loop level.
 
-Under load many invocations finish, or many events are accepted, in the same iteration; one
-store call for all of them costs one trip to the writer thread instead of one each.
+Items submitted while no flush is running are flushed at the end of the loop iteration;
+items submitted while one is running wait for it and then go out together in the next. Under
+load, many invocations finish or many events are accepted during one commit, so one store
+call carries all of them: one trip to the writer thread and one transaction instead of one
+each. A lone submitter still goes out in the iteration it came in.
 """
 
 from __future__ import annotations
@@ -12,32 +15,38 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+#: Most items one flush carries (the rest go in the next).
+MAX_BATCH = 1024
+
 
 class Batcher(Generic[T]):
-    """Gives `flush` every item submitted in the same loop iteration; each submitter waits
-    for the flush that carries its item and gets that flush's error, if any."""
+    """Gives `flush` the items submitted since the last flush started, one flush at a time;
+    each submitter waits for the flush that carries its item and gets its error, if any."""
 
     def __init__(self, flush: Callable[[list[T]], Awaitable[None]]) -> None:
         self._flush = flush
         self._items: list[T] = []
         self._waiters: list[asyncio.Future[None]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: asyncio.Task[None] | None = None
+        self._scheduled = False
 
     async def submit(self, item: T) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._items.append(item)
         self._waiters.append(done)
-        if len(self._items) == 1:
+        if self._running is None and not self._scheduled:
+            self._scheduled = True
             loop.call_soon(self._start_flush)
         await done
 
     def _start_flush(self) -> None:
-        items, waiters = self._items, self._waiters
-        self._items, self._waiters = [], []
-        task = asyncio.create_task(self._run(items, waiters))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._scheduled = False
+        if self._running is not None or not self._items:
+            return
+        items, waiters = self._items[:MAX_BATCH], self._waiters[:MAX_BATCH]
+        del self._items[:MAX_BATCH], self._waiters[:MAX_BATCH]
+        self._running = asyncio.create_task(self._run(items, waiters))
 
     async def _run(self, items: list[T], waiters: list[asyncio.Future[None]]) -> None:
         try:
@@ -46,12 +55,19 @@ class Batcher(Generic[T]):
             for w in waiters:
                 if not w.done():
                     w.set_exception(exc)
-            return
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
+        else:
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+        finally:
+            self._running = None
+            if self._items:  # what arrived during this flush goes out now, together
+                self._start_flush()
 
     async def close(self) -> None:
-        """Wait for flushes in progress (their items are already on their way to the store)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Wait for flushes in progress and those queued behind them (their items are already
+        on their way to the store)."""
+        if self._running is None:
+            self._start_flush()
+        while self._running is not None:
+            await asyncio.gather(self._running, return_exceptions=True)
