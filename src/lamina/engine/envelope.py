@@ -51,7 +51,7 @@ MAX_OPEN_FILES = 1024
 MAX_PROCESSES = 1024
 #: How long an idle environment runs on before it is frozen (seconds; AWS freezes it once
 #: the runtime asks for its next event, which is not instantaneous either).
-FREEZE_GRACE_S = 0.002
+FREEZE_GRACE_S = 0.010
 
 #: Run in a throwaway child at start: can we unshare a mount namespace, mount, setuid?
 _PROBE = """
