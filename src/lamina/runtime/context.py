@@ -61,6 +61,28 @@ def decode_client_context(encoded: str | None) -> ClientContext | None:
     return ClientContext(data) if isinstance(data, dict) else None
 
 
+_FACTS: tuple[str | None, ...] = ()
+
+
+def _environment_facts() -> tuple[str | None, ...]:
+    """The function's name, version, memory, log group and stream: read from the
+    environment once per process (they are fixed for an environment's life)."""
+    global _FACTS
+    if not _FACTS:
+        env = os.environ
+        _FACTS = tuple(
+            env.get(key)
+            for key in (
+                "AWS_LAMBDA_FUNCTION_NAME",
+                "AWS_LAMBDA_FUNCTION_VERSION",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+            )
+        )
+    return _FACTS
+
+
 class LambdaContext:
     """What the handler receives as its second argument."""
 
@@ -72,15 +94,15 @@ class LambdaContext:
         invoked_function_arn: str,
         client_context: ClientContext | None,
     ) -> None:
-        env = os.environ
         self.aws_request_id = request_id
         self.invoked_function_arn = invoked_function_arn
-        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
-        # A string, as in awslambdaric.
-        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        (
+            self.function_name,
+            self.function_version,
+            self.memory_limit_in_mb,  # a string, as in awslambdaric
+            self.log_group_name,
+            self.log_stream_name,
+        ) = _environment_facts()
         self.identity = CognitoIdentity()
         self.client_context = client_context
         self.tenant_id: str | None = None

@@ -132,7 +132,7 @@ def call(function: Handler, event: Any, context: LambdaContext) -> tuple[bytes, 
 
 def _live_threads() -> set[int]:
     threading = sys.modules.get("threading")
-    if threading is None:
+    if threading is None or threading.active_count() == 1:  # only the main thread
         return set()
     main = threading.main_thread()
     return {id(t) for t in threading.enumerate() if not t.daemon and t is not main}
