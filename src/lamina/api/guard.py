@@ -116,9 +116,14 @@ class Guard:
             return
         if origin:
             send = _with_cors(send, origin)
-        invoked = invoked_name(scope) if self.hot is not None else None
-        if invoked is not None and self.hot is not None:
-            await self.hot.invoke(scope, receive, send, invoked, headers, body)
+        lane = self.hot.takes(scope, service) if self.hot is not None else None
+        if lane == "invoke" and self.hot is not None:
+            name = invoked_name(scope)
+            assert name is not None
+            await self.hot.invoke(scope, receive, send, name, headers, body)
+            return
+        if lane == "sqs" and self.hot is not None:
+            await self.hot.sqs(scope, receive, send, headers, body)
             return
         await self.app(scope, _replay(body, receive), send)
 

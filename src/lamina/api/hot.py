@@ -1,9 +1,10 @@
-"""The hot lane: Invoke answered straight from the guard, without Starlette's routing.
+"""The hot lane: Invoke and SQS answered straight from the guard, without Starlette's routing.
 
-Invoke is the call clients make thousands of times a second (fan-out, event accept). By the
-time the guard (api/guard.py) hands a request here it has checked origin, content type, size,
-signature and the model, and holds the body; an invocation URL is then served by the same
-code as the route in api/invoke.py, minus the middleware stack, the route table walk and the
+Invoke and SendMessage are the calls clients make thousands of times a second (fan-out, event
+accept, queue producers). By the time the guard (api/guard.py) hands a request here it has
+checked origin, content type, size, signature and the model, and holds the body; an
+invocation URL (or an SQS request to `/`) is then served by the same code as the route in
+api/invoke.py (api/sqs.py), minus the middleware stack, the route table walk and the
 Request/Response objects: the answer goes out as two ASGI messages. Errors are rendered by
 api/errors.py as for any route. Every other request goes on to the app.
 """
@@ -19,10 +20,13 @@ from starlette.types import Receive, Scope, Send
 from lamina.api.deps import split_function
 from lamina.api.errors import error_response
 from lamina.api.invoke import Answer, answer_invoke
+from lamina.api.limits import Service
 from lamina.api.services import Services
+from lamina.api.sqs import answer as answer_sqs
 
 _PREFIX = "/2015-03-31/functions/"
 _SUFFIX = "/invocations"
+_SQS_MEDIA = "application/x-amz-json-1.0"
 
 
 def invoked_name(scope: Scope) -> str | None:
@@ -41,6 +45,14 @@ class HotLane:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+
+    def takes(self, scope: Scope, service: Service) -> str | None:
+        """ "invoke" or "sqs" when this lane answers `scope`, else None."""
+        if scope["method"] != "POST":
+            return None
+        if service is Service.SQS and scope["path"] == "/":
+            return "sqs"
+        return "invoke" if invoked_name(scope) is not None else None
 
     async def invoke(
         self,
@@ -62,6 +74,23 @@ class HotLane:
             await response(scope, receive, send)
             return
         await _write(send, answer)
+
+    async def sqs(
+        self, scope: Scope, receive: Receive, send: Send, headers: Mapping[str, str], body: bytes
+    ) -> None:
+        """Answer one SQS JSON request posted to `/` (SendMessage and every other action)."""
+        rid = str(uuid.uuid4())
+        try:
+            reply = await answer_sqs(
+                self.services.queues,
+                headers.get("x-amz-target", ""),
+                body,
+                headers.get("x-amzn-trace-id"),
+            )
+        except Exception as exc:  # rendered as any route's error is
+            await error_response(exc, rid, "POST", "/")(scope, receive, send)
+            return
+        await _write(send, Answer(200, {"x-amzn-RequestId": rid}, reply, _SQS_MEDIA))
 
 
 def _qualifier(query_string: bytes) -> str | None:

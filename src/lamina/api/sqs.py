@@ -315,8 +315,8 @@ async def change_message_visibility_batch(q: QueueService, r: HandleBatch) -> di
     return _batch_reply(ok, failed)
 
 
-async def dispatch(request: Request) -> Response:
-    target = request.headers.get("x-amz-target", "")
+async def answer(queues: QueueService, target: str, body: bytes, trace_id: str | None) -> bytes:
+    """Run the SQS action `target` names on the JSON `body`; its JSON answer."""
     if not target.startswith(TARGET_PREFIX):
         raise SqsError(
             "InvalidAction",
@@ -331,19 +331,28 @@ async def dispatch(request: Request) -> Response:
         )
     shape, handler = found
     try:
-        req = msgspec.json.decode(await request.body() or b"{}", type=shape)
+        req = msgspec.json.decode(body or b"{}", type=shape)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise SqsError("InvalidParameterValue", f"Invalid request: {exc}") from exc
-    _trace_id.set(request.headers.get("x-amzn-trace-id"))
-    queues = services(request).queues
+    _trace_id.set(trace_id)
     try:
-        body = await handler(queues, req)
+        reply = await handler(queues, req)
     except UnknownQueue as exc:  # on a shared store, another node may have just created it
         if not await queues.registry.found(exc.name):
             raise
-        body = await handler(queues, req)
+        reply = await handler(queues, req)
+    return msgspec.json.encode(reply)
+
+
+async def dispatch(request: Request) -> Response:
+    reply = await answer(
+        services(request).queues,
+        request.headers.get("x-amz-target", ""),
+        await request.body(),
+        request.headers.get("x-amzn-trace-id"),
+    )
     return Response(
-        msgspec.json.encode(body),
+        reply,
         200,
         {"x-amzn-RequestId": request_id(request)},
         media_type="application/x-amz-json-1.0",
