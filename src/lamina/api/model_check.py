@@ -222,6 +222,51 @@ def validation_message(
     if found is None or found[0].input_shape is None:
         return None
     op, path_params = found
+    wires = _header_wires(op)
+    if wires is not None:  # the body is a blob (Invoke's payload): the answer is cacheable
+        return _message_without_body(
+            method, path, query, tuple(headers.get(w) for w in wires)
+        )
+    return _message(op, path_params, query, headers, body)
+
+
+@functools.lru_cache(maxsize=4096)
+def _message_without_body(
+    method: str, path: str, query: str, header_values: tuple[str | None, ...]
+) -> str | None:
+    found = operation_for(method, path, query)
+    assert found is not None
+    op, path_params = found
+    wires = _header_wires(op) or ()
+    headers = {w: v for w, v in zip(wires, header_values, strict=True) if v is not None}
+    return _message(op, path_params, query, headers, b"")
+
+
+@functools.cache
+def _header_wires(op: OperationModel) -> tuple[str, ...] | None:
+    """The (lower-case) headers an operation whose body is a blob payload takes its members
+    from; None when its body holds members (then each request is checked afresh)."""
+    shape = op.input_shape
+    if shape is None or shape.serialization.get("payload") is None:
+        return None
+    payload = shape.members.get(shape.serialization["payload"])
+    if payload is None or payload.type_name != "blob":
+        return None
+    return tuple(
+        m.serialization.get("name", n).lower()
+        for n, m in shape.members.items()
+        if m.serialization.get("location") == "header"
+    )
+
+
+def _message(
+    op: OperationModel,
+    path_params: Mapping[str, str],
+    query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> str | None:
+    assert op.input_shape is not None
     checker = _Checker()
     checker.structure(op.input_shape, _gather(op, path_params, query, headers, body), "")
     if not checker.errors:
