@@ -3,6 +3,7 @@ modes, and a child entering an envelope of limits and descriptors only."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -12,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from lamina.engine.envelope import GID_BASE, ID_SPAN, UID_BASE, Envelopes, grant, harden_data_dir
+from lamina.engine import envelope as envelopes
+from lamina.engine.envelope import (
+    GID_BASE,
+    ID_SPAN,
+    UID_BASE,
+    Envelope,
+    Envelopes,
+    grant,
+    harden_data_dir,
+)
 from lamina.runtime.envelope import ENVELOPE_ENV
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's group needs root")
@@ -86,3 +96,35 @@ def test_a_child_entering_an_envelope_keeps_only_the_protocols_descriptors() -> 
     assert stray_r not in fds and stray_w not in fds
     assert keep_r in fds and keep_w in fds
     assert nofile == 256 and not leaked
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_an_idle_environment_is_stopped_after_the_grace_and_a_busy_one_later() -> None:
+    child = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        env = Envelope(Envelopes(freeze=True), "{}", None, None)
+        env.attach(child.pid)
+
+        async def main() -> None:
+            env.freeze()
+            assert _state(child.pid) != "T"  # within the grace it runs on
+            await asyncio.sleep(envelopes.FREEZE_GRACE_S * 3)
+            assert env.frozen and _state(child.pid) == "T"
+            for _ in range(envelopes.BUSY_AFTER):  # invoked again and again, quickly
+                env.thaw()
+                env.freeze()
+            assert not env.frozen
+            await asyncio.sleep(envelopes.FREEZE_GRACE_S * 3)
+            assert not env.frozen and _state(child.pid) != "T"  # busy: a longer grace
+            await asyncio.sleep(envelopes.BUSY_FREEZE_GRACE_S * 1.5)
+            assert env.frozen and _state(child.pid) == "T"
+            env.thaw()
+            assert _state(child.pid) != "T"
+
+        asyncio.run(main())
+    finally:
+        child.kill()
+        child.wait()
