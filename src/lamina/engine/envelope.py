@@ -206,6 +206,16 @@ class Envelope:
     def attach(self, pid: int) -> None:
         self._pid = pid
 
+    def enroll(self, pid: int) -> None:
+        """Move process `pid` into this envelope's cgroup from the node's side: an environment
+        restored from a SnapStart version template cannot join it itself (it already runs as
+        the function's user); it waits for the node's go until this is done."""
+        if self.cgroup is None:
+            return
+        for procs in self.cgroup.procs:
+            with open(procs, "w") as f:
+                f.write(str(pid))
+
     def initialized(self) -> None:
         """Init is over: from now on the environment gets its CPU share only."""
         if self.cgroup is not None:

@@ -6,7 +6,10 @@
 
 The first `invoke` of an on-demand environment runs init (spawn + import the
 handler) and reports its duration; an init failure is returned as that invoke's
-error and leaves the environment DEAD, as do timeouts, crashes and out-of-memory.
+error and leaves the environment DEAD, as do timeouts, crashes and out-of-memory. An
+environment of a SnapStart version is restored instead (forked from its version template,
+`version_templates.py`): REPORT shows its Restore Duration, and a failed restore is the
+caller's SnapStartException / SnapStartTimeoutException rather than a function error.
 Starting the process is the launcher's job (`launcher.py`); the I/O with it the sandbox's
 (`sandbox.py`); what AWS reports for a run is built by `reports.py`.
 """
@@ -26,7 +29,8 @@ from lamina.engine.envelope import Envelope, Envelopes
 from lamina.engine.launcher import EnvironmentSpec, Launcher, child_environment
 from lamina.engine.reports import Ending, Exchange, Run, RunReport
 from lamina.engine.sandbox import Sandbox
-from lamina.errors import LaminaError
+from lamina.engine.version_templates import RESTORE_TIMEOUT_S, SnapshotFailed, VersionTemplates
+from lamina.errors import LaminaError, SnapStartError, SnapStartTimeout
 from lamina.runtime import protocol
 
 log = logging.getLogger("lamina.engine.environment")
@@ -69,6 +73,8 @@ class Environment:
         launcher: starts its process (and gives it the node's clock).
         provisioned: pre-warmed for provisioned concurrency; its first invoke reports no init.
         envelopes: the node's isolation policy (None: a plain child process).
+        versions: the node's SnapStart version templates (a SnapStart `spec` is restored
+            from its template).
     """
 
     def __init__(
@@ -78,6 +84,7 @@ class Environment:
         *,
         provisioned: bool = False,
         envelopes: Envelopes | None = None,
+        versions: VersionTemplates | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.spec = spec
@@ -94,6 +101,8 @@ class Environment:
         self.replacements = 0
         self._sandbox: Sandbox | None = None
         self._envelopes = envelopes
+        self._versions = versions
+        self._restored = spec.snap_start and versions is not None
         self._envelope: Envelope | None = None
         self._tmpdir: str | None = None
         self._spawned = False
@@ -104,6 +113,8 @@ class Environment:
         self._init_failure: Ending | Exchange | None = None
         self._init_reported = provisioned
         self._max_memory_mb = 0
+        #: Restore Duration for the next REPORT line (a restored environment's first run).
+        self._restore_ms: float | None = None
 
     def __repr__(self) -> str:
         spec = self.spec
@@ -135,6 +146,8 @@ class Environment:
         self._spawned = True
         if self.provisioned:
             self._init_limit_s = max(PROVISIONED_INIT_TIMEOUT_S, float(self.spec.timeout_s))
+        if self._restored:
+            self._init_limit_s = RESTORE_TIMEOUT_S
         started = self._clock.monotonic()
         try:
             exchange = await self._spawn_and_init(started + self._init_limit_s)
@@ -162,6 +175,8 @@ class Environment:
 
     async def _spawn_and_init(self, deadline: float) -> Exchange | None:
         init_type = "provisioned-concurrency" if self.provisioned else "on-demand"
+        if self._restored:
+            init_type = "snap-start"
         try:
             if self._envelopes is not None:
                 envelope = self._envelope = await self._envelopes.envelope(self.spec)
@@ -169,9 +184,12 @@ class Environment:
             else:
                 tmpdir = self._tmpdir = tempfile.mkdtemp(prefix="lamina-env-")
             env = child_environment(self.spec, self.log_stream_name, tmpdir, init_type)
-            if self._envelope is not None:
-                env.update(self._envelope.variables())
-            self._sandbox = await self._launcher.launch(self.spec, env)
+            if self._restored:
+                self._sandbox = await self._restore(env)
+            else:
+                if self._envelope is not None:
+                    env.update(self._envelope.variables())
+                self._sandbox = await self._launcher.launch(self.spec, env)
         except OSError as exc:
             self._init_failure = reports.not_started(str(exc))
             await self._die()
@@ -179,9 +197,43 @@ class Environment:
         if self._envelope is not None:
             self._envelope.attach(self._sandbox.pid)
             self._sandbox.envelope = self._envelope
+            if self._restored:  # the process runs as the function's user: the node moves it
+                self._envelope.enroll(self._sandbox.pid)
         if self._closing:
             await self._sandbox.kill()
+        elif self._restored:
+            self._sandbox.go()
         return await self._sandbox.wait_init(deadline)
+
+    async def _restore(self, env: dict[str, str]) -> Sandbox:
+        """Fork this environment from its SnapStart version's template (made first if none
+        runs on this node: after a restart).
+
+        Raises:
+            SnapStartError: the version's snapshot could not be made.
+            OSError: the fork failed.
+        """
+        assert self._versions is not None
+        try:
+            template = await self._versions.ensure(self.spec, self._envelopes)
+        except SnapshotFailed as exc:
+            await self._die()
+            raise SnapStartError(f"The snapshot of this version could not be made: {exc}") from exc
+        return await self._launcher.restore(template, self.spec, env)
+
+    def _restore_error(self) -> LaminaError:
+        """What the caller of a SnapStart environment whose restore failed gets (reference
+        B.4: an after-restore hook raised → 400; the restore ran out of time → 408)."""
+        failure = self._init_failure
+        if isinstance(failure, Exchange) and failure.end is reports.ExchangeEnd.TIMED_OUT:
+            return SnapStartTimeout(
+                "Lambda couldn't restore the snapshot within the timeout limit."
+            )
+        error_type = failure.error_type if isinstance(failure, Ending) else reports.EXIT_ERROR
+        return SnapStartError(
+            f"The afterRestore() runtime hook failed ({error_type}). For more information,"
+            " check the Amazon CloudWatch logs."
+        )
 
     async def invoke(
         self,
@@ -215,6 +267,8 @@ class Environment:
             deadline += clock.monotonic() - before
         if self._init_failure is not None and not self._init_reported:
             self._init_reported = True
+            if self._restored:
+                raise self._restore_error()
             return self._init_failure_report(request_id)
         if self.status is EnvironmentStatus.DEAD or self._sandbox is None:
             return self._report(request_id, reports.dead_environment(request_id), 0.0)
@@ -260,6 +314,8 @@ class Environment:
         await self.start()
         if self._init_failure is not None:
             self._init_reported = True
+            if self._restored:
+                raise self._restore_error()
             return self._init_failure_report(request_id)
         if self.status is not EnvironmentStatus.READY or self._sandbox is None:
             return self._report(request_id, reports.dead_environment(request_id), 0.0)
@@ -278,6 +334,8 @@ class Environment:
 
     async def _conclude(self, exchange: Exchange, request_id: str, cold: bool) -> RunReport:
         init_ms = self._init_duration_ms if cold else None
+        if self._restored:  # REPORT shows a Restore Duration instead (`_report`)
+            self._restore_ms, init_ms = init_ms, None
         head = self._init_output if cold else ""
         message = exchange.message
         if isinstance(message, protocol.Result) and not self._closing:
@@ -321,7 +379,9 @@ class Environment:
             head=head,
             body=body,
             cold=cold,
+            restore_duration_ms=self._restore_ms,
         )
+        self._restore_ms = None
         return reports.report(run)
 
     def _init_failure_report(self, request_id: str) -> RunReport:

@@ -1,0 +1,179 @@
+"""SnapStart version templates: one process per SnapStart version, its init run once.
+
+AWS snapshots a SnapStart version's initialized microVM when it is published and restores
+every environment of the version from that snapshot. Lamina's snapshot is a process: the
+interpreter's template forks it (`Launcher.snapshot`), it enters the version's envelope (its
+own cgroup, mounts, limits and the function's user), imports the handler, runs the
+before-snapshot hooks and then forks the version's environments itself
+(`Launcher.restore`), each a copy of the initialized interpreter that only runs its
+after-restore hooks (`lamina.runtime.snapshot`).
+
+`VersionTemplates` (owned by the pool) keeps them by version and revision: made when the version
+is published (engine/snapstart.py), or on the first cold start that needs one (after a node
+restart), once even when many callers ask together; stopped when their version is deleted and
+when the node stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from typing import IO
+
+from lamina.engine import logs, reports
+from lamina.engine.envelope import Envelope, Envelopes
+from lamina.engine.forkserver import ForkServer
+from lamina.engine.launcher import EnvironmentSpec, Launcher, child_environment
+from lamina.errors import LaminaError
+
+#: How long making a snapshot (init and before-snapshot hooks) may take: max(this, timeout).
+SNAPSHOT_INIT_TIMEOUT_S = 130.0
+#: How long a restore (fork and after-restore hooks) may take (reference D.6).
+RESTORE_TIMEOUT_S = 10.0
+#: errorType of a snapshot whose init ran out of time.
+INIT_TIMEOUT = "Sandbox.Timedout"
+
+_Key = tuple[str, str, str]  # (function name, version, revision)
+
+
+class SnapshotFailed(LaminaError):
+    """A version's snapshot could not be made: its init or a before-snapshot hook failed."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.message = message
+
+
+@dataclass
+class VersionTemplate:
+    """One SnapStart version's template process and what it holds."""
+
+    server: ForkServer
+    envelope: Envelope | None
+    tmpdir: str | None
+    output: IO[bytes]
+
+    async def close(self) -> None:
+        await _free(self.server, self.envelope, self.tmpdir, self.output)
+
+
+class VersionTemplates:
+    """The running version templates of a node."""
+
+    def __init__(self, launcher: Launcher) -> None:
+        self._launcher = launcher
+        self._templates: dict[_Key, VersionTemplate] = {}
+        self._building: dict[_Key, asyncio.Task[VersionTemplate]] = {}
+        self._closed = False
+
+    async def ensure(self, spec: EnvironmentSpec, envelopes: Envelopes | None) -> ForkServer:
+        """The running template of SnapStart version `spec`, made now if there is none.
+
+        Raises:
+            SnapshotFailed: its init or a before-snapshot hook failed, or it could not start.
+        """
+        key = (spec.function_name, spec.version, spec.revision)
+        found = self._templates.get(key)
+        if found is not None and found.server.alive:
+            return found.server
+        if found is not None:  # it died: a new one is made
+            del self._templates[key]
+            await found.close()
+        if self._closed:
+            raise SnapshotFailed(reports.UNKNOWN, "the node is stopping")
+        task = self._building.get(key)
+        if task is None:
+            task = asyncio.create_task(self._build(spec, envelopes), name="lamina-snapshot")
+            self._building[key] = task
+            task.add_done_callback(lambda _: self._building.pop(key, None))
+        template = await asyncio.shield(task)
+        return template.server
+
+    async def _build(self, spec: EnvironmentSpec, envelopes: Envelopes | None) -> VersionTemplate:
+        envelope = await envelopes.envelope(spec) if envelopes is not None else None
+        tmpdir = None if envelope is not None else tempfile.mkdtemp(prefix="lamina-snap-")
+        stream = logs.log_stream_name(spec.version, uuid.uuid4().hex, self._launcher.clock.time())
+        env = child_environment(
+            spec, stream, envelope.tmpdir if envelope else tmpdir or "", "snap-start"
+        )
+        if envelope is not None:
+            env.update(envelope.variables())
+        output = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the template)
+        server: ForkServer | None = None
+        try:
+            server = await self._launcher.snapshot(spec, env, output.fileno())
+            if envelope is not None:
+                envelope.attach(server.pid)
+            limit_s = max(SNAPSHOT_INIT_TIMEOUT_S, float(spec.timeout_s))
+            answer = await server.wait_snapshotted(limit_s)
+        except BaseException as exc:
+            await _free(server, envelope, tmpdir, output)
+            if isinstance(exc, TimeoutError):
+                raise SnapshotFailed(INIT_TIMEOUT, "the snapshot's init timed out") from exc
+            if isinstance(exc, (OSError, LaminaError)):
+                raise SnapshotFailed(reports.UNKNOWN, str(exc)) from exc
+            raise
+        template = VersionTemplate(server, envelope, tmpdir, output)
+        if answer.error_type:
+            await template.close()
+            raise SnapshotFailed(answer.error_type, _message(answer.payload))
+        if envelope is not None:
+            envelope.initialized()
+        if self._closed:
+            await template.close()
+            raise SnapshotFailed(reports.UNKNOWN, "the node is stopping")
+        self._templates[(spec.function_name, spec.version, spec.revision)] = template
+        return template
+
+    def versions(self, function_name: str) -> set[str]:
+        """Versions of `function_name` with a running template."""
+        return {
+            v for (f, v, _), t in self._templates.items() if f == function_name and t.server.alive
+        }
+
+    async def retire(self, function_name: str, keep: set[str] | None = None) -> None:
+        """Stop the templates of `function_name`'s versions not in `keep` (None: all)."""
+        doomed = [
+            key
+            for key in self._templates
+            if key[0] == function_name and (keep is None or key[1] not in keep)
+        ]
+        for key in doomed:
+            await self._templates.pop(key).close()
+
+    async def close(self) -> None:
+        """Stop every template (the pool's environments are closed first)."""
+        self._closed = True
+        for task in list(self._building.values()):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        templates, self._templates = list(self._templates.values()), {}
+        for template in templates:
+            await template.close()
+
+
+async def _free(
+    server: ForkServer | None, envelope: Envelope | None, tmpdir: str | None, output: IO[bytes]
+) -> None:
+    if server is not None:
+        await server.close()
+    if envelope is not None:
+        await envelope.close()
+    if tmpdir is not None:
+        await asyncio.to_thread(shutil.rmtree, tmpdir, True)
+    output.close()
+
+
+def _message(payload: str) -> str:
+    """The errorMessage of an AWS error document (or the text itself)."""
+    try:
+        return str(json.loads(payload).get("errorMessage", payload))
+    except (ValueError, AttributeError):
+        return payload
