@@ -287,13 +287,15 @@ def grant(directory: Path, gid: int) -> None:
 
 
 def harden_data_dir(data_dir: Path) -> None:
-    """The node's data directory: traversable (0711) to reach code, the rest owner-only
-    (SQLite creates its -wal and -shm files with the database's mode)."""
+    """The node's data directory: traversable (0711) to reach code and the runtime directory
+    (whose modules environments import as their own user: a restarted node must not lock them
+    out of it), the rest owner-only (SQLite creates its -wal and -shm files with the
+    database's mode)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o711)
     (data_dir / "code").mkdir(exist_ok=True)
     for entry in data_dir.iterdir():
-        if entry.name == "code" and entry.is_dir():
+        if entry.name in ("code", "runtime") and entry.is_dir():
             os.chmod(entry, 0o711)
         elif not entry.is_symlink():
             os.chmod(entry, 0o700 if entry.is_dir() else 0o600)
