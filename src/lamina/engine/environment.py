@@ -197,8 +197,9 @@ class Environment:
         if self._envelope is not None:
             self._envelope.attach(self._sandbox.pid)
             self._sandbox.envelope = self._envelope
-            if self._restored:  # the process runs as the function's user: the node moves it
-                self._envelope.enroll(self._sandbox.pid)
+            if self._restored:  # it runs as the function's user: the node moves it (a cgroup
+                # migration waits for the kernel, often ~10 ms: off the event loop)
+                await asyncio.to_thread(self._envelope.enroll, self._sandbox.pid)
         if self._closing:
             await self._sandbox.kill()
         elif self._restored:

@@ -123,8 +123,6 @@ class VersionTemplates:
         if answer.error_type:
             await template.close()
             raise SnapshotFailed(answer.error_type, _message(answer.payload))
-        if envelope is not None:
-            envelope.initialized()
         if self._closed:
             await template.close()
             raise SnapshotFailed(reports.UNKNOWN, "the node is stopping")
