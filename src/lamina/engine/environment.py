@@ -29,8 +29,8 @@ from lamina.engine.envelope import Envelope, Envelopes
 from lamina.engine.launcher import EnvironmentSpec, Launcher, child_environment
 from lamina.engine.reports import Ending, Exchange, Run, RunReport
 from lamina.engine.sandbox import Sandbox
-from lamina.engine.version_templates import RESTORE_TIMEOUT_S, SnapshotFailed, VersionTemplates
-from lamina.errors import LaminaError, SnapStartError, SnapStartTimeout
+from lamina.engine.version_templates import RESTORE_TIMEOUT_S, VersionTemplates, restore_error
+from lamina.errors import LaminaError
 from lamina.runtime import protocol
 
 log = logging.getLogger("lamina.engine.environment")
@@ -184,8 +184,8 @@ class Environment:
             else:
                 tmpdir = self._tmpdir = tempfile.mkdtemp(prefix="lamina-env-")
             env = child_environment(self.spec, self.log_stream_name, tmpdir, init_type)
-            if self._restored:
-                self._sandbox = await self._restore(env)
+            if self._versions is not None and self._restored:  # forked from the snapshot
+                self._sandbox = await self._versions.restore(self.spec, self._envelopes, env)
             else:
                 if self._envelope is not None:
                     env.update(self._envelope.variables())
@@ -205,36 +205,6 @@ class Environment:
         elif self._restored:
             self._sandbox.go()
         return await self._sandbox.wait_init(deadline)
-
-    async def _restore(self, env: dict[str, str]) -> Sandbox:
-        """Fork this environment from its SnapStart version's template (made first if none
-        runs on this node: after a restart).
-
-        Raises:
-            SnapStartError: the version's snapshot could not be made.
-            OSError: the fork failed.
-        """
-        assert self._versions is not None
-        try:
-            template = await self._versions.ensure(self.spec, self._envelopes)
-        except SnapshotFailed as exc:
-            await self._die()
-            raise SnapStartError(f"The snapshot of this version could not be made: {exc}") from exc
-        return await self._launcher.restore(template, self.spec, env)
-
-    def _restore_error(self) -> LaminaError:
-        """What the caller of a SnapStart environment whose restore failed gets (reference
-        B.4: an after-restore hook raised → 400; the restore ran out of time → 408)."""
-        failure = self._init_failure
-        if isinstance(failure, Exchange) and failure.end is reports.ExchangeEnd.TIMED_OUT:
-            return SnapStartTimeout(
-                "Lambda couldn't restore the snapshot within the timeout limit."
-            )
-        error_type = failure.error_type if isinstance(failure, Ending) else reports.EXIT_ERROR
-        return SnapStartError(
-            f"The afterRestore() runtime hook failed ({error_type}). For more information,"
-            " check the Amazon CloudWatch logs."
-        )
 
     async def invoke(
         self,
@@ -269,7 +239,7 @@ class Environment:
         if self._init_failure is not None and not self._init_reported:
             self._init_reported = True
             if self._restored:
-                raise self._restore_error()
+                raise restore_error(self._init_failure)
             return self._init_failure_report(request_id)
         if self.status is EnvironmentStatus.DEAD or self._sandbox is None:
             return self._report(request_id, reports.dead_environment(request_id), 0.0)
@@ -316,7 +286,7 @@ class Environment:
         if self._init_failure is not None:
             self._init_reported = True
             if self._restored:
-                raise self._restore_error()
+                raise restore_error(self._init_failure)
             return self._init_failure_report(request_id)
         if self.status is not EnvironmentStatus.READY or self._sandbox is None:
             return self._report(request_id, reports.dead_environment(request_id), 0.0)

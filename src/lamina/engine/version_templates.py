@@ -29,7 +29,9 @@ from lamina.engine import logs, reports
 from lamina.engine.envelope import Envelope, Envelopes
 from lamina.engine.forkserver import ForkServer
 from lamina.engine.launcher import EnvironmentSpec, Launcher, child_environment
-from lamina.errors import LaminaError
+from lamina.engine.reports import Ending, Exchange, ExchangeEnd
+from lamina.engine.sandbox import Sandbox
+from lamina.errors import LaminaError, SnapStartError, SnapStartTimeout
 
 #: How long making a snapshot (init and before-snapshot hooks) may take: max(this, timeout).
 SNAPSHOT_INIT_TIMEOUT_S = 130.0
@@ -94,6 +96,22 @@ class VersionTemplates:
             task.add_done_callback(lambda _: self._building.pop(key, None))
         template = await asyncio.shield(task)
         return template.server
+
+    async def restore(
+        self, spec: EnvironmentSpec, envelopes: Envelopes | None, env: dict[str, str]
+    ) -> Sandbox:
+        """Fork a new environment of SnapStart version `spec` from its template (made first
+        if none runs on this node: after a restart); `Sandbox.go` lets it restore.
+
+        Raises:
+            SnapStartError: the version's snapshot could not be made.
+            OSError: the fork failed.
+        """
+        try:
+            template = await self.ensure(spec, envelopes)
+        except SnapshotFailed as exc:
+            raise SnapStartError(f"The snapshot of this version could not be made: {exc}") from exc
+        return await self._launcher.restore(template, spec, env)
 
     async def _build(self, spec: EnvironmentSpec, envelopes: Envelopes | None) -> VersionTemplate:
         envelope = await envelopes.envelope(spec) if envelopes is not None else None
@@ -167,6 +185,18 @@ async def _free(
     if tmpdir is not None:
         await asyncio.to_thread(shutil.rmtree, tmpdir, True)
     output.close()
+
+
+def restore_error(failure: Ending | Exchange | None) -> LaminaError:
+    """What the caller of an environment whose restore failed gets (reference B.4: an
+    after-restore hook raised → SnapStartException 400; over RESTORE_TIMEOUT_S → 408)."""
+    if isinstance(failure, Exchange) and failure.end is ExchangeEnd.TIMED_OUT:
+        return SnapStartTimeout("Lambda couldn't restore the snapshot within the timeout limit.")
+    error_type = failure.error_type if isinstance(failure, Ending) else reports.EXIT_ERROR
+    return SnapStartError(
+        f"The afterRestore() runtime hook failed ({error_type}). For more information, check"
+        " the Amazon CloudWatch logs."
+    )
 
 
 def _message(payload: str) -> str:
