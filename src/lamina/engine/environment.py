@@ -197,9 +197,13 @@ class Environment:
         if self._envelope is not None:
             self._envelope.attach(self._sandbox.pid)
             self._sandbox.envelope = self._envelope
-            if self._restored:  # it runs as the function's user: the node moves it (a cgroup
-                # migration waits for the kernel, often ~10 ms: off the event loop)
-                await asyncio.to_thread(self._envelope.enroll, self._sandbox.pid)
+            try:  # it runs as the function's user: the node moves it (a cgroup migration
+                # waits for the kernel, often ~10 ms: off the event loop)
+                if self._restored:
+                    await asyncio.to_thread(self._envelope.enroll, self._sandbox.pid)
+            except OSError:  # gone already, or no cgroup: it must not run outside its own
+                log.warning("%r could not join its cgroup", self, exc_info=True)
+                self._closing = True
         if self._closing:
             await self._sandbox.kill()
         elif self._restored:
