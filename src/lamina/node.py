@@ -202,7 +202,7 @@ class Node:
         # a code directory is in use while an environment runs on it, or (merged layers) while
         # an invocation runs with it
         self.collector.in_use = lambda: self.pool.code_dirs_in_use() | self.invoker.opt_in_use()
-        self.snapstart = SnapStart(self.functions, self.pool, self.invoker.spec)
+        self.snapstart = SnapStart(self.functions, self.pool, self.invoker.spec, self.logs)
         self.functions.published = self.snapstart.published
         self.provisioner = Provisioner(
             self.provisioned, self.aliases, self.invoker.spec, self.pool, self.provisioned_book

@@ -205,8 +205,19 @@ def test_invoke_while_snapshotting_is_not_ready(
     assert invoke(lam, name, "1")["Body"]["init_type"] == "snap-start"
 
 
+def logged(node: NodeProcess, name: str, text: str) -> bool:
+    """Whether a line of function `name`'s log group contains `text` (the node writes its log
+    buffer every moment: poll this)."""
+    logs = node.client("logs", spread=False)
+    try:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+    except logs.exceptions.ResourceNotFoundException:
+        return False
+    return any(text in event["message"] for event in events)
+
+
 def test_failing_before_snapshot_hook_fails_the_version(
-    create_function: Callable[..., dict[str, Any]], lam: Any
+    create_function: Callable[..., dict[str, Any]], lam: Any, node: NodeProcess
 ) -> None:
     name = snap_function(create_function, lam, FAIL_BEFORE="1")
     lam.publish_version(FunctionName=name)
@@ -220,11 +231,13 @@ def test_failing_before_snapshot_hook_fails_the_version(
     assert "Runtime.BeforeSnapshotError" in version["StateReason"]
     with pytest.raises(lam.exceptions.ResourceConflictException):
         invoke(lam, name, "1")
+    wait_for(lambda: logged(node, name, "[ERROR] Runtime.BeforeSnapshotError: no snapshot today"))
 
 
 def test_failing_after_restore_hook_is_a_snapstart_exception(
-    create_function: Callable[..., dict[str, Any]], lam: Any
+    create_function: Callable[..., dict[str, Any]], lam_one: Any, node: NodeProcess
 ) -> None:
+    lam = lam_one  # the node whose log buffer gets the restore's output
     name = snap_function(create_function, lam, FAIL_AFTER="1")
     lam.publish_version(FunctionName=name)
     lam.get_waiter("published_version_active").wait(
@@ -233,6 +246,7 @@ def test_failing_after_restore_hook_is_a_snapstart_exception(
     with pytest.raises(lam.exceptions.SnapStartException) as failed:
         invoke(lam, name, "1")
     assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    wait_for(lambda: logged(node, name, "[ERROR] Runtime.AfterRestoreError: cannot reconnect"))
 
 
 @pytest.mark.slow

@@ -128,6 +128,11 @@ class Environment:
         self.status = status
 
     @property
+    def init_output(self) -> str:
+        """What init (or a restore's after-restore hooks) printed."""
+        return self._init_output
+
+    @property
     def init_error(self) -> str | None:
         """The errorType of a failed init; None if init succeeded or has not run."""
         failure = self._init_failure

@@ -38,7 +38,13 @@ from lamina.engine.recursion import RecursionGuard, trace_header
 from lamina.engine.reports import MAX_RESPONSE_BYTES, RESPONSE_TOO_LARGE, RunReport
 from lamina.engine.snapstart import check_ready
 from lamina.engine.telemetry import Telemetry
-from lamina.errors import RecursiveInvocation, ResourceNotFound, TooManyRequests
+from lamina.errors import (
+    RecursiveInvocation,
+    ResourceNotFound,
+    SnapStartError,
+    SnapStartTimeout,
+    TooManyRequests,
+)
 from lamina.store.base import Store
 
 log = logging.getLogger("lamina.invoker")
@@ -261,14 +267,18 @@ class Invoker:
         try:
             async with admission as lease, self.pool.environment(spec, lease) as env:
                 self.provisioned.served(spec, env)
-                report = await env.invoke(
-                    inv.payload,
-                    request_id=inv.request_id,
-                    invoked_function_arn=target.invoked_arn,
-                    client_context=inv.client_context,
-                    deadline=self.clock.monotonic() + spec.timeout_s,
-                    trace_id=trace_header(inv.request_id, spec.function_arn, inv.lineage),
-                )
+                try:
+                    report = await env.invoke(
+                        inv.payload,
+                        request_id=inv.request_id,
+                        invoked_function_arn=target.invoked_arn,
+                        client_context=inv.client_context,
+                        deadline=self.clock.monotonic() + spec.timeout_s,
+                        trace_id=trace_header(inv.request_id, spec.function_arn, inv.lineage),
+                    )
+                except (SnapStartError, SnapStartTimeout):  # the log tells the caller why
+                    self.logs.add(target.version.log_group, env.log_stream_name, env.init_output)
+                    raise
                 self.logs.add(
                     target.version.log_group,
                     env.log_stream_name,

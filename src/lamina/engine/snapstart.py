@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from lamina.control.functions import FunctionService
 from lamina.control.models import VersionConfig
 from lamina.engine.launcher import EnvironmentSpec
+from lamina.engine.log_sink import LogSink
 from lamina.engine.pool import Pool
 from lamina.engine.version_templates import INIT_TIMEOUT, SnapshotFailed
 from lamina.errors import ResourceConflict, SnapStartNotReady
@@ -60,6 +61,7 @@ class SnapStart:
         functions: where the versions' State is written.
         pool: owns the version templates (`pool.versions`) and the isolation policy.
         spec: the environment spec of a version (the invoker's, so both agree).
+        logs: where a snapshot's init output goes (the function's log group).
     """
 
     def __init__(
@@ -67,10 +69,12 @@ class SnapStart:
         functions: FunctionService,
         pool: Pool,
         spec: Callable[[VersionConfig], Awaitable[EnvironmentSpec]],
+        logs: LogSink,
     ) -> None:
         self._functions = functions
         self._pool = pool
         self._spec = spec
+        self._logs = logs
         self._making: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     async def published(self, version: VersionConfig) -> None:
@@ -86,9 +90,10 @@ class SnapStart:
         name, number = version.name, version.version
         try:
             spec = await self._spec(version)
-            await self._pool.versions.ensure(spec, self._pool.envelopes)
+            template = await self._pool.versions.ensure(spec, self._pool.envelopes)
         except SnapshotFailed as exc:
             log.info("snapshot of %s:%s failed: %s", name, number, exc)
+            self._logs.add(version.log_group, exc.stream, exc.output)
             code = TIMED_OUT_REASON_CODE if exc.error_type == INIT_TIMEOUT else FAILED_REASON_CODE
             await self._functions.set_state(name, number, "Failed", str(exc), code)
             return
@@ -96,6 +101,7 @@ class SnapStart:
             log.exception("snapshot of %s:%s failed", name, number)
             await self._functions.set_state(name, number, "Failed", str(exc), FAILED_REASON_CODE)
             return
+        self._logs.add(version.log_group, template.stream, template.init_output)
         if await self._functions.set_state(name, number, "Active", None, None) is None:
             await self._pool.versions.retire(name, {v.version for v in await self._versions(name)})
         log.info("snapshot of %s:%s ready", name, number)

@@ -39,6 +39,8 @@ SNAPSHOT_INIT_TIMEOUT_S = 130.0
 RESTORE_TIMEOUT_S = 10.0
 #: errorType of a snapshot whose init ran out of time.
 INIT_TIMEOUT = "Sandbox.Timedout"
+#: How much of a snapshot's init output is kept for the function's log.
+MAX_INIT_OUTPUT_BYTES = 1 << 20
 
 _Key = tuple[str, str, str]  # (function name, version, revision)
 
@@ -46,10 +48,13 @@ _Key = tuple[str, str, str]  # (function name, version, revision)
 class SnapshotFailed(LaminaError):
     """A version's snapshot could not be made: its init or a before-snapshot hook failed."""
 
-    def __init__(self, error_type: str, message: str) -> None:
+    def __init__(self, error_type: str, message: str, output: str = "", stream: str = "") -> None:
         super().__init__(f"{error_type}: {message}")
         self.error_type = error_type
         self.message = message
+        #: What init printed, and the log stream it belongs to.
+        self.output = output
+        self.stream = stream
 
 
 @dataclass
@@ -60,6 +65,9 @@ class VersionTemplate:
     envelope: Envelope | None
     tmpdir: str | None
     output: IO[bytes]
+    #: The template's log stream, and what its init printed there.
+    stream: str = ""
+    init_output: str = ""
 
     async def close(self) -> None:
         await _free(self.server, self.envelope, self.tmpdir, self.output)
@@ -74,7 +82,7 @@ class VersionTemplates:
         self._building: dict[_Key, asyncio.Task[VersionTemplate]] = {}
         self._closed = False
 
-    async def ensure(self, spec: EnvironmentSpec, envelopes: Envelopes | None) -> ForkServer:
+    async def ensure(self, spec: EnvironmentSpec, envelopes: Envelopes | None) -> VersionTemplate:
         """The running template of SnapStart version `spec`, made now if there is none.
 
         Raises:
@@ -83,7 +91,7 @@ class VersionTemplates:
         key = (spec.function_name, spec.version, spec.revision)
         found = self._templates.get(key)
         if found is not None and found.server.alive:
-            return found.server
+            return found
         if found is not None:  # it died: a new one is made
             del self._templates[key]
             await found.close()
@@ -94,8 +102,7 @@ class VersionTemplates:
             task = asyncio.create_task(self._build(spec, envelopes), name="lamina-snapshot")
             self._building[key] = task
             task.add_done_callback(lambda _: self._building.pop(key, None))
-        template = await asyncio.shield(task)
-        return template.server
+        return await asyncio.shield(task)
 
     async def restore(
         self, spec: EnvironmentSpec, envelopes: Envelopes | None, env: dict[str, str]
@@ -111,7 +118,7 @@ class VersionTemplates:
             template = await self.ensure(spec, envelopes)
         except SnapshotFailed as exc:
             raise SnapStartError(f"The snapshot of this version could not be made: {exc}") from exc
-        return await self._launcher.restore(template, spec, env)
+        return await self._launcher.restore(template.server, spec, env)
 
     async def _build(self, spec: EnvironmentSpec, envelopes: Envelopes | None) -> VersionTemplate:
         envelope = await envelopes.envelope(spec) if envelopes is not None else None
@@ -131,27 +138,24 @@ class VersionTemplates:
             limit_s = max(SNAPSHOT_INIT_TIMEOUT_S, float(spec.timeout_s))
             answer = await server.wait_snapshotted(limit_s)
         except BaseException as exc:
+            printed = _read(output)
             await _free(server, envelope, tmpdir, output)
             if isinstance(exc, TimeoutError):
-                raise SnapshotFailed(INIT_TIMEOUT, "the snapshot's init timed out") from exc
+                message = "the snapshot's init timed out"
+                raise SnapshotFailed(INIT_TIMEOUT, message, printed, stream) from exc
             if isinstance(exc, (OSError, LaminaError)):
-                raise SnapshotFailed(reports.UNKNOWN, str(exc)) from exc
+                raise SnapshotFailed(reports.UNKNOWN, str(exc), printed, stream) from exc
             raise
-        template = VersionTemplate(server, envelope, tmpdir, output)
+        printed = await asyncio.to_thread(_read, output)
+        template = VersionTemplate(server, envelope, tmpdir, output, stream, printed)
         if answer.error_type:
             await template.close()
-            raise SnapshotFailed(answer.error_type, _message(answer.payload))
+            raise SnapshotFailed(answer.error_type, _message(answer.payload), printed, stream)
         if self._closed:
             await template.close()
             raise SnapshotFailed(reports.UNKNOWN, "the node is stopping")
         self._templates[(spec.function_name, spec.version, spec.revision)] = template
         return template
-
-    def versions(self, function_name: str) -> set[str]:
-        """Versions of `function_name` with a running template."""
-        return {
-            v for (f, v, _), t in self._templates.items() if f == function_name and t.server.alive
-        }
 
     async def retire(self, function_name: str, keep: set[str] | None = None) -> None:
         """Stop the templates of `function_name`'s versions not in `keep` (None: all)."""
@@ -197,6 +201,11 @@ def restore_error(failure: Ending | Exchange | None) -> LaminaError:
         f"The afterRestore() runtime hook failed ({error_type}). For more information, check"
         " the Amazon CloudWatch logs."
     )
+
+
+def _read(output: IO[bytes]) -> str:
+    output.seek(0)
+    return output.read(MAX_INIT_OUTPUT_BYTES).decode(errors="replace")
 
 
 def _message(payload: str) -> str:
