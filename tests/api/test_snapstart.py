@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -289,6 +290,7 @@ def test_restarted_node_restores_from_a_new_snapshot(
         Handler="app.handler",
         Code={"ZipFile": zip_source({"app.py": SOURCE})},
         SnapStart=SNAP,
+        Environment={"Variables": {"INIT_SLEEP": "0.5"}},
         Publish=True,
     )
     lam.get_waiter("published_version_active").wait(
@@ -298,7 +300,10 @@ def test_restarted_node_restores_from_a_new_snapshot(
     node.stop()
     node.start()
     lam = node.client("lambda")
-    after = invoke(lam, "snappy", "1")["Body"]
+    first = invoke(lam, "snappy", "1")  # waits for the template to be made again
+    after = first["Body"]
     assert after["init_type"] == "snap-start"
     assert after["init_pid"] != before["init_pid"]
+    restore = re.search(r"\tRestore Duration: ([0-9.]+) ms", first["Log"])
+    assert restore is not None and float(restore.group(1)) < 500  # the init is not in it
     assert lam.get_function_configuration(FunctionName="snappy", Qualifier="1")["State"] == "Active"

@@ -115,6 +115,8 @@ class Environment:
         self._max_memory_mb = 0
         #: Restore Duration for the next REPORT line (a restored environment's first run).
         self._restore_ms: float | None = None
+        #: How long its start waited for its version's template to be made.
+        self._snapshot_wait_s = 0.0
 
     def __repr__(self) -> str:
         spec = self.spec
@@ -159,7 +161,8 @@ class Environment:
         except BaseException:
             await self._die()
             raise
-        self._init_duration_ms = (self._clock.monotonic() - started) * 1000.0
+        elapsed_s = self._clock.monotonic() - started - self._snapshot_wait_s
+        self._init_duration_ms = elapsed_s * 1000.0
         if exchange is None:
             return False
         self._init_output = exchange.output
@@ -190,7 +193,13 @@ class Environment:
                 tmpdir = self._tmpdir = tempfile.mkdtemp(prefix="lamina-env-")
             env = child_environment(self.spec, self.log_stream_name, tmpdir, init_type)
             if self._versions is not None and self._restored:  # forked from the snapshot
-                self._sandbox = await self._versions.restore(self.spec, self._envelopes, env)
+                waited = self._clock.monotonic()
+                template = await self._versions.ready(self.spec, self._envelopes)
+                # a snapshot made now (after a restart) counts neither to the restore limit
+                # nor to Restore Duration
+                self._snapshot_wait_s = self._clock.monotonic() - waited
+                deadline += self._snapshot_wait_s
+                self._sandbox = await self._launcher.restore(template.server, self.spec, env)
             else:
                 if self._envelope is not None:
                     env.update(self._envelope.variables())

@@ -30,7 +30,6 @@ from lamina.engine.envelope import Envelope, Envelopes
 from lamina.engine.forkserver import ForkServer
 from lamina.engine.launcher import EnvironmentSpec, Launcher, child_environment
 from lamina.engine.reports import Ending, Exchange, ExchangeEnd
-from lamina.engine.sandbox import Sandbox
 from lamina.errors import LaminaError, SnapStartError, SnapStartTimeout
 
 #: How long making a snapshot (init and before-snapshot hooks) may take: max(this, timeout).
@@ -104,21 +103,16 @@ class VersionTemplates:
             task.add_done_callback(lambda _: self._building.pop(key, None))
         return await asyncio.shield(task)
 
-    async def restore(
-        self, spec: EnvironmentSpec, envelopes: Envelopes | None, env: dict[str, str]
-    ) -> Sandbox:
-        """Fork a new environment of SnapStart version `spec` from its template (made first
-        if none runs on this node: after a restart); `Sandbox.go` lets it restore.
+    async def ready(self, spec: EnvironmentSpec, envelopes: Envelopes | None) -> VersionTemplate:
+        """`ensure`, for an environment about to be restored from the template.
 
         Raises:
             SnapStartError: the version's snapshot could not be made.
-            OSError: the fork failed.
         """
         try:
-            template = await self.ensure(spec, envelopes)
+            return await self.ensure(spec, envelopes)
         except SnapshotFailed as exc:
             raise SnapStartError(f"The snapshot of this version could not be made: {exc}") from exc
-        return await self._launcher.restore(template.server, spec, env)
 
     async def _build(self, spec: EnvironmentSpec, envelopes: Envelopes | None) -> VersionTemplate:
         envelope = await envelopes.envelope(spec) if envelopes is not None else None
