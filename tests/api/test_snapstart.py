@@ -192,6 +192,21 @@ def test_the_template_outlives_config_changes_and_dies_with_its_version(
     wait_for(lambda: gone(first["init_pid"]), timeout=10)
 
 
+def test_a_killed_template_is_made_again_on_the_next_cold_start(
+    create_function: Callable[..., dict[str, Any]], lam_one: Any
+) -> None:
+    name = snap_function(create_function, lam_one)
+    lam_one.publish_version(FunctionName=name)
+    lam_one.get_waiter("published_version_active").wait(
+        FunctionName=name, Qualifier="1", WaiterConfig=FAST
+    )
+    first = invoke(lam_one, name, "1")["Body"]
+    psutil.Process(first["init_pid"]).kill()  # the node then kills its environments too
+    wait_for(lambda: gone(first["init_pid"]), timeout=10)
+    again = invoke(lam_one, name, "1")["Body"]
+    assert again["init_type"] == "snap-start" and again["init_pid"] != first["init_pid"]
+
+
 def test_invoke_while_snapshotting_is_not_ready(
     create_function: Callable[..., dict[str, Any]], lam: Any
 ) -> None:

@@ -206,15 +206,21 @@ class Envelope:
     def attach(self, pid: int) -> None:
         self._pid = pid
 
-    def enroll(self, pid: int) -> None:
+    def enroll(self, pid: int) -> bool:
         """Move process `pid` into this envelope's cgroup from the node's side: an environment
         restored from a SnapStart version template cannot join it itself (it already runs as
-        the function's user); it waits for the node's go until this is done."""
+        the function's user); it waits for the node's go until this is done. False when it
+        could not be moved (it is gone, or the cgroup is)."""
         if self.cgroup is None:
-            return
-        for procs in self.cgroup.procs:
-            with open(procs, "w") as f:
-                f.write(str(pid))
+            return True
+        try:
+            for procs in self.cgroup.procs:
+                with open(procs, "w") as f:
+                    f.write(str(pid))
+        except OSError as exc:
+            log.warning("process %d could not join its cgroup: %s", pid, exc)
+            return False
+        return True
 
     def initialized(self) -> None:
         """Init is over: from now on the environment gets its CPU share only."""

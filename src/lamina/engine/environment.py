@@ -182,9 +182,8 @@ class Environment:
         return False
 
     async def _spawn_and_init(self, deadline: float) -> Exchange | None:
-        init_type = "provisioned-concurrency" if self.provisioned else "on-demand"
-        if self._restored:
-            init_type = "snap-start"
+        kind = "provisioned-concurrency" if self.provisioned else "on-demand"
+        init_type = "snap-start" if self._restored else kind
         try:
             if self._envelopes is not None:
                 envelope = self._envelope = await self._envelopes.envelope(self.spec)
@@ -193,13 +192,9 @@ class Environment:
                 tmpdir = self._tmpdir = tempfile.mkdtemp(prefix="lamina-env-")
             env = child_environment(self.spec, self.log_stream_name, tmpdir, init_type)
             if self._versions is not None and self._restored:  # forked from the snapshot
-                waited = self._clock.monotonic()
-                template = await self._versions.ready(self.spec, self._envelopes)
-                # a snapshot made now (after a restart) counts neither to the restore limit
-                # nor to Restore Duration
-                self._snapshot_wait_s = self._clock.monotonic() - waited
+                restore = self._versions.restore(self.spec, self._envelopes, env)
+                self._sandbox, self._snapshot_wait_s = await restore
                 deadline += self._snapshot_wait_s
-                self._sandbox = await self._launcher.restore(template.server, self.spec, env)
             else:
                 if self._envelope is not None:
                     env.update(self._envelope.variables())
@@ -208,16 +203,14 @@ class Environment:
             self._init_failure = reports.not_started(str(exc))
             await self._die()
             return None
+        pid = self._sandbox.pid
         if self._envelope is not None:
-            self._envelope.attach(self._sandbox.pid)
+            self._envelope.attach(pid)
             self._sandbox.envelope = self._envelope
-            try:  # it runs as the function's user: the node moves it (a cgroup migration
-                # waits for the kernel, often ~10 ms: off the event loop)
-                if self._restored:
-                    await asyncio.to_thread(self._envelope.enroll, self._sandbox.pid)
-            except OSError:  # gone already, or no cgroup: it must not run outside its own
-                log.warning("%r could not join its cgroup", self, exc_info=True)
-                self._closing = True
+            # a restored process runs as the function's user: the node moves it into its
+            # cgroup (a migration waits for the kernel, often ~10 ms: off the event loop)
+            if self._restored and not await asyncio.to_thread(self._envelope.enroll, pid):
+                self._closing = True  # it must not run outside its own cgroup
         if self._closing:
             await self._sandbox.kill()
         elif self._restored:

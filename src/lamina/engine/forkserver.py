@@ -101,6 +101,8 @@ class ForkServer:
         #: A version template's answer once its init is over (`wait_snapshotted`).
         self._snapshotted: asyncio.Future[Snapshotted] = self._loop.create_future()
         self.alive = True
+        #: What the log says when the template dies unexpectedly.
+        self.lost_message = "fork server exited; environments are spawned until it restarts"
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._on_message)
 
@@ -166,6 +168,8 @@ class ForkServer:
         except BaseException as exc:
             pipes.close_parent_ends()
             self._pending.pop(token, None)
+            if isinstance(exc, ConnectionError):  # the template is gone (its end closed)
+                self._lost()
             if isinstance(exc, (TimeoutError, BlockingIOError)):
                 raise OSError(f"fork request failed: {exc!r}") from exc
             raise
@@ -217,6 +221,8 @@ class ForkServer:
         except BaseException as exc:
             ours.close()
             self._pending.pop(token, None)
+            if isinstance(exc, ConnectionError):
+                self._lost()
             if isinstance(exc, (TimeoutError, BlockingIOError)):
                 raise OSError(f"fork request failed: {exc!r}") from exc
             raise
@@ -256,7 +262,7 @@ class ForkServer:
             return
         self.alive = False
         if not expected:
-            log.warning("fork server exited; environments are spawned until it restarts")
+            log.warning("%s", self.lost_message)
         self._loop.remove_reader(self._sock.fileno())
         for waiter in self._pending.values():
             if not waiter.done():

@@ -30,6 +30,7 @@ from lamina.engine.envelope import Envelope, Envelopes
 from lamina.engine.forkserver import ForkServer
 from lamina.engine.launcher import EnvironmentSpec, Launcher, child_environment
 from lamina.engine.reports import Ending, Exchange, ExchangeEnd
+from lamina.engine.sandbox import Sandbox
 from lamina.errors import LaminaError, SnapStartError, SnapStartTimeout
 
 #: How long making a snapshot (init and before-snapshot hooks) may take: max(this, timeout).
@@ -114,6 +115,29 @@ class VersionTemplates:
         except SnapshotFailed as exc:
             raise SnapStartError(f"The snapshot of this version could not be made: {exc}") from exc
 
+    async def restore(
+        self, spec: EnvironmentSpec, envelopes: Envelopes | None, env: dict[str, str]
+    ) -> tuple[Sandbox, float]:
+        """Fork a new environment of SnapStart version `spec` from its template (`Sandbox.go`
+        then lets it restore); also how long it waited for the template to be made (after a
+        restart), which counts neither to the restore limit nor to Restore Duration.
+
+        Raises:
+            SnapStartError: the version's snapshot could not be made.
+            OSError: the fork failed.
+        """
+        clock = self._launcher.clock
+        started = clock.monotonic()
+        template = await self.ready(spec, envelopes)
+        waited = clock.monotonic() - started
+        try:
+            return await self._launcher.restore(template.server, spec, env), waited
+        except OSError:
+            if template.server.alive:
+                raise
+        template = await self.ready(spec, envelopes)  # it died since: made again (self-healing)
+        return await self._launcher.restore(template.server, spec, env), clock.monotonic() - started
+
     async def _build(self, spec: EnvironmentSpec, envelopes: Envelopes | None) -> VersionTemplate:
         envelope = await envelopes.envelope(spec) if envelopes is not None else None
         tmpdir = None if envelope is not None else tempfile.mkdtemp(prefix="lamina-snap-")
@@ -127,6 +151,10 @@ class VersionTemplates:
         server: ForkServer | None = None
         try:
             server = await self._launcher.snapshot(spec, env, output.fileno())
+            server.lost_message = (
+                f"SnapStart template of {spec.function_name}:{spec.version} exited; its"
+                " environments are killed, and it is made again on the next cold start"
+            )
             if envelope is not None:
                 envelope.attach(server.pid)
             limit_s = max(SNAPSHOT_INIT_TIMEOUT_S, float(spec.timeout_s))
