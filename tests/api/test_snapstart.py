@@ -207,6 +207,30 @@ def test_a_killed_template_is_made_again_on_the_next_cold_start(
     assert again["init_type"] == "snap-start" and again["init_pid"] != first["init_pid"]
 
 
+THREADED = """
+import threading, time
+
+threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+
+
+def handler(event, context):
+    return threading.active_count()
+"""
+
+
+def test_threads_started_at_init_are_not_restored_and_the_log_says_so(
+    create_function: Callable[..., dict[str, Any]], lam_one: Any, node: NodeProcess
+) -> None:
+    name = create_function({"app.py": THREADED}, client=lam_one, SnapStart=SNAP)["FunctionName"]
+    lam_one.publish_version(FunctionName=name)
+    lam_one.get_waiter("published_version_active").wait(
+        FunctionName=name, Qualifier="1", WaiterConfig=FAST
+    )
+    assert invoke(lam_one, name, "1")["Body"] == 1  # a fork copies the forking thread only
+    assert invoke(lam_one, name, "$LATEST")["Body"] == 2
+    wait_for(lambda: logged(node, name, "init left 1 thread(s) running"))
+
+
 def test_invoke_while_snapshotting_is_not_ready(
     create_function: Callable[..., dict[str, Any]], lam: Any
 ) -> None:

@@ -79,8 +79,21 @@ def _init(sock: socket.socket) -> Handler | None:
     if failure is not None:
         _answer(sock, template.Snapshotted(BEFORE_SNAPSHOT_ERROR, failure.decode()))
         return None
+    _warn_threads()
     _answer(sock, template.Snapshotted())
     return function
+
+
+def _warn_threads() -> None:
+    """One log line when init left threads running: a restore is a fork, which copies only
+    the forking thread (AWS restores them with the snapshot)."""
+    threading = sys.modules.get("threading")
+    count = threading.active_count() - 1 if threading is not None else 0
+    if count > 0:
+        sys.stdout.write(
+            f"[WARNING] Lamina: init left {count} thread(s) running; they do not run in"
+            " environments restored from this snapshot (start them in an after-restore hook).\n"
+        )
 
 
 def _answer(sock: socket.socket, message: template.Snapshotted) -> None:
