@@ -15,6 +15,7 @@ Standard library only, Python 3.9 syntax.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import socket
@@ -80,6 +81,9 @@ def _init(sock: socket.socket) -> Handler | None:
         _answer(sock, template.Snapshotted(BEFORE_SNAPSHOT_ERROR, failure.decode()))
         return None
     _warn_threads()
+    # What init made is never scanned by a restored environment's collector: its pages stay
+    # shared with the template instead of being copied by the first full collection.
+    gc.freeze()
     _answer(sock, template.Snapshotted())
     return function
 
