@@ -14,6 +14,9 @@ LaminaError                       anything Lamina raises on purpose
 │   ├── ResourceInUse                      400 ResourceInUseException
 │   ├── CodeStorageExceeded                400 CodeStorageExceededException
 │   ├── ProvisionedConcurrencyConfigNotFound 404
+│   ├── SnapStartError                     400 SnapStartException (an after-restore hook failed)
+│   ├── SnapStartTimeout                   408 SnapStartTimeoutException (restore over 10 s)
+│   ├── SnapStartNotReady                  409 SnapStartNotReadyException (version snapshotting)
 │   ├── ServiceError                       500 ServiceException
 │   ├── InvalidRuntime                     502 InvalidRuntimeException (no interpreter here)
 │   ├── UnknownOperation                   404 UnknownOperationException
@@ -124,6 +127,30 @@ class CodeStorageExceeded(AwsError):
 class ProvisionedConcurrencyConfigNotFound(AwsError):
     code = "ProvisionedConcurrencyConfigNotFoundException"
     status = 404
+
+
+class SnapStartError(AwsError):
+    """A SnapStart environment's after-restore hook failed (its log says why)."""
+
+    code = "SnapStartException"
+    status = 400
+    message_key = "Message"
+
+
+class SnapStartTimeout(AwsError):
+    """A SnapStart environment was not restored (hooks included) within the restore limit."""
+
+    code = "SnapStartTimeoutException"
+    status = 408
+    message_key = "Message"
+
+
+class SnapStartNotReady(AwsError):
+    """The invoked SnapStart version is still being snapshotted (State Pending)."""
+
+    code = "SnapStartNotReadyException"
+    status = 409
+    message_key = "Message"
 
 
 class ServiceError(AwsError):

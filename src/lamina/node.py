@@ -50,6 +50,7 @@ from lamina.engine.pool import Pool
 from lamina.engine.provisioner import ProvisionedBook, Provisioner
 from lamina.engine.recursion import RecursionGuard
 from lamina.engine.snapshot import Snapshots
+from lamina.engine.snapstart import SnapStart
 from lamina.engine.sources import Sources
 from lamina.engine.storage import StorageKeeper
 from lamina.engine.telemetry import Telemetry
@@ -201,6 +202,8 @@ class Node:
         # a code directory is in use while an environment runs on it, or (merged layers) while
         # an invocation runs with it
         self.collector.in_use = lambda: self.pool.code_dirs_in_use() | self.invoker.opt_in_use()
+        self.snapstart = SnapStart(self.functions, self.pool, self.invoker.spec, self.logs)
+        self.functions.published = self.snapstart.published
         self.provisioner = Provisioner(
             self.provisioned, self.aliases, self.invoker.spec, self.pool, self.provisioned_book
         )
@@ -304,6 +307,7 @@ class Node:
         the caches of resolved versions, the policies (of what was deleted), the reserved
         concurrency, then the provisioner."""
         await self.invoker.forget(name)
+        await self.snapstart.changed(name)
         self.event_configs.forget(name)
         await self.permissions.drop_orphans(name)
         found = await self.functions.records.meta(name)
@@ -366,6 +370,7 @@ class Node:
         forked = await self.launcher.start()
         if self.settings.fork_server:
             log.info("fork server %s", "ready" if forked else "unavailable; environments spawn")
+        await self.snapstart.resume()
         if self.cluster is not None:
             self._spawn("cluster", self.cluster.run)
             await self.cluster.wait_subscribed()
@@ -403,6 +408,7 @@ class Node:
         await self.async_queue.stop()
         await self.intake.close()
         log.info("async pollers and event source pollers stopped")
+        await self.snapstart.stop()
         await self.pool.close()
         await self.launcher.close()
         log.info("environments stopped")

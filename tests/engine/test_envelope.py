@@ -57,10 +57,17 @@ def test_the_data_directory_is_passable_and_everything_else_in_it_private(
 ) -> None:
     data = tmp_path / "data"
     (data / "blobs").mkdir(parents=True)
+    (data / "runtime").mkdir(mode=0o700)  # as a node that hardened it before would have left it
     (data / "lamina.db").write_bytes(b"")
     harden_data_dir(data)
     mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [data, *data.iterdir()]}
-    assert mode == {"data": 0o711, "code": 0o711, "blobs": 0o700, "lamina.db": 0o600}
+    assert mode == {
+        "data": 0o711,
+        "code": 0o711,
+        "runtime": 0o711,
+        "blobs": 0o700,
+        "lamina.db": 0o600,
+    }
 
 
 def test_a_child_entering_an_envelope_keeps_only_the_protocols_descriptors() -> None:

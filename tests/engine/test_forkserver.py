@@ -155,3 +155,32 @@ def test_a_function_module_named_like_what_the_runtime_api_imports_is_the_functi
         "    return {'mine': getattr(socketserver, 'MINE', False), 'pid': 0}\n"
     )
     assert _first_payload(tmp_path) == {"mine": True, "pid": 0}
+
+
+def test_snapstart_environments_are_forked_from_their_version_template():
+    """A SnapStart spec's environment is a child of the version's template, itself a child of
+    the interpreter's template; init ran once there (its output is not the environment's)."""
+
+    async def main() -> tuple[int, int, set[int], str]:
+        launcher = Launcher()
+        pool = Pool(launcher)
+        try:
+            assert await launcher.start()
+            spec = make_spec("basic", version="1", snap_start=True)
+            result = await call(pool, spec)
+            pid = json.loads(result.payload)["pid"]
+            version_template = psutil.Process(pid).ppid()
+            parent = psutil.Process(version_template).ppid()
+            await pool.retire(spec.function_name)  # environments go, the template stays
+            again = json.loads((await call(pool, spec)).payload)
+            assert again["pid"] != pid and again["calls"] == 1
+            return version_template, parent, launcher.template_pids(), result.log_text
+        finally:
+            await pool.close()
+            await launcher.close()
+
+    version_template, parent, templates, log_text = uvloop.run(main())
+    assert parent in templates and version_template not in templates
+    assert "init output from basic" not in log_text
+    assert "\tRestore Duration: " in log_text and "Init Duration" not in log_text
+    assert not child_processes()

@@ -37,6 +37,17 @@ def test_start_end_and_report_lines():
         error_type="Runtime.OutOfMemory",
     )
     assert oom.endswith("\tStatus: error\tError Type: Runtime.OutOfMemory")
+    restored = logs.report_line(
+        "id",
+        duration_ms=2.5,
+        billed_duration_ms=3,
+        memory_size_mb=128,
+        max_memory_used_mb=30,
+        restore_duration_ms=6.123,
+    )
+    assert restored.endswith(
+        "\tMax Memory Used: 30 MB\tRestore Duration: 6.12 ms\tBilled Restore Duration: 7 ms"
+    )
 
 
 def test_billed_duration_rounds_up_to_the_millisecond_and_includes_init():

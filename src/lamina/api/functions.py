@@ -48,6 +48,8 @@ async def create_function(request: Request) -> Response:
         raise InvalidParameterValue("Runtime and Handler are required for Zip functions")
     ephemeral = req.ephemeral_storage.size if req.ephemeral_storage else 512
     _check_settings(req.runtime, req.handler, req.timeout, req.memory_size, ephemeral)
+    snap_start = (req.snap_start.apply_on if req.snap_start else None) or "None"
+    validate.check_snap_start(snap_start, req.runtime, ephemeral)
     validate.check_role(req.role)
     validate.check_description(req.description)
     variables = req.environment.variables if req.environment else None
@@ -74,6 +76,7 @@ async def create_function(request: Request) -> Response:
             tags=req.tags,
             publish=req.publish,
             layers=tuple(layers),
+            snap_start=snap_start,
         )
     )
     body = configuration(created)
@@ -152,6 +155,8 @@ def _config_changes(req: shapes.UpdateFunctionConfigurationRequest) -> dict[str,
         changes["ephemeral_storage"] = req.ephemeral_storage.size
     if req.tracing_config is not UNSET:
         changes["tracing_mode"] = req.tracing_config.mode or "PassThrough"
+    if req.snap_start is not UNSET:
+        changes["snap_start"] = req.snap_start.apply_on or "None"
     return changes
 
 
@@ -168,6 +173,11 @@ async def update_configuration(request: Request) -> Response:
         changes.get("handler", current.handler),
         changes.get("timeout", current.timeout),
         changes.get("memory_size", current.memory_size),
+        changes.get("ephemeral_storage", current.ephemeral_storage),
+    )
+    validate.check_snap_start(
+        changes.get("snap_start", current.snap_start),
+        changes.get("runtime", current.runtime),
         changes.get("ephemeral_storage", current.ephemeral_storage),
     )
     if "role" in changes:

@@ -34,6 +34,10 @@ class TracingConfig(Shape):
     mode: str | None = None
 
 
+class SnapStart(Shape):
+    apply_on: str | None = None
+
+
 class CreateFunctionRequest(Shape):
     function_name: str
     role: str
@@ -52,6 +56,7 @@ class CreateFunctionRequest(Shape):
     package_type: str | None = None
     tracing_config: TracingConfig | None = None
     layers: list[str] | None = None
+    snap_start: SnapStart | None = None
 
 
 class UpdateFunctionCodeRequest(Shape):
@@ -78,6 +83,7 @@ class UpdateFunctionConfigurationRequest(Shape):
     tracing_config: TracingConfig | UnsetType = UNSET
     revision_id: str | None = None
     layers: list[str] | UnsetType = UNSET
+    snap_start: SnapStart | UnsetType = UNSET
 
 
 class PublishVersionRequest(Shape):

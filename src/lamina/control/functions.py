@@ -28,10 +28,22 @@ from lamina.store.base import Op, Store
 
 #: Told the name of a function after any change to it (the node's one fan-out).
 Listener = Callable[[str], Awaitable[None]]
+#: Told of every newly published version (the node snapshots SnapStart ones).
+PublishListener = Callable[[VersionConfig], Awaitable[None]]
+#: State of a SnapStart version while its snapshot is made (reference D.6).
+SNAPSHOT_PENDING = {
+    "state": "Pending",
+    "state_reason": "The function is being created.",
+    "state_reason_code": "Creating",
+}
 
 
 async def _unwatched(name: str) -> None:
     """The default listener: nothing depends on this service's changes."""
+
+
+async def _unpublished(version: VersionConfig) -> None:
+    """The default publish listener: nothing is snapshotted."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,7 @@ class NewFunction:
     tags: Mapping[str, str] | None = None
     publish: bool = False
     layers: tuple[LayerRef, ...] = ()
+    snap_start: str = "None"
 
 
 class FunctionService:
@@ -77,6 +90,8 @@ class FunctionService:
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._changed = changed
+        #: Called after a version is published (the node sets it: engine/snapstart.py).
+        self.published: PublishListener = _unpublished
 
     def lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
@@ -172,6 +187,7 @@ class FunctionService:
             dead_letter_target=req.dead_letter_target,
             architectures=list(req.architectures),
             tracing_mode=req.tracing_mode,
+            snap_start=req.snap_start,
             log_group=f"/aws/lambda/{req.name}",
             last_modified=now,
             revision_id=_rev(),
@@ -188,12 +204,34 @@ class FunctionService:
                 [self.records.expect_meta(req.name, None), self.records.put_meta(meta), *ops]
             ):
                 raise ResourceConflict(f"Function already exist: {req.name}")
+        if published is not None:
+            await self.published(published)
         return published or latest
 
     def _snapshot(self, latest: VersionConfig, number: int) -> VersionConfig:
-        return msgspec.structs.replace(
+        version = msgspec.structs.replace(
             latest, version=str(number), revision_id=_rev(), last_modified=self.clock.time()
         )
+        if version.snap_started:  # Pending until its snapshot is made (engine/snapstart.py)
+            version = msgspec.structs.replace(version, **SNAPSHOT_PENDING)
+        return version
+
+    async def set_state(
+        self, name: str, version: str, state: str, reason: str | None, reason_code: str | None
+    ) -> VersionConfig | None:
+        """Set a published version's State (its snapshot is made, or failed); None when the
+        version is gone meanwhile."""
+        async with self.lock(name):
+            found = await self.records.meta(name)
+            current = await self.records.version(name, version)
+            if found is None or current is None:
+                return None
+            meta, raw = found
+            updated = msgspec.structs.replace(
+                current, state=state, state_reason=reason, state_reason_code=reason_code
+            )
+            await self.commit(name, raw, meta, [self.records.put_version(updated)])
+        return updated
 
     async def update_code(
         self,
@@ -268,6 +306,8 @@ class FunctionService:
                 ops += extra
             await self.commit(name, raw, meta, ops)
         await self.changed(name)
+        if publish and result.version != LATEST:
+            await self.published(result)
         await self.collector.release(digests(latest) - digests(updated))
         return result
 
@@ -288,6 +328,8 @@ class FunctionService:
             new_meta, version, ops = await self._publish_ops(meta, latest, description)
             if ops:
                 await self.commit(name, raw, new_meta, ops)
+        if ops:
+            await self.published(version)
         return version
 
     async def _publish_ops(

@@ -9,6 +9,10 @@ import msgspec
 from lamina.clock import iso8601_ms
 
 LATEST = "$LATEST"
+#: SnapStart.ApplyOn values (the botocore enum); published versions of a function with
+#: PUBLISHED_VERSIONS are snapshotted (engine/snapstart.py).
+SNAP_START_APPLY_ON = ("PublishedVersions", "None")
+PUBLISHED_VERSIONS = "PublishedVersions"
 
 
 class LayerRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +57,14 @@ class VersionConfig(msgspec.Struct, frozen=True, kw_only=True):
     layers: list[LayerRef] = msgspec.field(default_factory=list)
     #: Bytes of the code unzipped (0 in records written before layers were supported).
     code_unzipped_size: int = 0
+    #: SnapStart.ApplyOn: "PublishedVersions" or "None".
+    snap_start: str = "None"
+
+    @property
+    def snap_started(self) -> bool:
+        """Whether this is a published version that runs from a snapshot (OptimizationStatus
+        On); `$LATEST` never is, whatever its ApplyOn says."""
+        return self.version != LATEST and self.snap_start == PUBLISHED_VERSIONS
 
     @property
     def qualified_arn(self) -> str:
@@ -60,13 +72,16 @@ class VersionConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     def same_content(self, other: VersionConfig) -> bool:
         """True when publishing `self` after `other` would change nothing."""
-        mine = msgspec.structs.replace(
-            self, version="", last_modified=0.0, revision_id="", state="", last_update_status=None
-        )
-        theirs = msgspec.structs.replace(
-            other, version="", last_modified=0.0, revision_id="", state="", last_update_status=None
-        )
-        return mine == theirs
+        blank: dict[str, Any] = {
+            "version": "",
+            "last_modified": 0.0,
+            "revision_id": "",
+            "state": "",
+            "state_reason": None,
+            "state_reason_code": None,
+            "last_update_status": None,
+        }
+        return msgspec.structs.replace(self, **blank) == msgspec.structs.replace(other, **blank)
 
 
 class FunctionMeta(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,7 +128,10 @@ def configuration(v: VersionConfig, *, for_list: bool = False) -> dict[str, Any]
         "PackageType": "Zip",
         "Architectures": list(v.architectures),
         "EphemeralStorage": {"Size": v.ephemeral_storage},
-        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "SnapStart": {
+            "ApplyOn": v.snap_start,
+            "OptimizationStatus": "On" if v.snap_started else "Off",
+        },
         "LoggingConfig": {"LogFormat": v.log_format, "LogGroup": v.log_group},
     }
     if v.variables is not None:

@@ -84,7 +84,12 @@ class ProvisionedService:
         is_alias = not qualifier.isdigit()
         if is_alias and await self.aliases.records.alias(function, qualifier) is None:
             raise self.aliases.alias_not_found(function, qualifier)
-        await self.aliases.resolve(function, qualifier, route=False)  # ResourceNotFound
+        version, _ = await self.aliases.resolve(function, qualifier, route=False)  # NotFound
+        if version.snap_started:  # reference D.4 / D.6: the two exclude each other
+            raise InvalidParameterValue(
+                "Provisioned Concurrency Configs cannot be applied to a function version with"
+                " SnapStart enabled."
+            )
         if not qualifier.isdigit():
             alias = await self.aliases.records.alias(function, qualifier)
             if alias is not None and alias.additional_weights:

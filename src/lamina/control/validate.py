@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 
+from lamina.control.models import SNAP_START_APPLY_ON
 from lamina.errors import InvalidParameterValue, ValidationError
 
 RUNTIME_RE = re.compile(r"^python3\.(\d{1,2})$")
@@ -112,4 +113,24 @@ def check_environment(variables: Mapping[str, str]) -> None:
         raise InvalidParameterValue(
             "Lambda was unable to configure your environment variables because the environment"
             f" variables you have provided exceeded the 4KB limit. String measured: {measured}"
+        )
+
+
+def check_snap_start(apply_on: str, runtime: str, ephemeral_mb: int) -> None:
+    """SnapStart.ApplyOn of a function: the enum (recorded AWS wording), then what SnapStart
+    cannot go with: a runtime that is not Python here, ephemeral storage over 512 MB
+    (reference D.6; that message is Lamina's own, AWS's is unverified)."""
+    if apply_on not in SNAP_START_APPLY_ON:
+        raise constraint(
+            apply_on,
+            "snapStart.applyOn",
+            "Member must satisfy enum value set: [PublishedVersions, None]",
+        )
+    if apply_on == "None":
+        return
+    if not RUNTIME_RE.match(runtime):
+        raise InvalidParameterValue(f"{runtime} is not supported for SnapStart enabled functions.")
+    if ephemeral_mb > 512:
+        raise InvalidParameterValue(
+            "SnapStart is not supported for functions with EphemeralStorage larger than 512 MB."
         )

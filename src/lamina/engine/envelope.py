@@ -217,6 +217,22 @@ class Envelope:
     def attach(self, pid: int) -> None:
         self._pid = pid
 
+    def enroll(self, pid: int) -> bool:
+        """Move process `pid` into this envelope's cgroup from the node's side: an environment
+        restored from a SnapStart version template cannot join it itself (it already runs as
+        the function's user); it waits for the node's go until this is done. False when it
+        could not be moved (it is gone, or the cgroup is)."""
+        if self.cgroup is None:
+            return True
+        try:
+            for procs in self.cgroup.procs:
+                with open(procs, "w") as f:
+                    f.write(str(pid))
+        except OSError as exc:
+            log.warning("process %d could not join its cgroup: %s", pid, exc)
+            return False
+        return True
+
     def initialized(self) -> None:
         """Init is over: from now on the environment gets its CPU share only."""
         if self.cgroup is not None:
@@ -324,13 +340,15 @@ def grant(directory: Path, gid: int) -> None:
 
 
 def harden_data_dir(data_dir: Path) -> None:
-    """The node's data directory: traversable (0711) to reach code, the rest owner-only
-    (SQLite creates its -wal and -shm files with the database's mode)."""
+    """The node's data directory: traversable (0711) to reach code and the runtime directory
+    (whose modules environments import as their own user: a restarted node must not lock them
+    out of it), the rest owner-only (SQLite creates its -wal and -shm files with the
+    database's mode)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o711)
     (data_dir / "code").mkdir(exist_ok=True)
     for entry in data_dir.iterdir():
-        if entry.name == "code" and entry.is_dir():
+        if entry.name in ("code", "runtime") and entry.is_dir():
             os.chmod(entry, 0o711)
         elif not entry.is_symlink():
             os.chmod(entry, 0o700 if entry.is_dir() else 0o600)

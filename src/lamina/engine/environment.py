@@ -6,7 +6,10 @@
 
 The first `invoke` of an on-demand environment runs init (spawn + import the
 handler) and reports its duration; an init failure is returned as that invoke's
-error and leaves the environment DEAD, as do timeouts, crashes and out-of-memory.
+error and leaves the environment DEAD, as do timeouts, crashes and out-of-memory. An
+environment of a SnapStart version is restored instead (forked from its version template,
+`version_templates.py`): REPORT shows its Restore Duration, and a failed restore is the
+caller's SnapStartException / SnapStartTimeoutException rather than a function error.
 Starting the process is the launcher's job (`launcher.py`); the I/O with it the sandbox's
 (`sandbox.py`); what AWS reports for a run is built by `reports.py`.
 """
@@ -26,6 +29,7 @@ from lamina.engine.envelope import Envelope, Envelopes
 from lamina.engine.launcher import EnvironmentSpec, Launcher, child_environment
 from lamina.engine.reports import Ending, Exchange, Run, RunReport
 from lamina.engine.sandbox import Sandbox
+from lamina.engine.version_templates import RESTORE_TIMEOUT_S, VersionTemplates, restore_error
 from lamina.errors import LaminaError
 from lamina.runtime import protocol
 
@@ -69,6 +73,8 @@ class Environment:
         launcher: starts its process (and gives it the node's clock).
         provisioned: pre-warmed for provisioned concurrency; its first invoke reports no init.
         envelopes: the node's isolation policy (None: a plain child process).
+        versions: the node's SnapStart version templates (a SnapStart `spec` is restored
+            from its template).
     """
 
     def __init__(
@@ -78,6 +84,7 @@ class Environment:
         *,
         provisioned: bool = False,
         envelopes: Envelopes | None = None,
+        versions: VersionTemplates | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.spec = spec
@@ -94,6 +101,8 @@ class Environment:
         self.replacements = 0
         self._sandbox: Sandbox | None = None
         self._envelopes = envelopes
+        self._versions = versions
+        self._restored = spec.snap_start and versions is not None
         self._envelope: Envelope | None = None
         self._tmpdir: str | None = None
         self._spawned = False
@@ -104,6 +113,10 @@ class Environment:
         self._init_failure: Ending | Exchange | None = None
         self._init_reported = provisioned
         self._max_memory_mb = 0
+        #: Restore Duration for the next REPORT line (a restored environment's first run).
+        self._restore_ms: float | None = None
+        #: How long its start waited for its version's template to be made.
+        self._snapshot_wait_s = 0.0
 
     def __repr__(self) -> str:
         spec = self.spec
@@ -115,6 +128,11 @@ class Environment:
         if status not in _LEGAL_MOVES[self.status]:
             raise IllegalTransition(f"{self!r} cannot move to {status.value}")
         self.status = status
+
+    @property
+    def init_output(self) -> str:
+        """What init (or a restore's after-restore hooks) printed."""
+        return self._init_output
 
     @property
     def init_error(self) -> str | None:
@@ -135,13 +153,16 @@ class Environment:
         self._spawned = True
         if self.provisioned:
             self._init_limit_s = max(PROVISIONED_INIT_TIMEOUT_S, float(self.spec.timeout_s))
+        if self._restored:
+            self._init_limit_s = RESTORE_TIMEOUT_S
         started = self._clock.monotonic()
         try:
             exchange = await self._spawn_and_init(started + self._init_limit_s)
         except BaseException:
             await self._die()
             raise
-        self._init_duration_ms = (self._clock.monotonic() - started) * 1000.0
+        elapsed_s = self._clock.monotonic() - started - self._snapshot_wait_s
+        self._init_duration_ms = elapsed_s * 1000.0
         if exchange is None:
             return False
         self._init_output = exchange.output
@@ -161,7 +182,8 @@ class Environment:
         return False
 
     async def _spawn_and_init(self, deadline: float) -> Exchange | None:
-        init_type = "provisioned-concurrency" if self.provisioned else "on-demand"
+        kind = "provisioned-concurrency" if self.provisioned else "on-demand"
+        init_type = "snap-start" if self._restored else kind
         try:
             if self._envelopes is not None:
                 envelope = self._envelope = await self._envelopes.envelope(self.spec)
@@ -169,18 +191,30 @@ class Environment:
             else:
                 tmpdir = self._tmpdir = tempfile.mkdtemp(prefix="lamina-env-")
             env = child_environment(self.spec, self.log_stream_name, tmpdir, init_type)
-            if self._envelope is not None:
-                env.update(self._envelope.variables())
-            self._sandbox = await self._launcher.launch(self.spec, env)
+            if self._versions is not None and self._restored:  # forked from the snapshot
+                restore = self._versions.restore(self.spec, self._envelopes, env)
+                self._sandbox, self._snapshot_wait_s = await restore
+                deadline += self._snapshot_wait_s
+            else:
+                if self._envelope is not None:
+                    env.update(self._envelope.variables())
+                self._sandbox = await self._launcher.launch(self.spec, env)
         except OSError as exc:
             self._init_failure = reports.not_started(str(exc))
             await self._die()
             return None
+        pid = self._sandbox.pid
         if self._envelope is not None:
-            self._envelope.attach(self._sandbox.pid)
+            self._envelope.attach(pid)
             self._sandbox.envelope = self._envelope
+            # a restored process runs as the function's user: the node moves it into its
+            # cgroup (a migration waits for the kernel, often ~10 ms: off the event loop)
+            if self._restored and not await asyncio.to_thread(self._envelope.enroll, pid):
+                self._closing = True  # it must not run outside its own cgroup
         if self._closing:
             await self._sandbox.kill()
+        elif self._restored:
+            self._sandbox.go()
         return await self._sandbox.wait_init(deadline)
 
     async def invoke(
@@ -215,6 +249,8 @@ class Environment:
             deadline += clock.monotonic() - before
         if self._init_failure is not None and not self._init_reported:
             self._init_reported = True
+            if self._restored:
+                raise restore_error(self._init_failure)
             return self._init_failure_report(request_id)
         if self.status is EnvironmentStatus.DEAD or self._sandbox is None:
             return self._report(request_id, reports.dead_environment(request_id), 0.0)
@@ -260,6 +296,8 @@ class Environment:
         await self.start()
         if self._init_failure is not None:
             self._init_reported = True
+            if self._restored:
+                raise restore_error(self._init_failure)
             return self._init_failure_report(request_id)
         if self.status is not EnvironmentStatus.READY or self._sandbox is None:
             return self._report(request_id, reports.dead_environment(request_id), 0.0)
@@ -278,6 +316,8 @@ class Environment:
 
     async def _conclude(self, exchange: Exchange, request_id: str, cold: bool) -> RunReport:
         init_ms = self._init_duration_ms if cold else None
+        if self._restored:  # REPORT shows a Restore Duration instead (`_report`)
+            self._restore_ms, init_ms = init_ms, None
         head = self._init_output if cold else ""
         message = exchange.message
         if isinstance(message, protocol.Result) and not self._closing:
@@ -321,7 +361,9 @@ class Environment:
             head=head,
             body=body,
             cold=cold,
+            restore_duration_ms=self._restore_ms,
         )
+        self._restore_ms = None
         return reports.report(run)
 
     def _init_failure_report(self, request_id: str) -> RunReport:

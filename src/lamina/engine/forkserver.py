@@ -8,7 +8,8 @@ SIGKILL of the process group works the same. Exit statuses travel back over the 
 only the template can reap them.
 
 The launcher (`engine/launcher.py`) owns the `ForkServer`s of a node, one per interpreter, and
-decides when to fork rather than spawn.
+decides when to fork rather than spawn. A SnapStart version's template (`snapshot`) is a
+`ForkServer` too, over a child of an interpreter's template (`engine/version_templates.py`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,19 @@ import signal
 import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from lamina.engine.interpreters import Interpreter
 from lamina.engine.pipes import Pipes
 from lamina.engine.process_groups import kill_group
-from lamina.runtime.template import Exited, Fork, Forked, decode_from_template, encode
+from lamina.runtime.template import (
+    Exited,
+    Fork,
+    Forked,
+    Snapshotted,
+    decode_from_template,
+    encode,
+)
 
 log = logging.getLogger("lamina.engine.forkserver")
 
@@ -61,18 +70,39 @@ class ForkedChild:
         assert self.returncode is not None
         return self.returncode
 
+    def kill(self) -> None:
+        kill_group(self.pid)
+
+
+class _TemplateProcess(Protocol):
+    """A template's process: an interpreter's (a subprocess) or a version's (a forked child)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+    async def wait(self) -> int: ...
+
 
 class ForkServer:
     """The node's end of one template process."""
 
-    def __init__(self, process: asyncio.subprocess.Process, sock: socket.socket) -> None:
+    def __init__(self, process: _TemplateProcess, sock: socket.socket) -> None:
         self._loop = asyncio.get_running_loop()
         self._process = process
         self._sock = sock
         self._tokens = itertools.count(1)
         self._pending: dict[int, asyncio.Future[ForkedChild]] = {}
         self._children: dict[int, ForkedChild] = {}
+        #: A version template's answer once its init is over (`wait_snapshotted`).
+        self._snapshotted: asyncio.Future[Snapshotted] = self._loop.create_future()
         self.alive = True
+        #: What the log says when the template dies unexpectedly.
+        self.lost_message = "fork server exited; environments are spawned until it restarts"
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._on_message)
 
@@ -138,6 +168,8 @@ class ForkServer:
         except BaseException as exc:
             pipes.close_parent_ends()
             self._pending.pop(token, None)
+            if isinstance(exc, ConnectionError):  # the template is gone (its end closed)
+                self._lost()
             if isinstance(exc, (TimeoutError, BlockingIOError)):
                 raise OSError(f"fork request failed: {exc!r}") from exc
             raise
@@ -159,10 +191,53 @@ class ForkServer:
             message = decode_from_template(data)
             if isinstance(message, Forked):
                 self._forked(message)
+            elif isinstance(message, Snapshotted):
+                if not self._snapshotted.done():
+                    self._snapshotted.set_result(message)
             elif isinstance(message, Exited):
                 child = self._children.pop(message.pid, None)
                 if child is not None:
                     child._set_exited(message.returncode)
+
+    async def snapshot(
+        self, env: Mapping[str, str], cwd: Path, sys_path: Sequence[str], output_fd: int
+    ) -> ForkServer:
+        """Fork a SnapStart version's template (init runs in it next: `wait_snapshotted`);
+        its stdout and stderr go to `output_fd`.
+
+        Raises:
+            OSError: the template failed or is gone.
+        """
+        if not self.alive:
+            raise OSError("the fork server is not running")
+        token = next(self._tokens)
+        request = Fork(token, dict(env), str(cwd), list(sys_path), "snapshot")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        waiter: asyncio.Future[ForkedChild] = self._loop.create_future()
+        self._pending[token] = waiter
+        try:
+            socket.send_fds(self._sock, [encode(request)], [theirs.fileno(), output_fd])
+            child = await asyncio.wait_for(waiter, FORK_TIMEOUT_S)
+        except BaseException as exc:
+            ours.close()
+            self._pending.pop(token, None)
+            if isinstance(exc, ConnectionError):
+                self._lost()
+            if isinstance(exc, (TimeoutError, BlockingIOError)):
+                raise OSError(f"fork request failed: {exc!r}") from exc
+            raise
+        finally:
+            theirs.close()
+        return ForkServer(child, ours)
+
+    async def wait_snapshotted(self, timeout_s: float) -> Snapshotted:
+        """A version template's answer once its init and before-snapshot hooks are over.
+
+        Raises:
+            TimeoutError: no answer within `timeout_s`.
+            OSError: the template exited first.
+        """
+        return await asyncio.wait_for(asyncio.shield(self._snapshotted), timeout_s)
 
     def _forked(self, message: Forked) -> None:
         waiter = self._pending.pop(message.token, None)
@@ -187,11 +262,14 @@ class ForkServer:
             return
         self.alive = False
         if not expected:
-            log.warning("fork server exited; environments are spawned until it restarts")
+            log.warning("%s", self.lost_message)
         self._loop.remove_reader(self._sock.fileno())
         for waiter in self._pending.values():
             if not waiter.done():
                 waiter.set_exception(OSError("the fork server exited"))
+        if not self._snapshotted.done():
+            self._snapshotted.set_exception(OSError("the template exited during init"))
+            self._snapshotted.exception()  # retrieved: nobody may be waiting
         self._pending.clear()
         for child in self._children.values():
             kill_group(child.pid)

@@ -36,8 +36,15 @@ from lamina.engine.pool import MEMORY_BUDGET_EXCEEDED, Pool
 from lamina.engine.provisioner import ProvisionedBook
 from lamina.engine.recursion import RecursionGuard, trace_header
 from lamina.engine.reports import MAX_RESPONSE_BYTES, RESPONSE_TOO_LARGE, RunReport
+from lamina.engine.snapstart import check_ready
 from lamina.engine.telemetry import Telemetry
-from lamina.errors import RecursiveInvocation, ResourceNotFound, TooManyRequests
+from lamina.errors import (
+    RecursiveInvocation,
+    ResourceNotFound,
+    SnapStartError,
+    SnapStartTimeout,
+    TooManyRequests,
+)
 from lamina.store.base import Store
 
 log = logging.getLogger("lamina.invoker")
@@ -153,8 +160,9 @@ class Invoker:
             return hit
         version, arn = await self.aliases.resolve(function, qualifier)
         target = Target(version, arn)
-        if not await self._weighted(function, qualifier):
-            self._cache[key] = target  # weighted aliases re-roll on every call
+        # weighted aliases re-roll on every call; a version being snapshotted changes State
+        if version.state == "Active" and not await self._weighted(function, qualifier):
+            self._cache[key] = target
         return target
 
     async def _weighted(self, function: str, qualifier: str | None) -> bool:
@@ -191,6 +199,7 @@ class Invoker:
                 endpoint_url=self.settings.endpoint_url,
                 revision=v.revision_id,
                 opt_dir=opt_dir,
+                snap_start=v.snap_started,
             )
             self._specs[key] = spec
         return spec
@@ -206,8 +215,10 @@ class Invoker:
             ResourceNotFound: unknown function or qualifier.
             TooManyRequests: no concurrency free, or no room on this node (a throttle).
             RecursiveInvocation: a recursive loop past the limit, and the function says stop.
+            SnapStartNotReady: a SnapStart version whose snapshot is still being made.
         """
         target = await self.resolve(inv.function, inv.qualifier)
+        check_ready(target.version)
         if inv.lineage and await self.recursion.stops(inv.function, inv.lineage):
             raise RecursiveInvocation(
                 "Lambda detected that this function is invoked in a recursive loop and"
@@ -228,6 +239,7 @@ class Invoker:
         """
         target = await self.resolve(inv.function, inv.qualifier)
         try:
+            check_ready(target.version)
             spec = await self.spec(target.version)
             admission = self.concurrency.wait_lease(inv.function, wait_s)
             report = await self._run(inv, target, spec, admission)
@@ -255,14 +267,18 @@ class Invoker:
         try:
             async with admission as lease, self.pool.environment(spec, lease) as env:
                 self.provisioned.served(spec, env)
-                report = await env.invoke(
-                    inv.payload,
-                    request_id=inv.request_id,
-                    invoked_function_arn=target.invoked_arn,
-                    client_context=inv.client_context,
-                    deadline=self.clock.monotonic() + spec.timeout_s,
-                    trace_id=trace_header(inv.request_id, spec.function_arn, inv.lineage),
-                )
+                try:
+                    report = await env.invoke(
+                        inv.payload,
+                        request_id=inv.request_id,
+                        invoked_function_arn=target.invoked_arn,
+                        client_context=inv.client_context,
+                        deadline=self.clock.monotonic() + spec.timeout_s,
+                        trace_id=trace_header(inv.request_id, spec.function_arn, inv.lineage),
+                    )
+                except (SnapStartError, SnapStartTimeout):  # the log tells the caller why
+                    self.logs.add(target.version.log_group, env.log_stream_name, env.init_output)
+                    raise
                 self.logs.add(
                     target.version.log_group,
                     env.log_stream_name,

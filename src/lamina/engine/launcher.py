@@ -85,6 +85,8 @@ class EnvironmentSpec:
     revision: str
     #: The function's layers merged in layer order (AWS's /opt); None without layers.
     opt_dir: Path | None = None
+    #: A SnapStart version: its environments are restored from its version template.
+    snap_start: bool = False
 
 
 def child_environment(
@@ -263,6 +265,42 @@ class Launcher:
             sentinel=sentinel,
             clock=self.clock,
         )
+
+    async def snapshot(
+        self, spec: EnvironmentSpec, env: dict[str, str], output_fd: int
+    ) -> ForkServer:
+        """Fork the version template of SnapStart version `spec` from its interpreter's
+        template (started first if need be); its init runs next (`wait_snapshotted`).
+
+        Raises:
+            InvalidRuntime: this node has no interpreter for the function's runtime.
+            OSError: no template of that interpreter runs, or the fork failed.
+        """
+        interpreter = await self.interpreter(spec.runtime)
+        runtime = await self.runtime_dir()
+        sys_path = self._prepare_env(spec, env, interpreter, runtime)
+        server = self._running_server(interpreter) if self.fork else None
+        starting = self._template(interpreter).starting
+        if server is None and starting is not None:
+            await asyncio.shield(starting)
+            server = self._running_server(interpreter)
+        if server is None:
+            raise OSError("SnapStart needs the fork server, which is not running")
+        return await server.snapshot(env, spec.code_dir, sys_path, output_fd)
+
+    async def restore(
+        self, template: ForkServer, spec: EnvironmentSpec, env: dict[str, str]
+    ) -> Sandbox:
+        """Fork an environment of SnapStart version `spec` from its version `template`; it
+        runs its after-restore hooks once given the go (`Sandbox.go`).
+
+        Raises:
+            OSError: the version template failed or is gone.
+        """
+        sentinel = os.urandom(16).hex().encode()
+        env[protocol.SENTINEL_ENV] = sentinel.hex()
+        child, pipes = await template.fork(env, spec.code_dir, [])
+        return await Sandbox.adopt(child, pipes, sentinel, spec.memory_mb, self.clock)
 
     def _prepare_env(
         self, spec: EnvironmentSpec, env: dict[str, str], interpreter: Interpreter, runtime: Path

@@ -55,6 +55,7 @@ def report_line(
     init_duration_ms: float | None = None,
     status: str | None = None,
     error_type: str | None = None,
+    restore_duration_ms: float | None = None,
 ) -> str:
     """`REPORT RequestId: …\\tDuration: 1.23 ms\\t…` with the optional tail fields."""
     fields = [
@@ -66,6 +67,9 @@ def report_line(
     ]
     if init_duration_ms is not None:
         fields.append(f"Init Duration: {init_duration_ms:.2f} ms")
+    if restore_duration_ms is not None:  # SnapStart; billed apart from Duration (reference D.6)
+        fields.append(f"Restore Duration: {restore_duration_ms:.2f} ms")
+        fields.append(f"Billed Restore Duration: {math.ceil(restore_duration_ms)} ms")
     if status is not None:
         fields.append(f"Status: {status}")
     if error_type is not None:

@@ -6,8 +6,9 @@ cold-starts a new one. Pre-warmed (provisioned) environments are handed out befo
 other, are never reaped or evicted, and become ordinary ones when `demote`d; which versions
 want how many is the provisioner's business (`engine/provisioner.py`). The pool starts
 processes through the node's `Launcher`, at most `init_budget` inits at once
-(`engine/init_slots.py`). Every pool mutation is synchronous between awaits, so any
-number of concurrent `environment()` calls are safe on one event loop.
+(`engine/init_slots.py`); environments of a SnapStart version are restored from its version
+template (`versions`, engine/version_templates.py). Every pool mutation is synchronous
+between awaits, so any number of concurrent `environment()` calls are safe on one event loop.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lamina.engine.envelope import Envelopes
 from lamina.engine.environment import Environment, EnvironmentStatus
 from lamina.engine.init_slots import InitSlots
 from lamina.engine.launcher import EnvironmentSpec, Launcher
+from lamina.engine.version_templates import VersionTemplates
 from lamina.errors import LaminaError, TooManyRequests
 
 #: Environments idle longer than this are reaped (AWS does not document its value).
@@ -101,6 +103,8 @@ class Pool:
         self._cold_starts = 0
         #: Inits running, waiting and the cap on them (budget None: no cap).
         self.inits = InitSlots(init_budget, self._give_back)
+        #: The templates SnapStart versions' environments are restored from.
+        self.versions = VersionTemplates(launcher)
 
     @asynccontextmanager
     async def environment(self, spec: EnvironmentSpec, lease: Lease) -> AsyncIterator[Environment]:
@@ -147,7 +151,7 @@ class Pool:
             return handed
         try:
             doomed = self._make_room(spec.memory_mb)
-            env = Environment(spec, self.launcher, envelopes=self.envelopes)
+            env = Environment(spec, self.launcher, envelopes=self.envelopes, versions=self.versions)
             self._all.add(env)
             self._cold_starts += 1
             await self._discard_all(doomed)
@@ -343,6 +347,7 @@ class Pool:
         self._idle.clear()
         self.inits.close(PoolClosed("the environment pool is closed"))
         await self._discard_all(list(self._all))
+        await self.versions.close()
         if self.envelopes is not None:
             await asyncio.to_thread(self.envelopes.close)
 

@@ -160,6 +160,8 @@ class Run:
     #: The handler's output, between START and END.
     body: str = ""
     cold: bool = False
+    #: Restore Duration on the REPORT line (a restored SnapStart environment's first run).
+    restore_duration_ms: float | None = None
 
 
 def with_newline(text: str) -> str:
@@ -177,6 +179,7 @@ def report(run: Run) -> RunReport:
         memory_size_mb=run.memory_size_mb,
         max_memory_used_mb=run.max_memory_used_mb,
         init_duration_ms=run.init_duration_ms,
+        restore_duration_ms=run.restore_duration_ms,
         status=ending.status,
         error_type=ending.error_type if ending.status else None,
     )

@@ -1,7 +1,8 @@
 """The runtime directory (AWS's LAMBDA_RUNTIME_DIR, /var/runtime): the runtime and what AWS's
 Python runtime ships besides the standard library.
 
-It holds the stdlib-only runtime package (`lamina.runtime` as `lamina_runtime`) and boto3,
+It holds the stdlib-only runtime package (`lamina.runtime` as `lamina_runtime`), SnapStart's
+`snapshot_restore_py` at its top level, and boto3,
 botocore and their pure-Python dependencies taken from the node's own installation. It is made
 once per node data directory, in a subdirectory named by a digest of the runtime's sources and
 those libraries' versions (so an upgrade of either makes a new one), hard-linked where the file
@@ -29,6 +30,9 @@ log = logging.getLogger("lamina.engine.runtime_dir")
 
 #: Name of the runtime package inside the runtime directory.
 RUNTIME_PACKAGE = "lamina_runtime"
+#: Modules of the runtime package also placed at the top level, importable by handlers as on
+#: AWS (SnapStart's runtime hooks).
+TOP_LEVEL_MODULES = ("snapshot_restore_py",)
 #: Distributions AWS's Python runtimes ship, copied from the node's installation.
 SHIPPED_DISTRIBUTIONS = (
     "boto3",
@@ -155,6 +159,8 @@ def _build(directory: Path) -> None:
     for source in _runtime_sources():
         shutil.copy2(source, package / source.name)
     (package / "__init__.py").write_text('"""Lamina\'s runtime, as environments import it."""\n')
+    for name in TOP_LEVEL_MODULES:
+        shutil.copy2(package / f"{name}.py", directory / f"{name}.py")
     for dist in _distributions():
         files = dist.files
         if files is None:

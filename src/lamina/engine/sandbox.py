@@ -179,6 +179,11 @@ class Sandbox:
             raise
         return sandbox
 
+    def go(self) -> None:
+        """Let a restored (SnapStart) environment run its after-restore hooks."""
+        if self._writer is not None:
+            self._writer.write(protocol.RESTORE_GO)
+
     async def wait_init(self, deadline: float) -> Exchange:
         """Await the runtime's InitDone / InitFailed until `deadline` (monotonic)."""
         return await self._exchange(None, deadline)

@@ -141,5 +141,28 @@ def main() -> None:
     runtime.serve(function)
 
 
+def restore(function: Handler) -> None:
+    """Run an environment restored from its SnapStart version's template (`snapshot.py`):
+    wait for the node's go (it has moved this process into the environment's own cgroup),
+    re-seed, run the after-restore hooks, then serve invoke frames until the pipe closes."""
+    from . import snapshot
+
+    read_fd, write_fd = (int(fd) for fd in os.environ.pop(protocol.FDS_ENV).split(","))
+    sentinel = bytes.fromhex(os.environ.pop(protocol.SENTINEL_ENV))
+    os.set_inheritable(read_fd, False)
+    os.set_inheritable(write_fd, False)
+    runtime = _Runtime(read_fd, write_fd, sentinel)
+    if protocol.read_exactly(read_fd, len(protocol.RESTORE_GO)) is None:
+        sys.exit(1)
+    snapshot.reseed()
+    failure = snapshot.run_hooks(snapshot.hooks("get_after_restore"), snapshot.AFTER_RESTORE_ERROR)
+    if failure is not None:
+        runtime.send(protocol.InitFailed(snapshot.AFTER_RESTORE_ERROR, failure))
+        sys.exit(1)
+    runtime.setup_logging()
+    runtime.send(protocol.InitDone())
+    runtime.serve(function)
+
+
 if __name__ == "__main__":
     main()

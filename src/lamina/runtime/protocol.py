@@ -29,6 +29,9 @@ SYS_PATH_ENV = "_LAMINA_RUNTIME_SYS_PATH"
 #: Environment variable naming the runtime to run: "python" (a handler) or "custom" (a
 #: bootstrap behind the Runtime API).
 KIND_ENV = "_LAMINA_RUNTIME_KIND"
+#: The byte a restored (SnapStart) environment waits for before its after-restore hooks run:
+#: the node sends it once the process is in the environment's own cgroup.
+RESTORE_GO = b"\x00"
 #: Largest response a sync invoke may return (reference B.5); the Runtime API refuses more.
 MAX_RESPONSE_BYTES = 6_291_556
 #: What a response over MAX_RESPONSE_BYTES is replaced with (reference B.3, observed on AWS).

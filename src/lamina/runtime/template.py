@@ -10,7 +10,9 @@ child, so its copy wins as on AWS. Each request is a JSON `Fork` plus three fds 
 frames out, output); the template forks, replies `Forked(token, pid)`, and reports
 `Exited(pid, returncode)` when it reaps a child. The child becomes what a spawned runtime would
 be: own session, fds 0/1/2, cwd, environment, sys.path, then `main()`. The template exits when
-the node's end of the socket closes.
+the node's end of the socket closes. A `Fork` of kind "snapshot" makes a SnapStart version's
+template instead (`snapshot.py`): it runs the function's init once and then answers fork
+requests with this module's loop (`serve_forks`), its children restored from it.
 
 Standard library only, Python 3.9 syntax.
 """
@@ -26,7 +28,7 @@ import signal
 import socket
 import sys
 import time
-from typing import NamedTuple, Union
+from typing import Callable, NamedTuple, Union
 
 from . import __main__ as runtime_main
 from . import envelope, protocol
@@ -45,6 +47,8 @@ class Fork(NamedTuple):
     env: dict[str, str]
     cwd: str
     sys_path: list[str]
+    #: "environment"; "snapshot" (a version template: fds are its socket and its output).
+    kind: str = "environment"
 
 
 class Forked(NamedTuple):
@@ -62,10 +66,21 @@ class Exited(NamedTuple):
     returncode: int
 
 
-FromTemplate = Union[Forked, Exited]
+class Snapshotted(NamedTuple):
+    """A version template's init is over: `error_type` empty when it serves forks now, else
+    the errorType and error document of its failed init or before-snapshot hook."""
+
+    error_type: str = ""
+    payload: str = ""
 
 
-def encode(message: Fork | Forked | Exited) -> bytes:
+FromTemplate = Union[Forked, Exited, Snapshotted]
+#: What the serving loop does in a forked child, given the request, its fds and the
+#: template's own fds (to close); never returns.
+ChildMain = Callable[[Fork, "list[int]", "tuple[int, ...]"], None]
+
+
+def encode(message: Fork | Forked | Exited | Snapshotted) -> bytes:
     """One socket message: a JSON array, the message's kind first."""
     return json.dumps([type(message).__name__, *message], separators=(",", ":")).encode()
 
@@ -79,6 +94,8 @@ def decode_fork(data: bytes) -> Fork:
 
 def decode_from_template(data: bytes) -> FromTemplate:
     kind, *fields = json.loads(data)
+    if kind == "Snapshotted":
+        return Snapshotted(*fields)
     return Forked(*fields) if kind == "Forked" else Exited(*fields)
 
 
@@ -91,7 +108,20 @@ def serve(sock_fd: int, base_path: list[str]) -> None:
     """
     preloaded = preload()
     shim_modules = preload_runtime_api()
-    sock = socket.socket(fileno=sock_fd)
+
+    def child(request: Fork, fds: list[int], template_fds: tuple[int, ...]) -> None:
+        if request.kind == "snapshot":
+            from . import snapshot
+
+            snapshot.become_template(request, fds, template_fds, base_path, preloaded, shim_modules)
+        _child(request, fds, template_fds, base_path, preloaded, shim_modules)
+
+    serve_forks(socket.socket(fileno=sock_fd), child)
+
+
+def serve_forks(sock: socket.socket, child: ChildMain) -> None:
+    """The serving loop: fork on each request (the child runs `child`), report reaped
+    children, return when the node closes its end of `sock`."""
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -114,8 +144,10 @@ def serve(sock_fd: int, base_path: list[str]) -> None:
                 sock.send(encode(Forked(request.token, 0, str(exc))))
             else:
                 if pid == 0:
-                    template_fds = (sock.fileno(), wake_r, wake_w)
-                    _child(request, fds, template_fds, base_path, preloaded, shim_modules)
+                    try:
+                        child(request, fds, (sock.fileno(), wake_r, wake_w))
+                    finally:
+                        os._exit(1)
                 sock.send(encode(Forked(request.token, pid)))
             finally:
                 for fd in fds:
@@ -192,18 +224,8 @@ def _child(
     """Become the environment process; never returns."""
     code = 1
     try:
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for fd in template_fds:
-            os.close(fd)
-        os.setsid()
         to_child_r, from_child_w, output_w = fds
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.dup2(output_w, 1)
-        os.dup2(output_w, 2)
-        for fd in (devnull, output_w):
-            os.close(fd)
+        detach(template_fds, output_w)
         os.chdir(request.cwd)
         os.environ.clear()
         os.environ.update(request.env)
@@ -221,10 +243,27 @@ def _child(
         os._exit(code)
 
 
-def _run() -> int:
+def detach(template_fds: tuple[int, ...], output_w: int) -> None:
+    """A forked child leaves its template: default signals, the template's fds closed, a
+    session of its own, stdin from /dev/null and stdout/stderr to `output_w`."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for fd in template_fds:
+        os.close(fd)
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(output_w, 1)
+    os.dup2(output_w, 2)
+    for fd in (devnull, output_w):
+        os.close(fd)
+
+
+def run(main: Callable[[], None]) -> int:
+    """Run `main` as the environment's program; its exit code (atexit handlers run)."""
     code = 0
     try:
-        runtime_main.main()
+        main()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:
@@ -237,3 +276,7 @@ def _run() -> int:
         with contextlib.suppress(Exception):  # a closed stream must not change the exit code
             stream.flush()
     return code
+
+
+def _run() -> int:
+    return run(runtime_main.main)
