@@ -30,8 +30,8 @@ async def nodes(
     clock = FakeClock()
     a, b = GlobalSlots(redis_server.url, clock), GlobalSlots(redis_server.url, clock)
     yield clock, a, b
-    await a.redis.aclose()
-    await b.redis.aclose()
+    await a.close()
+    await b.close()
 
 
 async def _admit_all(slots: GlobalSlots, function: str, n: int, account_limit: int) -> list[str]:
@@ -127,3 +127,22 @@ async def test_a_held_slot_set_admits_at_most_its_limit_across_nodes(
     assert await b.hold(group, 3) is not None
     clock.advance(a.lease_s + 1)  # nobody renewed: every lease ended
     assert all([await a.hold(group, 3) for _ in range(3)])
+
+
+async def test_admission_goes_on_when_the_server_forgot_its_scripts_or_dropped_the_connection(
+    nodes: tuple[FakeClock, GlobalSlots, GlobalSlots], redis_server: Any
+) -> None:
+    _clock, a, _b = nodes
+    await a.set_reserved("f", 2)
+    first = await a.admit("f", account_limit=12)
+    redis_server.command("SCRIPT", "FLUSH")
+    a.release_soon(first)
+    await a.drain()
+    assert await a.counts("f") == (0, 0, 0)
+    second = await a.admit("f", account_limit=12)
+    redis_server.command("CLIENT", "KILL", "TYPE", "normal")  # every client's connection
+    await a.admit("f", account_limit=12)
+    with pytest.raises(TooManyRequests):
+        await a.admit("f", account_limit=12)
+    await a.release(second)
+    assert await a.counts("f") == (1, 0, 1)
