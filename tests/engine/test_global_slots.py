@@ -146,3 +146,15 @@ async def test_admission_goes_on_when_the_server_forgot_its_scripts_or_dropped_t
         await a.admit("f", account_limit=12)
     await a.release(second)
     assert await a.counts("f") == (1, 0, 1)
+
+
+async def test_a_slot_given_back_while_the_connection_is_down_returns_once_it_reconnects(
+    nodes: tuple[FakeClock, GlobalSlots, GlobalSlots], redis_server: Any
+) -> None:
+    _clock, a, _b = nodes
+    slot = await a.admit("f", account_limit=12)
+    redis_server.command("CLIENT", "KILL", "TYPE", "normal")
+    await asyncio.sleep(0.2)  # the node sees its connection closed
+    a.release_soon(slot)
+    await a.drain()
+    assert await a.counts("f") == (0, 0, 0)

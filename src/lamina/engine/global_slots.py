@@ -131,16 +131,13 @@ class GlobalSlots(RedisBase):
         """Give a slot back without waiting for Redis's answer: the command leaves in the loop
         turn after the invocation's response was written, so it reaches Redis long before the
         client's next call can (one round trip less on the invoke path). `drain` waits for
-        them."""
-        if self._link is not None:
-            sets = self._held.pop(slot, None)
-            if sets is not None:
-                what = "giving back a concurrency slot"
-                asyncio.get_running_loop().call_soon(
-                    self._link.send, "release_slot", sets, [slot], what
-                )
-            return
+        them. With the link's connection down, a task gives it back (reconnecting)."""
         if slot not in self._held:
+            return
+        if self._link is not None and self._link.connected:
+            sets = self._held.pop(slot)
+            send, what = self._link.send, "giving back a concurrency slot"
+            asyncio.get_running_loop().call_soon(send, "release_slot", sets, [slot], what)
             return
         task = asyncio.create_task(self._release_logged(slot))
         self._releasing.add(task)

@@ -167,6 +167,11 @@ class ScriptLink:
         """Whether `url` is one a link can open (plain TCP or a Unix socket)."""
         return urlsplit(url).scheme in ("redis", "unix")
 
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is open (so `send` can write at once)."""
+        return self._conn is not None and not self._conn.broken
+
     async def call(self, name: str, keys: Sequence[str], args: Sequence[object]) -> Any:
         """Run script `name` over `keys` with `args` and return its reply.
 
@@ -188,7 +193,7 @@ class ScriptLink:
 
     def send(self, name: str, keys: Sequence[str], args: Sequence[object], what: str) -> None:
         """Run script `name` without waiting for its reply (a failure is logged as `what`);
-        on an open connection only: with none, it is logged as failed at once."""
+        on an open connection only (`connected`): with none, it is logged as failed at once."""
         conn = self._conn
         if conn is None or conn.broken:
             log.warning("%s failed: redis: not connected", what)
