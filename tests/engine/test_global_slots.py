@@ -12,6 +12,7 @@ from lamina.clock import FakeClock
 from lamina.engine.concurrency import ACCOUNT_LIMIT, RESERVED_LIMIT
 from lamina.engine.global_slots import GlobalSlots
 from lamina.errors import TooManyRequests
+from lamina.store import redis_keys
 
 pytestmark = pytest.mark.anyio
 
@@ -158,3 +159,16 @@ async def test_a_slot_given_back_while_the_connection_is_down_returns_once_it_re
     a.release_soon(slot)
     await a.drain()
     assert await a.counts("f") == (0, 0, 0)
+
+
+async def test_an_admission_sent_twice_holds_one_slot_and_is_not_throttled_by_itself(
+    nodes: tuple[FakeClock, GlobalSlots, GlobalSlots],
+) -> None:
+    clock, a, _b = nodes
+    await a.set_reserved("f", 1)
+    now = clock.time()
+    args: list[object] = [repr(now), repr(now + 10), "slot-1", 11, "f"]
+    admit_keys = [*redis_keys.slot_keys("f"), redis_keys.SLOTS_RESERVED]
+    assert await a._hot("admit_slot", admit_keys, args) == b"OK"
+    assert await a._hot("admit_slot", admit_keys, args) == b"OK"  # its reply was lost, say
+    assert await a.counts("f") == (1, 0, 1)
