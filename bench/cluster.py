@@ -9,6 +9,11 @@ per-core rates so runs on bigger machines compare.
 
 Run: python bench/cluster.py [events] [most nodes]   (defaults: 2,000 events, 2 nodes; the
 issue's figures use 10000 3)
+     python bench/cluster.py warm [rounds]   only the warm invoke overhead, paired (below)
+
+`warm` runs a SQLite node and a Redis node side by side and sends their calls in alternating
+blocks of WARM_BLOCK, so both stores see the same moments of a noisy machine; each round is
+WARM_CALLS calls per store, and the delta is taken per round (then its median over rounds).
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ EVENTS = 2_000
 APPENDFSYNC = "always"
 SENDERS = 8
 CONCURRENCY = 100
-WARM_CALLS = 1_000
+WARM_CALLS = 1_500
+#: Calls in a row to one store in the paired warm mode (back to back, as a client would).
+WARM_BLOCK = 10
 HANDLER = "import time\n\ndef handler(event, context):\n    time.sleep(0.01)\n    return None\n"
 NOOP = "def handler(event, context):\n    return event\n"
 
@@ -118,9 +125,46 @@ def warm_invoke(store: str) -> dict[str, object]:
     return {"store": store, "nodes": 1, "warm_invoke": f"x{WARM_CALLS}", **percentiles(samples)}
 
 
+def warm_paired(rounds: int) -> list[dict[str, object]]:
+    """Warm invokes of a SQLite node and a Redis node, alternated in blocks (module docstring)."""
+    rows: list[dict[str, object]] = []
+    with ExitStack() as stack:
+        urls = {"sqlite": stack.enter_context(running_node())}
+        redis_url = stack.enter_context(redis_server())
+        urls["redis"] = stack.enter_context(running_node("--store", redis_url))
+        paths = {}
+        for store, url in urls.items():
+            create(lambda_client(url), "noop", NOOP)
+            paths[store] = f"{url}/2015-03-31/functions/noop/invocations"
+        with httpx.Client(timeout=30) as http:
+            for round_ in range(rounds):
+                samples: dict[str, list[float]] = {"sqlite": [], "redis": []}
+                for block in range(-5, WARM_CALLS // WARM_BLOCK):  # 5 blocks warm up first
+                    order = ("sqlite", "redis") if block % 2 else ("redis", "sqlite")
+                    for store in order:
+                        for _ in range(WARM_BLOCK):
+                            t0 = time.perf_counter()
+                            assert http.post(paths[store], content=b"{}").status_code == 200
+                            if block >= 0:
+                                samples[store].append((time.perf_counter() - t0) * 1000)
+                figures = {store: percentiles(samples[store]) for store in samples}
+                for store, row in figures.items():
+                    rows.append({"round": round_ + 1, "store": store, **row})
+                delta = {k: round(figures["redis"][k] - figures["sqlite"][k], 3) for k in row}
+                rows.append({"round": round_ + 1, "store": "redis - sqlite", **delta})
+    return rows
+
+
 def main() -> None:
     if shutil.which("redis-server") is None:
         raise SystemExit("redis-server is not installed (apt-get install redis-server)")
+    if sys.argv[1:2] == ["warm"]:
+        rows = warm_paired(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+        report("cluster-warm", rows)
+        deltas = sorted(float(str(r["p50_ms"])) for r in rows if r["store"] == "redis - sqlite")
+        middle = deltas[len(deltas) // 2]
+        print(f"\nwarm invoke p50, redis - sqlite, median over rounds: {middle:.3f} ms")
+        return
     events = int(sys.argv[1]) if len(sys.argv) > 1 else EVENTS
     most = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     rows = [fanout("sqlite", 1, events)]

@@ -414,8 +414,7 @@ class Node:
         log.info("environments stopped")
         await self.leases.withdraw()
         if self.global_slots is not None:
-            await self.global_slots.drain()
-            await self.global_slots.redis.aclose()
+            await self.global_slots.close()
         await self.logs.flush()
         if self.cluster is not None:
             await self.cluster.close()

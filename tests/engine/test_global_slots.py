@@ -12,6 +12,7 @@ from lamina.clock import FakeClock
 from lamina.engine.concurrency import ACCOUNT_LIMIT, RESERVED_LIMIT
 from lamina.engine.global_slots import GlobalSlots
 from lamina.errors import TooManyRequests
+from lamina.store import redis_keys
 
 pytestmark = pytest.mark.anyio
 
@@ -30,8 +31,8 @@ async def nodes(
     clock = FakeClock()
     a, b = GlobalSlots(redis_server.url, clock), GlobalSlots(redis_server.url, clock)
     yield clock, a, b
-    await a.redis.aclose()
-    await b.redis.aclose()
+    await a.close()
+    await b.close()
 
 
 async def _admit_all(slots: GlobalSlots, function: str, n: int, account_limit: int) -> list[str]:
@@ -127,3 +128,47 @@ async def test_a_held_slot_set_admits_at_most_its_limit_across_nodes(
     assert await b.hold(group, 3) is not None
     clock.advance(a.lease_s + 1)  # nobody renewed: every lease ended
     assert all([await a.hold(group, 3) for _ in range(3)])
+
+
+async def test_admission_goes_on_when_the_server_forgot_its_scripts_or_dropped_the_connection(
+    nodes: tuple[FakeClock, GlobalSlots, GlobalSlots], redis_server: Any
+) -> None:
+    _clock, a, _b = nodes
+    await a.set_reserved("f", 2)
+    first = await a.admit("f", account_limit=12)
+    redis_server.command("SCRIPT", "FLUSH")
+    a.release_soon(first)
+    await a.drain()
+    assert await a.counts("f") == (0, 0, 0)
+    second = await a.admit("f", account_limit=12)
+    redis_server.command("CLIENT", "KILL", "TYPE", "normal")  # every client's connection
+    await a.admit("f", account_limit=12)
+    with pytest.raises(TooManyRequests):
+        await a.admit("f", account_limit=12)
+    await a.release(second)
+    assert await a.counts("f") == (1, 0, 1)
+
+
+async def test_a_slot_given_back_while_the_connection_is_down_returns_once_it_reconnects(
+    nodes: tuple[FakeClock, GlobalSlots, GlobalSlots], redis_server: Any
+) -> None:
+    _clock, a, _b = nodes
+    slot = await a.admit("f", account_limit=12)
+    redis_server.command("CLIENT", "KILL", "TYPE", "normal")
+    await asyncio.sleep(0.2)  # the node sees its connection closed
+    a.release_soon(slot)
+    await a.drain()
+    assert await a.counts("f") == (0, 0, 0)
+
+
+async def test_an_admission_sent_twice_holds_one_slot_and_is_not_throttled_by_itself(
+    nodes: tuple[FakeClock, GlobalSlots, GlobalSlots],
+) -> None:
+    clock, a, _b = nodes
+    await a.set_reserved("f", 1)
+    now = clock.time()
+    args: list[object] = [repr(now), repr(now + 10), "slot-1", 11, "f"]
+    admit_keys = [*redis_keys.slot_keys("f"), redis_keys.SLOTS_RESERVED]
+    assert await a._hot("admit_slot", admit_keys, args) == b"OK"
+    assert await a._hot("admit_slot", admit_keys, args) == b"OK"  # its reply was lost, say
+    assert await a.counts("f") == (1, 0, 1)

@@ -224,9 +224,7 @@ def validation_message(
     op, path_params = found
     wires = _header_wires(op)
     if wires is not None:  # the body is a blob (Invoke's payload): the answer is cacheable
-        return _message_without_body(
-            method, path, query, tuple(headers.get(w) for w in wires)
-        )
+        return _message_without_body(method, path, query, tuple(headers.get(w) for w in wires))
     return _message(op, path_params, query, headers, body)
 
 

@@ -13,6 +13,10 @@ Throttles carry the same Reason values as the in-memory `Concurrency`.
 A node on a Redis store hands it to `Concurrency.use_global`: every lease (sync invokes and
 queued work alike) is then a slot here. Lease ends are wall-clock times, so the nodes' clocks
 must agree to well within `lease_s` (NTP).
+
+Admission, release and `hold` run on a connection of their own (store/redis_link.py: no pool
+checkout, pre-packed commands, hiredis replies); the rarer calls (renew, reservations, counts)
+and every call on a rediss:// URL go through redis-py.
 """
 
 from __future__ import annotations
@@ -24,7 +28,15 @@ import uuid
 from lamina.clock import Clock
 from lamina.errors import TooManyRequests
 from lamina.store import redis_keys as keys
-from lamina.store.redis_base import RedisBase, as_text, translated
+from lamina.store.redis_base import (
+    ANSWER_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    RedisBase,
+    as_text,
+    script_source,
+    translated,
+)
+from lamina.store.redis_link import ScriptLink
 
 log = logging.getLogger("lamina.slots")
 
@@ -32,6 +44,8 @@ log = logging.getLogger("lamina.slots")
 LEASE_S = 10.0
 #: How often a node extends the leases of its slots.
 RENEW_S = 3.0
+#: The scripts on the invoke path, run over the node's `ScriptLink`.
+HOT_SCRIPTS = ("admit_slot", "release_slot", "hold_slot")
 
 
 class GlobalSlots(RedisBase):
@@ -46,6 +60,20 @@ class GlobalSlots(RedisBase):
         self.renew_s = renew_s
         self._held: dict[str, list[str]] = {}  # slot id -> its slot sets
         self._releasing: set[asyncio.Task[None]] = set()
+        self._link: ScriptLink | None = None
+        if ScriptLink.supports(url):
+            sources = {name: script_source(name) for name in HOT_SCRIPTS}
+            self._link = ScriptLink(
+                url,
+                sources,
+                connect_timeout_s=CONNECT_TIMEOUT_S,
+                answer_timeout_s=ANSWER_TIMEOUT_S,
+            )
+
+    async def _hot(self, name: str, keys: list[str], args: list[object]) -> object:
+        if self._link is None:
+            return await self.run(name, keys, args)
+        return await self._link.call(name, keys, args)
 
     async def admit(self, function: str, *, account_limit: int) -> str:
         """A slot id for one invocation of `function`, or TooManyRequests with its Reason.
@@ -53,12 +81,11 @@ class GlobalSlots(RedisBase):
         slot = uuid.uuid4().hex
         now = self.clock.time()
         args = [repr(now), repr(now + self.lease_s), slot, account_limit, function]
-        admit_keys = [*keys.slot_keys(function), keys.SLOTS_RESERVED]
-        answer = await self.run("admit_slot", admit_keys, args)
-        reason = answer.decode() if isinstance(answer, bytes) else str(answer)
-        if reason != "OK":
-            raise TooManyRequests(reason)
-        self._held[slot] = keys.slot_keys(function)
+        slot_keys = keys.slot_keys(function)
+        answer = await self._hot("admit_slot", [*slot_keys, keys.SLOTS_RESERVED], args)
+        if answer != b"OK":
+            raise TooManyRequests(answer.decode() if isinstance(answer, bytes) else str(answer))
+        self._held[slot] = slot_keys
         return slot
 
     @translated
@@ -87,7 +114,7 @@ class GlobalSlots(RedisBase):
         slot = uuid.uuid4().hex
         now = self.clock.time()
         lease_end = repr(now + self.lease_s)
-        added = await self.run("hold_slot", [group], [repr(now), lease_end, slot, limit])
+        added = await self._hot("hold_slot", [group], [repr(now), lease_end, slot, limit])
         if not added:
             return None
         self._held[slot] = [group]
@@ -98,13 +125,19 @@ class GlobalSlots(RedisBase):
         sets = self._held.pop(slot, None)
         if sets is None:
             return
-        await self.run("release_slot", sets, [slot])
+        await self._hot("release_slot", sets, [slot])
 
     def release_soon(self, slot: str) -> None:
-        """Give a slot back without waiting for Redis's answer: the command leaves in the same
-        loop turn as the invocation's response, so it reaches Redis long before the client's
-        next call can (one round trip less on the invoke path). `drain` waits for them."""
+        """Give a slot back without waiting for Redis's answer: the command leaves in the loop
+        turn after the invocation's response was written, so it reaches Redis long before the
+        client's next call can (one round trip less on the invoke path). `drain` waits for
+        them. With the link's connection down, a task gives it back (reconnecting)."""
         if slot not in self._held:
+            return
+        if self._link is not None and self._link.connected:
+            sets = self._held.pop(slot)
+            send, what = self._link.send, "giving back a concurrency slot"
+            asyncio.get_running_loop().call_soon(send, "release_slot", sets, [slot], what)
             return
         task = asyncio.create_task(self._release_logged(slot))
         self._releasing.add(task)
@@ -118,7 +151,17 @@ class GlobalSlots(RedisBase):
 
     async def drain(self) -> None:
         """Wait for the releases under way (before closing the connection)."""
+        await asyncio.sleep(0)  # releases scheduled but not sent yet leave now
         await asyncio.gather(*self._releasing, return_exceptions=True)
+        if self._link is not None:
+            await self._link.flush()
+
+    async def close(self) -> None:
+        """Wait for the releases under way, then close both connections."""
+        await self.drain()
+        if self._link is not None:
+            await self._link.close()
+        await self.redis.aclose()
 
     async def renew(self) -> None:
         """Extend every slot this node holds by `lease_s` from now (one round trip)."""

@@ -59,6 +59,11 @@ def connect(url: str, *, answer_timeout_s: float | None = ANSWER_TIMEOUT_S) -> a
     return aioredis.Redis.from_pool(pool)
 
 
+def script_source(name: str) -> str:
+    """The Lua source of script `name` (store/redis_lua/NAME.lua)."""
+    return resources.files("lamina.store").joinpath(f"redis_lua/{name}.lua").read_text()
+
+
 def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -81,7 +86,6 @@ class RedisBase:
         """Run the Lua script `name` (store/redis_lua/NAME.lua) over `keys` with `args`."""
         script = self._scripts.get(name)
         if script is None:
-            source = resources.files("lamina.store").joinpath(f"redis_lua/{name}.lua")
-            script = self.redis.register_script(source.read_text())
+            script = self.redis.register_script(script_source(name))
             self._scripts[name] = script
         return await script(keys=list(keys), args=list(args))

@@ -6,10 +6,12 @@
 -- function with reserved concurrency draws from its own pool only; any other from the
 -- unreserved pool (the account limit less every reservation). Reservations are read here, not
 -- passed in, so a change through any node holds on every node from the next admission.
--- Returns 'OK' after adding the slot, or the Reason of the throttle.
+-- Returns 'OK' after adding the slot (or when it is there already: a call sent again after its
+-- connection broke, store/redis_link.py), or the Reason of the throttle.
 -- Slots are leases, not data: their writes stay out of the AOF and replication (no fsync on
 -- the invoke path); a restarted Redis starts with no slots, which nodes refill as they admit.
 redis.set_repl(redis.REPL_NONE)
+if redis.call('ZSCORE', KEYS[3], ARGV[3]) then return 'OK' end
 local now = ARGV[1]
 for k = 1, 3 do redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', '(' .. now) end
 local reserved = redis.call('HGET', KEYS[4], ARGV[5])
