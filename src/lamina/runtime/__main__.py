@@ -19,6 +19,7 @@ from typing import Any
 from . import envelope, protocol
 from .context import LambdaContext, decode_client_context
 from .handler import Handler, InitError, call, error_document, load
+from .trace_env import TraceEnv
 
 #: Python logging's line shape in AWS's Text log format.
 LOG_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s"
@@ -34,6 +35,7 @@ class _Runtime:
         self.request_id = ""
         self.logging_ready = False
         self._buffer = b""
+        self._trace = TraceEnv()
 
     def send(self, message: protocol.InitDone | protocol.InitFailed | protocol.Result) -> None:
         sys.stdout.flush()
@@ -97,9 +99,9 @@ class _Runtime:
 
     def _call(self, function: Handler, invoke: protocol.Invoke) -> tuple[bytes, str | None]:
         if invoke.trace_id:
-            os.environ["_X_AMZN_TRACE_ID"] = invoke.trace_id
+            self._trace.set(invoke.trace_id)
         else:
-            os.environ.pop("_X_AMZN_TRACE_ID", None)
+            self._trace.clear()
         try:
             event: Any = json.loads(invoke.payload) if invoke.payload.strip() else {}
             client_context = decode_client_context(invoke.client_context)
