@@ -57,10 +57,7 @@ from lamina.engine.telemetry import Telemetry
 from lamina.errors import LaminaError, ResourceNotFound
 from lamina.logs.service import LogService
 from lamina.queues.service import QueueService
-from lamina.store.base import Store
-from lamina.store.memory import MemoryStore
-from lamina.store.redis_store import RedisStore
-from lamina.store.sqlite import SqliteStore
+from lamina.store.opening import open_store
 
 log = logging.getLogger("lamina.node")
 
@@ -73,20 +70,6 @@ RESTART_DELAY_S = 1.0
 def default_memory_budget_mb() -> int:
     """Three quarters of this machine's RAM, in MB."""
     return int(psutil.virtual_memory().total) * 3 // 4 // 2**20
-
-
-def open_store(settings: Settings) -> tuple[Store, str]:
-    """The store named by `--store`, and a short name for it."""
-    if settings.store in ("sqlite", ""):
-        return SqliteStore(Path(settings.data_dir), fsync=settings.fsync), "sqlite"
-    if settings.store == "memory":  # keeps nothing across restarts: for tests and trials
-        return MemoryStore(), "memory"
-    if settings.store.startswith(("redis://", "rediss://", "unix://")):
-        # Shared by every node on the same URL; --data-dir then holds only local caches.
-        return RedisStore.from_url(settings.store), "redis"
-    raise LaminaError(
-        f"unknown --store {settings.store!r}: use sqlite, memory or redis://host:port/db"
-    )
 
 
 class Node:
@@ -107,7 +90,9 @@ class Node:
             )
         self.settings = settings
         self.clock = clock or Clock()
-        self.store, self.store_kind = open_store(settings)
+        self.store, self.store_kind = open_store(
+            settings.store, Path(settings.data_dir), fsync=settings.fsync
+        )
         self.queues = QueueService(
             self.store,
             self.clock,

@@ -14,10 +14,11 @@ from lamina.clock import FakeClock
 from lamina.control.arns import Arns
 from lamina.control.code import CodeCache, check_zip
 from lamina.control.function_docs import VERSION, version_key
-from lamina.control.functions import FunctionService, NewFunction
+from lamina.control.functions import FunctionService
 from lamina.control.layer_dirs import LayerDirs, merged_key, python_paths
 from lamina.control.layers import LayerService, NewLayerVersion
 from lamina.control.models import LayerRef
+from lamina.control.new_function import NewFunction
 from lamina.errors import InvalidParameterValue
 from lamina.store.base import Put
 from lamina.store.memory import MemoryStore

@@ -16,8 +16,9 @@ from lamina.clock import FakeClock
 from lamina.control import validate
 from lamina.control.arns import Arns
 from lamina.control.code import CodeCache, check_zip
-from lamina.control.functions import FunctionService, NewFunction
+from lamina.control.functions import FunctionService
 from lamina.control.models import LATEST, VersionConfig, configuration
+from lamina.control.new_function import NewFunction
 from lamina.engine.snapstart import check_ready
 from lamina.errors import (
     InvalidParameterValue,

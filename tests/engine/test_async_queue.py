@@ -15,7 +15,7 @@ from lamina.clock import FakeClock
 from lamina.config import Settings
 from lamina.control.code import check_zip
 from lamina.control.event_config import EventInvokeConfig
-from lamina.control.functions import NewFunction
+from lamina.control.new_function import NewFunction
 from lamina.node import Node
 from lamina.store.events import AsyncEvent
 

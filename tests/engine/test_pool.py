@@ -10,7 +10,8 @@ import time
 import psutil
 from envtools import borrow, call, child_processes, invoke, make_spec
 
-from lamina.engine.environment import Environment, EnvironmentStatus
+from lamina.engine.environment import Environment
+from lamina.engine.environment_status import EnvironmentStatus
 from lamina.engine.launcher import Launcher
 from lamina.engine.pool import Pool
 
@@ -129,7 +130,7 @@ def test_close_kills_busy_and_idle_environments_and_leaves_no_process(run_pool):
 def test_environment_status_moves_only_along_legal_transitions(run_pool):
     import pytest
 
-    from lamina.engine.environment import IllegalTransition
+    from lamina.engine.environment_status import IllegalTransition
 
     async def scenario(pool: Pool):
         fresh = Environment(SLEEPY, pool.launcher)

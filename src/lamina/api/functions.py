@@ -14,8 +14,8 @@ from lamina.api.deps import path_name, services
 from lamina.api.http import empty, json, paged_json, parse
 from lamina.control import validate
 from lamina.control.code import checked_zip
-from lamina.control.functions import NewFunction
 from lamina.control.models import LATEST, configuration
+from lamina.control.new_function import NewFunction
 from lamina.errors import InvalidParameterValue
 
 P = "/2015-03-31/functions"

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -18,6 +17,7 @@ from lamina.control.code_gc import CodeCollector, digests, ref_ops
 from lamina.control.function_docs import FunctionDocs
 from lamina.control.layers import check_total_size, checked_size, zip_kept
 from lamina.control.models import LATEST, FunctionMeta, LayerRef, VersionConfig
+from lamina.control.new_function import NewFunction
 from lamina.errors import (
     InvalidParameterValue,
     PreconditionFailed,
@@ -44,29 +44,6 @@ async def _unwatched(name: str) -> None:
 
 async def _unpublished(version: VersionConfig) -> None:
     """The default publish listener: nothing is snapshotted."""
-
-
-@dataclass(frozen=True)
-class NewFunction:
-    """What CreateFunction asks for, already validated by the caller's shape."""
-
-    name: str
-    role: str
-    runtime: str
-    handler: str
-    code: CodePackage
-    description: str = ""
-    timeout: int = 3
-    memory_size: int = 128
-    ephemeral_storage: int = 512
-    variables: dict[str, str] | None = None
-    dead_letter_target: str | None = None
-    architectures: tuple[str, ...] = ("x86_64",)
-    tracing_mode: str = "PassThrough"
-    tags: Mapping[str, str] | None = None
-    publish: bool = False
-    layers: tuple[LayerRef, ...] = ()
-    snap_start: str = "None"
 
 
 class FunctionService:

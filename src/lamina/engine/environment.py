@@ -17,7 +17,6 @@ Starting the process is the launcher's job (`launcher.py`); the I/O with it the 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import shutil
 import tempfile
@@ -26,11 +25,15 @@ from dataclasses import replace
 
 from lamina.engine import logs, reports
 from lamina.engine.envelope import Envelope, Envelopes
+from lamina.engine.environment_status import (
+    LEGAL_MOVES,
+    EnvironmentStatus,
+    IllegalTransition,
+)
 from lamina.engine.launcher import EnvironmentSpec, Launcher, child_environment
 from lamina.engine.reports import Ending, Exchange, Run, RunReport
 from lamina.engine.sandbox import Sandbox
 from lamina.engine.version_templates import RESTORE_TIMEOUT_S, VersionTemplates, restore_error
-from lamina.errors import LaminaError
 from lamina.runtime import protocol
 
 log = logging.getLogger("lamina.engine.environment")
@@ -39,30 +42,6 @@ log = logging.getLogger("lamina.engine.environment")
 INIT_TIMEOUT_S = 10.0
 #: Init limit of pre-warmed (provisioned) environments: max(this, function timeout).
 PROVISIONED_INIT_TIMEOUT_S = 130.0
-
-
-class EnvironmentStatus(enum.Enum):
-    STARTING = "starting"
-    READY = "ready"
-    BUSY = "busy"
-    DEAD = "dead"
-
-
-_LEGAL_MOVES = {
-    EnvironmentStatus.STARTING: {EnvironmentStatus.READY, EnvironmentStatus.DEAD},
-    EnvironmentStatus.READY: {EnvironmentStatus.BUSY, EnvironmentStatus.DEAD},
-    # BUSY -> STARTING: its process was found dead before the handler ran; a new one starts.
-    EnvironmentStatus.BUSY: {
-        EnvironmentStatus.READY,
-        EnvironmentStatus.DEAD,
-        EnvironmentStatus.STARTING,
-    },
-    EnvironmentStatus.DEAD: set(),
-}
-
-
-class IllegalTransition(LaminaError):
-    """An environment was asked to move between two statuses that do not connect."""
 
 
 class Environment:
@@ -125,7 +104,7 @@ class Environment:
         )
 
     def _move(self, status: EnvironmentStatus) -> None:
-        if status not in _LEGAL_MOVES[self.status]:
+        if status not in LEGAL_MOVES[self.status]:
             raise IllegalTransition(f"{self!r} cannot move to {status.value}")
         self.status = status
 

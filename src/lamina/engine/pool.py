@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 from lamina.engine.concurrency import Lease
 from lamina.engine.envelope import Envelopes
-from lamina.engine.environment import Environment, EnvironmentStatus
+from lamina.engine.environment import Environment
+from lamina.engine.environment_status import EnvironmentStatus
 from lamina.engine.init_slots import InitSlots
 from lamina.engine.launcher import EnvironmentSpec, Launcher
 from lamina.engine.version_templates import VersionTemplates
