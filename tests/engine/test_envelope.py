@@ -135,3 +135,15 @@ def test_an_idle_environment_is_stopped_after_the_grace_and_a_busy_one_later() -
     finally:
         child.kill()
         child.wait()
+
+
+def test_an_environment_runs_as_sched_batch_so_waking_it_does_not_preempt_the_node() -> None:
+    program = (
+        "import os; from lamina.runtime.envelope import enter; enter();"
+        " print(os.sched_getscheduler(0))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != ENVELOPE_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=env, check=True
+    )
+    assert int(done.stdout) == os.SCHED_BATCH
