@@ -203,3 +203,22 @@ def test_mapping_crud_validation_and_restart(
     )
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         second.client("lambda").get_event_source_mapping(UUID=made["UUID"])
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_a_node_with_running_mappings_stops_cleanly_on_sigterm(
+    store: str,
+    node_factory: Callable[..., NodeProcess],
+    own_redis_server: Any,
+    create_function: Any,
+) -> None:
+    # Their receivers long-poll; at shutdown each must end, not spin on receives that no
+    # longer wait (a Redis node used to be SIGKILLed after its 20 s stop timeout).
+    args = ("--store", own_redis_server.url) if store == "redis" else ()
+    node = node_factory(*args)
+    lam, sqs = node.client("lambda"), node.client("sqs")
+    name = create_function({"app.py": CONSUMER}, client=lam)["FunctionName"]
+    for i in range(3):
+        url = sqs.create_queue(QueueName=f"stop-{store}-{i}")["QueueUrl"]
+        lam.create_event_source_mapping(FunctionName=name, EventSourceArn=queue_arn(sqs, url))
+    assert node.stop(timeout=10.0) == 0  # not killed after the timeout

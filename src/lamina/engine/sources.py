@@ -71,6 +71,11 @@ class QueueReader(Protocol):
 
     async def delete_batch(self, queue: str, receipt_handles: Sequence[str]) -> None: ...
 
+    @property
+    def closing(self) -> bool:
+        """The node stops: receives return at once instead of waiting."""
+        ...
+
 
 class BatchSlots:
     """A mapping's batches in flight, each holding a slot from its receive to its end: at most
@@ -141,8 +146,9 @@ class SourcePoller:
             await asyncio.gather(*self._batches, return_exceptions=True)
 
     async def _receive_loop(self, slots: BatchSlots) -> None:
-        """One of the mapping's concurrent receivers (AWS starts with five pollers)."""
-        while True:
+        """One of the mapping's concurrent receivers (AWS starts with five pollers); ends when
+        the node stops (a cancellation can be lost inside a store client's call)."""
+        while not self.queues.closing:
             if self.concurrency.available(self.m.function) == 0:
                 await self.concurrency.wait_capacity(1.0)
                 continue
@@ -185,6 +191,8 @@ class SourcePoller:
                 wait_s=min(max(0.0, left), LONG_POLL_S),
             )
             batch.extend(got)
+            if not got and self.queues.closing:  # the node stops: receives no longer wait
+                break
             if batch and window_ends is None:
                 window_ends = self.clock.monotonic() + self.m.batching_window_s
             if not got and (batch or window_ends is not None):

@@ -25,9 +25,11 @@ class Arrivals:
             event.set()
 
     async def wait(self, signal: asyncio.Event, timeout_s: float) -> None:
-        """Until `signal` is set or `timeout_s` passed."""
+        """Until `signal` is set or `timeout_s` passed. (Not `wait_for`: on Python 3.11 it
+        drops a cancellation that arrives as the signal is set, as it is at shutdown.)"""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(signal.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await signal.wait()
 
     def close(self) -> None:
         """The node is stopping: every waiting long poll wakes, new ones return at once."""

@@ -70,3 +70,8 @@ class QueueService:
     def close(self) -> None:
         """The node is stopping: open long polls answer with what they have, new ones at once."""
         self.arrivals.close()
+
+    @property
+    def closing(self) -> bool:
+        """Whether `close` was called (receives no longer wait)."""
+        return self.arrivals.closing
