@@ -285,15 +285,7 @@ def test_with_no_freeze_background_threads_run_between_calls(
     node_factory: Callable[..., NodeProcess], isolation: str
 ) -> None:
     node = node_factory("--isolation", isolation, "--no-freeze")
-    lam = node.client()
-    name = unique_name()
-    lam.create_function(
-        FunctionName=name,
-        Runtime=NODE_RUNTIME,
-        Role="arn:aws:iam::000000000000:role/lamina-test",
-        Handler="app.handler",
-        Code={"ZipFile": zip_source({"app.py": HANDLER})},
-    )
+    lam, name = node.client(), handler_on(node)
     call(lam, name, action="ticker")
     time.sleep(0.5)
     _, payload, _ = call(lam, name, action="ticker")
@@ -369,17 +361,22 @@ def test_environments_run_as_their_own_user_with_a_scrubbed_environment_and_priv
     assert "mine" not in second["tmp"]  # one's /tmp/mine is its own
 
 
-def start_daemon(node: NodeProcess) -> int:
-    """The pid of a `setsid` double-forked daemon a handler on `node` leaves behind."""
-    lam = node.client()
+def handler_on(node: NodeProcess) -> str:
+    """The name of a new function running this module's handler on `node`."""
     name = unique_name()
-    lam.create_function(
+    node.client().create_function(
         FunctionName=name,
         Runtime=NODE_RUNTIME,
         Role="arn:aws:iam::000000000000:role/lamina-test",
         Handler="app.handler",
         Code={"ZipFile": zip_source({"app.py": HANDLER})},
     )
+    return name
+
+
+def start_daemon(node: NodeProcess) -> int:
+    """The pid of a `setsid` double-forked daemon a handler on `node` leaves behind."""
+    lam, name = node.client(), handler_on(node)
     return int(call(lam, name, action="daemon")[1]["pid"])
 
 

@@ -83,6 +83,14 @@ def snap_function(
     return str(out["FunctionName"])
 
 
+def publish_ready(lam: Any, name: str) -> None:
+    """Publish version 1 of `name` and wait until its snapshot is ready (Active)."""
+    lam.publish_version(FunctionName=name)
+    lam.get_waiter("published_version_active").wait(
+        FunctionName=name, Qualifier="1", WaiterConfig=FAST
+    )
+
+
 def invoke(lam: Any, name: str, qualifier: str, event: dict[str, Any] | None = None) -> Any:
     out = lam.invoke(
         FunctionName=name,
@@ -179,10 +187,7 @@ def test_the_template_outlives_config_changes_and_dies_with_its_version(
     create_function: Callable[..., dict[str, Any]], lam_one: Any
 ) -> None:
     name = snap_function(create_function, lam_one)
-    lam_one.publish_version(FunctionName=name)
-    lam_one.get_waiter("published_version_active").wait(
-        FunctionName=name, Qualifier="1", WaiterConfig=FAST
-    )
+    publish_ready(lam_one, name)
     first = invoke(lam_one, name, "1")["Body"]
     # a change to $LATEST retires the environments; the next one is restored from the same init
     lam_one.update_function_configuration(FunctionName=name, Description="changed")
@@ -196,10 +201,7 @@ def test_a_killed_template_is_made_again_on_the_next_cold_start(
     create_function: Callable[..., dict[str, Any]], lam_one: Any
 ) -> None:
     name = snap_function(create_function, lam_one)
-    lam_one.publish_version(FunctionName=name)
-    lam_one.get_waiter("published_version_active").wait(
-        FunctionName=name, Qualifier="1", WaiterConfig=FAST
-    )
+    publish_ready(lam_one, name)
     first = invoke(lam_one, name, "1")["Body"]
     psutil.Process(first["init_pid"]).kill()  # the node then kills its environments too
     wait_for(lambda: gone(first["init_pid"]), timeout=10)
@@ -222,10 +224,7 @@ def test_threads_started_at_init_are_not_restored_and_the_log_says_so(
     create_function: Callable[..., dict[str, Any]], lam_one: Any, node: NodeProcess
 ) -> None:
     name = create_function({"app.py": THREADED}, client=lam_one, SnapStart=SNAP)["FunctionName"]
-    lam_one.publish_version(FunctionName=name)
-    lam_one.get_waiter("published_version_active").wait(
-        FunctionName=name, Qualifier="1", WaiterConfig=FAST
-    )
+    publish_ready(lam_one, name)
     assert invoke(lam_one, name, "1")["Body"] == 1  # a fork copies the forking thread only
     assert invoke(lam_one, name, "$LATEST")["Body"] == 2
     wait_for(lambda: logged(node, name, "init left 1 thread(s) running"))
@@ -279,10 +278,7 @@ def test_failing_after_restore_hook_is_a_snapstart_exception(
 ) -> None:
     lam = lam_one  # the node whose log buffer gets the restore's output
     name = snap_function(create_function, lam, FAIL_AFTER="1")
-    lam.publish_version(FunctionName=name)
-    lam.get_waiter("published_version_active").wait(
-        FunctionName=name, Qualifier="1", WaiterConfig=FAST
-    )
+    publish_ready(lam, name)
     with pytest.raises(lam.exceptions.SnapStartException) as failed:
         invoke(lam, name, "1")
     assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
@@ -297,10 +293,7 @@ def test_restore_over_ten_seconds_is_a_snapstart_timeout(
     if node_store == "redis":
         pytest.skip("the restore limit is the node's: one store is enough for a 10 s wait")
     name = snap_function(create_function, lam, RESTORE_SLEEP="10.5")
-    lam.publish_version(FunctionName=name)
-    lam.get_waiter("published_version_active").wait(
-        FunctionName=name, Qualifier="1", WaiterConfig=FAST
-    )
+    publish_ready(lam, name)
     with pytest.raises(lam.exceptions.SnapStartTimeoutException) as slow:
         invoke(lam, name, "1")
     assert slow.value.response["ResponseMetadata"]["HTTPStatusCode"] == 408

@@ -3,13 +3,12 @@ layer paths, and code collection of layer zips and merged directories."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from harness import zip_source
 from lamina.clock import FakeClock
 from lamina.control.arns import Arns
 from lamina.control.code import CodeCache, check_zip
@@ -27,19 +26,6 @@ pytestmark = pytest.mark.anyio
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def zip_of(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-    return buf.getvalue()
-
-
 class Parts:
     """A function service and a layer service on one memory store and one code directory."""
 
@@ -53,11 +39,11 @@ class Parts:
         self.dirs = LayerDirs(self.code, self.store)
 
     async def publish(self, name: str, files: dict[str, str]) -> LayerRef:
-        published = await self.layers.publish(NewLayerVersion(name, check_zip(zip_of(files))))
+        published = await self.layers.publish(NewLayerVersion(name, check_zip(zip_source(files))))
         return published.ref()
 
     async def create(self, name: str, layers: list[LayerRef], code: bytes | None = None) -> None:
-        package = check_zip(code or zip_of({"app.py": "def handler(e, c):\n    return e\n"}))
+        package = check_zip(code or zip_source({"app.py": "def handler(e, c):\n    return e\n"}))
         await self.functions.create(
             NewFunction(
                 name=name,

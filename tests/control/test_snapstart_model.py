@@ -4,14 +4,13 @@ its State moves, which invokes may run, the ApplyOn checks, the hooks module's l
 from __future__ import annotations
 
 import importlib
-import io
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from harness import zip_source
 from lamina.clock import FakeClock
 from lamina.control import validate
 from lamina.control.arns import Arns
@@ -32,19 +31,6 @@ from lamina.store.memory import MemoryStore
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def zip_of(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-    return buf.getvalue()
-
-
 async def service_with(tmp_path: Path, snap_start: str) -> tuple[FunctionService, list[str]]:
     """A function service with function `f`; the versions it told its listener of."""
     functions = FunctionService(
@@ -56,7 +42,7 @@ async def service_with(tmp_path: Path, snap_start: str) -> tuple[FunctionService
         told.append(version.version)
 
     functions.published = published
-    code = check_zip(zip_of({"app.py": "def handler(e, c):\n    return e\n"}))
+    code = check_zip(zip_source({"app.py": "def handler(e, c):\n    return e\n"}))
     await functions.create(
         NewFunction(
             name="f",

@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from . import __main__ as runtime_main
-from . import envelope, protocol, template
+from . import protocol, template
 from .handler import Handler, InitError, error_document, load, user_stack_trace
 
 #: errorType of a before-snapshot hook that raised (the version goes Failed).
@@ -48,15 +48,8 @@ def become_template(
     try:
         sock_fd, output_w = fds
         template.detach(template_fds, output_w)
-        os.chdir(request.cwd)
-        os.environ.clear()
-        os.environ.update(request.env)
-        os.environ[protocol.FDS_ENV] = str(sock_fd)  # the envelope keeps it open
-        envelope.enter()  # cgroup, mounts, limits, then the function's user: before init
+        template.take_on(request, str(sock_fd), base_path)  # the envelope, before init
         del os.environ[protocol.FDS_ENV]
-        time.tzset()
-        sys.argv[1:] = []
-        sys.path[:] = [*request.sys_path, *base_path]
         for name in shim_modules:
             sys.modules.pop(name, None)
         template.unload_if_bundled(request.sys_path, preloaded)

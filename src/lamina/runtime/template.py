@@ -226,14 +226,7 @@ def _child(
     try:
         to_child_r, from_child_w, output_w = fds
         detach(template_fds, output_w)
-        os.chdir(request.cwd)
-        os.environ.clear()
-        os.environ.update(request.env)
-        os.environ[protocol.FDS_ENV] = f"{to_child_r},{from_child_w}"
-        envelope.enter()  # cgroups, mounts, limits, fds, then the function's user
-        time.tzset()
-        sys.argv[1:] = []
-        sys.path[:] = [*request.sys_path, *base_path]
+        take_on(request, f"{to_child_r},{from_child_w}", base_path)
         if request.env.get(protocol.KIND_ENV) != "custom":
             for name in shim_modules:
                 sys.modules.pop(name, None)
@@ -241,6 +234,20 @@ def _child(
         code = _run()
     finally:
         os._exit(code)
+
+
+def take_on(request: Fork, fds: str, base_path: list[str]) -> None:
+    """A forked child becomes what `request` describes: its cwd and environment, its
+    envelope entered (cgroups, mounts, limits, fds but `fds`, then the function's user;
+    `fds` stays in FDS_ENV for the runtime), argv and sys.path as a spawned runtime's."""
+    os.chdir(request.cwd)
+    os.environ.clear()
+    os.environ.update(request.env)
+    os.environ[protocol.FDS_ENV] = fds
+    envelope.enter()
+    time.tzset()
+    sys.argv[1:] = []
+    sys.path[:] = [*request.sys_path, *base_path]
 
 
 def detach(template_fds: tuple[int, ...], output_w: int) -> None:
