@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lamina.api import limits, model_check
-from lamina.api.hot import HotLane, invoked_name
+from lamina.api.hot import HotLane
 from lamina.api.limits import Service
 from lamina.auth import sigv4
 from lamina.auth.keys import KeyRing, is_loopback
@@ -116,14 +116,9 @@ class Guard:
             return
         if origin:
             send = _with_cors(send, origin)
-        lane = self.hot.takes(scope, service) if self.hot is not None else None
-        if lane == "invoke" and self.hot is not None:
-            name = invoked_name(scope)
-            assert name is not None
-            await self.hot.invoke(scope, receive, send, name, headers, body)
-            return
-        if lane == "sqs" and self.hot is not None:
-            await self.hot.sqs(scope, receive, send, headers, body)
+        if self.hot is not None and await self.hot.serve(
+            scope, receive, send, service, headers, body
+        ):
             return
         await self.app(scope, _replay(body, receive), send)
 

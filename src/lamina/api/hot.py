@@ -41,56 +41,59 @@ def invoked_name(scope: Scope) -> str | None:
 
 
 class HotLane:
-    """Serves Invoke requests the guard has checked, over the node's services."""
+    """Serves the Invoke and SQS requests the guard has checked, over the node's services."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def takes(self, scope: Scope, service: Service) -> str | None:
-        """ "invoke" or "sqs" when this lane answers `scope`, else None."""
-        if scope["method"] != "POST":
-            return None
-        if service is Service.SQS and scope["path"] == "/":
-            return "sqs"
-        return "invoke" if invoked_name(scope) is not None else None
-
-    async def invoke(
+    async def serve(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
-        raw_name: str,
+        service: Service,
         headers: Mapping[str, str],
         body: bytes,
-    ) -> None:
-        """Answer one Invoke of `raw_name` (its body already read)."""
+    ) -> bool:
+        """Answer `scope` if it is an Invoke or an SQS JSON request (its body already read)
+        and say True; False leaves it to the routes."""
+        name = invoked_name(scope)
+        if name is not None:
+            answering = self._invoke(scope, name, headers, body)
+        elif is_sqs(scope, service):
+            answering = self._sqs(headers, body)
+        else:
+            return False
         try:
-            name, qualifier = split_function(
-                self.services, raw_name, _qualifier(scope["query_string"])
-            )
-            answer = await answer_invoke(self.services, name, qualifier, headers, body)
+            answer = await answering
         except Exception as exc:  # rendered as any route's error is
-            response = error_response(exc, str(uuid.uuid4()), "POST", scope["path"])
-            await response(scope, receive, send)
-            return
+            await error_response(exc, str(uuid.uuid4()), "POST", scope["path"])(
+                scope, receive, send
+            )
+            return True
         await _write(send, answer)
+        return True
 
-    async def sqs(
-        self, scope: Scope, receive: Receive, send: Send, headers: Mapping[str, str], body: bytes
-    ) -> None:
-        """Answer one SQS JSON request posted to `/` (SendMessage and every other action)."""
-        rid = str(uuid.uuid4())
-        try:
-            reply = await answer_sqs(
-                self.services.queues,
-                headers.get("x-amz-target", ""),
-                body,
-                headers.get("x-amzn-trace-id"),
-            )
-        except Exception as exc:  # rendered as any route's error is
-            await error_response(exc, rid, "POST", "/")(scope, receive, send)
-            return
-        await _write(send, Answer(200, {"x-amzn-RequestId": rid}, reply, _SQS_MEDIA))
+    async def _invoke(
+        self, scope: Scope, raw_name: str, headers: Mapping[str, str], body: bytes
+    ) -> Answer:
+        query = _qualifier(scope["query_string"])
+        name, qualifier = split_function(self.services, raw_name, query)
+        return await answer_invoke(self.services, name, qualifier, headers, body)
+
+    async def _sqs(self, headers: Mapping[str, str], body: bytes) -> Answer:
+        reply = await answer_sqs(
+            self.services.queues,
+            headers.get("x-amz-target", ""),
+            body,
+            headers.get("x-amzn-trace-id"),
+        )
+        return Answer(200, {"x-amzn-RequestId": str(uuid.uuid4())}, reply, _SQS_MEDIA)
+
+
+def is_sqs(scope: Scope, service: Service) -> bool:
+    """Whether `scope` is an SQS JSON request (POST to `/`; Logs' go elsewhere)."""
+    return scope["method"] == "POST" and service is Service.SQS and scope["path"] == "/"
 
 
 def _qualifier(query_string: bytes) -> str | None:
